@@ -1,0 +1,86 @@
+#include "alspec/runtime/device.h"
+
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <numeric>
+#include <stdexcept>
+#include <vector>
+
+#include "alspec/core/error.h"
+
+namespace alspec {
+namespace {
+
+TEST(Device, ParallelForRunsEveryTaskOnce) {
+  for (int threads : {1, 2, 3, 4}) {
+    Device dev({.name = "t", .threads = threads, .cores = {}});
+    for (size_t n : {0u, 1u, 7u, 1000u}) {
+      std::vector<std::atomic<int>> hits(n);
+      dev.parallel_for(n, [&](size_t t, int th) {
+        EXPECT_GE(th, 0);
+        EXPECT_LT(th, threads);
+        hits[t].fetch_add(1);
+      });
+      for (size_t i = 0; i < n; ++i) EXPECT_EQ(hits[i].load(), 1) << "task " << i;
+    }
+  }
+}
+
+TEST(Device, ManyShortLoops) {
+  Device dev({.name = "t", .threads = 2, .cores = {}});
+  std::atomic<long> sum{0};
+  for (int rep = 0; rep < 2000; ++rep) {
+    dev.parallel_for(4, [&](size_t t, int) { sum.fetch_add(static_cast<long>(t)); });
+  }
+  EXPECT_EQ(sum.load(), 2000L * 6);
+}
+
+TEST(Device, TaskExceptionPropagates) {
+  Device dev({.name = "t", .threads = 2, .cores = {}});
+  EXPECT_THROW(dev.parallel_for(100, [&](size_t t, int) {
+    if (t == 37) throw std::runtime_error("boom");
+  }), std::runtime_error);
+  // The device stays usable afterwards.
+  std::atomic<int> n{0};
+  dev.parallel_for(10, [&](size_t, int) { n++; });
+  EXPECT_EQ(n.load(), 10);
+}
+
+TEST(Device, SubmitRunsJobsInOrderOnLeader) {
+  Device dev({.name = "t", .threads = 2, .cores = {}});
+  std::vector<int> order;
+  std::vector<std::future<void>> futs;
+  for (int i = 0; i < 5; ++i) futs.push_back(dev.submit([&, i] { order.push_back(i); }));
+  for (auto& f : futs) f.get();
+  EXPECT_EQ(order, (std::vector<int>{0, 1, 2, 3, 4}));
+  auto f = dev.submit([&] {
+    std::atomic<int> n{0};
+    dev.parallel_for(8, [&](size_t, int) { n++; });
+    if (n != 8) throw std::runtime_error("bad");
+  });
+  EXPECT_NO_THROW(f.get());
+  auto g = dev.submit([] { throw std::runtime_error("job failed"); });
+  EXPECT_THROW(g.get(), std::runtime_error);
+}
+
+TEST(Device, PinnedToAvailableCore) {
+  const auto cores = available_cores();
+  ASSERT_FALSE(cores.empty());
+  Device dev({.name = "pinned", .threads = 1, .cores = {cores[0]}});
+  auto f = dev.submit([] {});
+  f.get();
+}
+
+TEST(Device, ParseDeviceCores) {
+  EXPECT_EQ(parse_device_cores("0;1"), (std::vector<std::vector<int>>{{0}, {1}}));
+  EXPECT_EQ(parse_device_cores("0,1;2-4"), (std::vector<std::vector<int>>{{0, 1}, {2, 3, 4}}));
+  EXPECT_THROW(parse_device_cores("a;1"), Error);
+  EXPECT_THROW(parse_device_cores(";"), Error);
+  EXPECT_THROW(parse_device_cores("3-1"), Error);
+}
+
+TEST(Device, RejectsZeroThreads) { EXPECT_THROW(Device({.name = "z", .threads = 0, .cores = {}}), Error); }
+
+}  // namespace
+}  // namespace alspec
