@@ -1,0 +1,133 @@
+#include "alspec/gguf/gguf_writer.h"
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+
+#include "alspec/core/error.h"
+
+namespace alspec::gguf {
+namespace {
+
+constexpr std::string_view kAlignmentKey = "general.alignment";
+
+void put_le(std::vector<uint8_t>& out, uint64_t v, size_t n) {
+  for (size_t i = 0; i < n; ++i) out.push_back(static_cast<uint8_t>(v >> (8 * i)));
+}
+
+void put_string(std::vector<uint8_t>& out, std::string_view s) {
+  put_le(out, s.size(), 8);
+  out.insert(out.end(), s.begin(), s.end());
+}
+
+void pad_to(std::vector<uint8_t>& out, size_t alignment) {
+  out.resize(out.size() + (alignment - out.size() % alignment) % alignment, 0);
+}
+
+bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
+
+}  // namespace
+
+void GgufWriter::set_version(uint32_t version) {
+  if (version != 2 && version != 3) {
+    throw_invalid_argument("gguf writer: unsupported version " + std::to_string(version) + " (2 or 3)");
+  }
+  version_ = version;
+}
+
+void GgufWriter::set_alignment(size_t alignment) {
+  if (!is_pow2(alignment) || alignment > UINT32_MAX) {
+    throw_invalid_argument("gguf writer: alignment " + std::to_string(alignment) + " is not a power of two");
+  }
+  alignment_ = alignment;
+  if (alignment == 32) {
+    remove(kAlignmentKey);
+  } else {
+    set(std::string(kAlignmentKey), Value::u32(static_cast<uint32_t>(alignment)));
+  }
+}
+
+void GgufWriter::set(std::string key, Value value) {
+  const auto it = std::find(keys_.begin(), keys_.end(), key);
+  if (it != keys_.end()) {
+    values_[static_cast<size_t>(it - keys_.begin())] = std::move(value);
+    return;
+  }
+  keys_.push_back(std::move(key));
+  values_.push_back(std::move(value));
+}
+
+void GgufWriter::remove(std::string_view key) {
+  const auto it = std::find(keys_.begin(), keys_.end(), key);
+  if (it == keys_.end()) return;
+  values_.erase(values_.begin() + (it - keys_.begin()));
+  keys_.erase(it);
+}
+
+void GgufWriter::add_tensor(std::string name, DType type, std::vector<uint64_t> dims,
+                            std::span<const uint8_t> data) {
+  for (const auto& t : tensors_) {
+    if (t.name == name) throw_invalid_argument("gguf writer: duplicate tensor '" + name + "'");
+  }
+  if (dims.empty()) throw_invalid_argument("gguf writer: tensor '" + name + "' has no dimensions");
+  uint64_t rows = 1;
+  for (size_t d = 1; d < dims.size(); ++d) rows *= dims[d];
+  const auto row = row_bytes_checked(type, dims[0]);
+  if (!row || *row * rows != data.size()) {
+    throw_invalid_argument("gguf writer: tensor '" + name + "': " + std::to_string(data.size()) +
+                           " bytes of data do not match its " + std::string(dtype_name(type)) + " shape");
+  }
+  tensors_.push_back(Tensor{std::move(name), type, std::move(dims), {data.begin(), data.end()}});
+}
+
+std::vector<uint8_t> GgufWriter::to_bytes() const {
+  std::vector<uint8_t> out;
+  put_le(out, 0x46554747u, 4);  // "GGUF"
+  put_le(out, version_, 4);
+  put_le(out, tensors_.size(), 8);
+  put_le(out, keys_.size(), 8);
+  for (size_t i = 0; i < keys_.size(); ++i) {
+    put_string(out, keys_[i]);
+    put_le(out, static_cast<uint32_t>(values_[i].type()), 4);
+    values_[i].encode(out);
+  }
+  // Tensors are laid out in insertion order, each starting on an alignment boundary.
+  std::vector<uint64_t> offsets;
+  uint64_t next = 0;
+  for (const auto& t : tensors_) {
+    offsets.push_back(next);
+    next += t.data.size();
+    next += (alignment_ - next % alignment_) % alignment_;
+  }
+  for (size_t i = 0; i < tensors_.size(); ++i) {
+    const Tensor& t = tensors_[i];
+    put_string(out, t.name);
+    put_le(out, t.dims.size(), 4);
+    for (uint64_t d : t.dims) put_le(out, d, 8);
+    put_le(out, static_cast<uint32_t>(t.type), 4);
+    put_le(out, offsets[i], 8);
+  }
+  if (!tensors_.empty()) {
+    pad_to(out, alignment_);
+    for (const auto& t : tensors_) {
+      out.insert(out.end(), t.data.begin(), t.data.end());
+      pad_to(out, alignment_);
+    }
+  }
+  return out;
+}
+
+void GgufWriter::write_file(const std::string& path) const {
+  const std::vector<uint8_t> bytes = to_bytes();
+  std::FILE* f = std::fopen(path.c_str(), "wb");
+  if (f == nullptr) throw Error(ErrorKind::kIo, path + ": cannot create: " + std::strerror(errno));
+  const size_t written = std::fwrite(bytes.data(), 1, bytes.size(), f);
+  const bool ok = written == bytes.size() && std::fflush(f) == 0;
+  const int err = errno;
+  if (std::fclose(f) != 0 || !ok) {
+    throw Error(ErrorKind::kIo, path + ": write failed: " + std::strerror(err));
+  }
+}
+
+}  // namespace alspec::gguf
