@@ -1,0 +1,33 @@
+// Runtime choice of the SIMD code path. The build targets generic x86-64; optimised kernels are
+// compiled with per-function target attributes and selected here. ALSPEC_SIMD=scalar|avx2|avx512
+// caps the level (for tests and A/B measurements); a level the CPU lacks is never selected.
+#pragma once
+
+#include <string_view>
+
+namespace alspec {
+
+struct CpuFeatures {
+  bool avx2 = false, fma = false, f16c = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512bf16 = false;
+  bool avxvnni = false;
+};
+
+enum class SimdLevel {
+  kScalar = 0,  // portable code; also the reference twin of every optimised kernel
+  kAvx2 = 1,    // AVX2 + FMA + F16C
+  kAvx512 = 2,  // AVX-512 F/BW/VL/VNNI (on top of kAvx2)
+};
+
+// Probed once (cpuid via __builtin_cpu_supports).
+const CpuFeatures& cpu_features();
+// Best level this CPU supports.
+SimdLevel detected_simd_level();
+// Level the kernels use now: min(detected, ALSPEC_SIMD cap, set_simd_level cap).
+// Throws Error(kInvalidArgument) when ALSPEC_SIMD holds an unknown name.
+SimdLevel simd_level();
+// Caps the level for this process (tests compare paths); returns the level now in effect.
+SimdLevel set_simd_level(SimdLevel cap);
+std::string_view simd_level_name(SimdLevel level);
+
+}  // namespace alspec

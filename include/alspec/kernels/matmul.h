@@ -1,0 +1,44 @@
+// Matrix-vector and matrix-matrix products with a weight matrix in any compute type.
+//
+// Arithmetic (identical at every SIMD level, so results are bitwise equal across levels, thread
+// counts and between matvec and each matmul row):
+//  - F32/F16/BF16: weights converted exactly to float; element e is fused-multiply-added into
+//    accumulator lane e % 64, in increasing e; the 64 lanes are then summed pairwise
+//    (lane i += lane i+32, then +16, +8, +4, +2, +1).
+//  - Q8_0/Q4_0/Q4_K/Q6_K: the activation row is quantised once per 32-element block
+//    (dx = amax/127, a = round(x/dx) in [-127,127]). For block b, lane k (0..7) holds the exact
+//    integer sum over elements 4k..4k+3 of w*a (w the block's integer weights: Q8_0 q, Q4_0 q-8,
+//    Q4_K q in 0..15, Q6_K q-32). It is fused-multiply-added with its float scale (Q8_0/Q4_0:
+//    d*dx; Q4_K: (d*sc)*dx; Q6_K: (d*sc)*dx with the scale of the lane's 16-element sub-block)
+//    into accumulator lane (b%2)*8 + k; the 16 lanes are summed pairwise (+8, +4, +2, +1).
+//    Q4_K adds the minimum term: per sub-block j of each super-block, lane j of an 8-lane
+//    accumulator gets fma(sum(a), -((dmin*m)*dx)); that is summed pairwise and added last.
+// Rows are split into tasks of kMatmulRowsPerTask rows, independent of the thread count.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "alspec/core/dtype.h"
+#include "alspec/runtime/device.h"
+
+namespace alspec {
+
+struct WeightMatrix {
+  DType type = DType::F32;
+  const void* data = nullptr;
+  int64_t rows = 0;      // output features
+  int64_t cols = 0;      // K, input features; a multiple of the type's block size
+  size_t row_bytes = 0;  // stride between rows, >= alspec::row_bytes(type, cols)
+};
+
+inline constexpr int64_t kMatmulRowsPerTask = 32;
+
+// y[rows] = W x. Throws Error(kInvalidArgument) for a non-compute type or a bad shape.
+void matvec(Device& dev, const WeightMatrix& w, const float* x, float* y);
+// y[t][rows] = W x[t] for t < n (x is n rows of cols floats). Row t equals matvec on x[t] bitwise.
+void matmul(Device& dev, const WeightMatrix& w, const float* x, int64_t n, float* y);
+// Plain twin: dequantised weights times unquantised x, accumulated in double.
+void matvec_reference(const WeightMatrix& w, const float* x, float* y);
+
+}  // namespace alspec
