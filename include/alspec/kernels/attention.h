@@ -1,0 +1,106 @@
+// Decode attention on the CPU: plain flash decode and the ALSpec speculative flash decode
+// (docs/alspec-algorithm.md §2-4, design in docs/attention.md).
+//
+// Decisions:
+// - L = pos + 1 (no rounding to 32); scores are scaled by 1/sqrt(head_dim); the speculative chunk
+//   size S is a runtime parameter. Sink = rows [0, S), window = rows [L - S, L).
+// - KV cache per layer is head-major: K and V each [n_kv_heads][capacity][head_dim] in the cache
+//   element type (F32, F16, BF16 or Q8_0; Q8_0 needs head_dim % 32 == 0). GQA: query head h reads
+//   KV head h / (n_heads / n_kv_heads); all query heads of a KV group are processed together so each
+//   K/V row is read once per group.
+// - One partition plan shared by both kernels, fixed and independent of the thread count:
+//   if S > 0 and L > 2S: the sink+window state first, then the middle [S, L - S) in chunks of
+//   kAttentionChunkRows rows, merged in order after it; otherwise chunks of kAttentionChunkRows
+//   rows over [0, L) merged in order. Hence flash_decode(..., S) gives bitwise the O_exact of
+//   speculative_flash_decode(..., S, ...), and any thread count gives bitwise the same results.
+// - L <= 2S: sink and window cover the whole context, O_spec = O_exact; the result says
+//   accept = true and full_coverage = true so callers count those checks apart (as trivial, not hits).
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+
+#include "alspec/core/dtype.h"
+#include "alspec/core/function_ref.h"
+#include "alspec/kernels/cpu_features.h"
+#include "alspec/runtime/device.h"
+
+namespace alspec {
+
+// Rows per split-K chunk. A constant (never derived from the thread count) so results are
+// reproducible; 256 rows of f16 K+V at head_dim 128 are 128 KiB, enough to amortise a task.
+inline constexpr int64_t kAttentionChunkRows = 256;
+
+// One layer's KV cache as the kernels read it. Non-owning.
+struct KvCacheView {
+  DType type = DType::F16;
+  const void* k = nullptr;  // [n_kv_heads][capacity] rows of row_bytes() bytes
+  const void* v = nullptr;
+  int n_kv_heads = 0;
+  int head_dim = 0;
+  int64_t capacity = 0;  // rows per head
+
+  size_t row_bytes() const { return alspec::row_bytes(type, head_dim); }
+  // Byte offset of row `pos` of KV head `head` inside k (and inside v).
+  size_t row_offset(int head, int64_t pos) const {
+    return (static_cast<size_t>(head) * static_cast<size_t>(capacity) + static_cast<size_t>(pos)) * row_bytes();
+  }
+  const uint8_t* k_row(int head, int64_t pos) const { return static_cast<const uint8_t*>(k) + row_offset(head, pos); }
+  const uint8_t* v_row(int head, int64_t pos) const { return static_cast<const uint8_t*>(v) + row_offset(head, pos); }
+};
+
+// Bytes of K (or of V) for one layer: n_kv_heads * capacity rows.
+size_t kv_cache_bytes(DType type, int n_kv_heads, int head_dim, int64_t capacity);
+
+// Throws Error(kInvalidArgument) unless `type` can be a KV cache element type at this head_dim.
+void check_kv_type(DType type, int head_dim);
+
+// The one place that writes cache rows: converts head_dim floats into one row of `type`
+// with quantize_row (round to nearest even for F16/BF16; Q8_0 per 32-block scale amax/127).
+void store_kv_row(DType type, const float* src, void* dst, int head_dim);
+// Reads one cache row back into floats with dequantize_row (the reference semantics).
+void load_kv_row(DType type, const void* src, float* dst, int head_dim);
+
+struct AttentionShape {
+  int n_heads = 0;     // query heads
+  int n_kv_heads = 0;  // must divide n_heads
+  int head_dim = 0;
+};
+
+struct DecodeQuery {
+  const float* q = nullptr;  // [n_heads][head_dim], RoPE applied
+  KvCacheView kv;            // this sequence's cache; rows [0, pos] are valid
+  int64_t pos = 0;           // position of the newest token (already in the cache); L = pos + 1
+  float* out = nullptr;      // [n_heads][head_dim]
+};
+
+// Exact attention of one new token per sequence. spec_chunk = S selects the partition plan above
+// (0: plain chunks); pass the S of the speculative kernel to reproduce its O_exact bit for bit.
+void flash_decode(Device& dev, const AttentionShape& shape, std::span<const DecodeQuery> batch, int spec_chunk = 0);
+
+struct SpecResult {
+  double dist2 = 0;   // sum over heads and head_dim of (O_spec - O_exact)^2, in double, fixed order
+  double norm2 = 0;   // sum of O_exact^2
+  bool accept = false;         // dist2 <= lambda^2 * norm2 (non-strict)
+  bool full_coverage = false;  // L <= 2S: O_spec is O_exact, the check is trivially passed
+};
+
+struct SpecDecodeQuery {
+  DecodeQuery base;          // base.out receives O_exact
+  float* out_spec = nullptr;  // [n_heads][head_dim] receives O_spec
+};
+
+// One pass yielding O_exact, O_spec and the check. on_spec_ready() runs once, on the calling
+// thread, after every sequence's O_spec is normalised and written and before any middle chunk is
+// processed (the completion signal another device waits on). S >= 1, lambda >= 0.
+void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::span<const SpecDecodeQuery> batch,
+                              int spec_chunk, float lambda, std::span<SpecResult> results,
+                              FunctionRef<void()> on_spec_ready);
+
+// SIMD level the row kernels use for this head_dim: simd_level() (cpu_features.h, capped by
+// ALSPEC_SIMD / set_simd_level), lowered when head_dim is not a multiple of the vector width
+// (AVX-512 needs head_dim % 16 == 0, AVX2 head_dim % 8 == 0).
+SimdLevel attention_simd_level(int head_dim);
+
+}  // namespace alspec

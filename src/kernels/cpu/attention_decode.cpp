@@ -1,0 +1,318 @@
+// flash_decode and speculative_flash_decode: the shared partition plan, the task phases and the
+// final in-order merge (see attention.h for the plan and docs/attention.md for the reasoning).
+#include <algorithm>
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "alspec/core/error.h"
+#include "alspec/kernels/attention.h"
+#include "alspec/kernels/attention_state.h"
+#include "kernels/cpu/attention_rows.h"
+
+namespace alspec {
+namespace {
+
+using attention_detail::AccumulateRowsFn;
+using attention_detail::GroupRows;
+using attention_detail::GroupState;
+
+AccumulateRowsFn rows_kernel(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kAvx512: return attention_detail::accumulate_rows_avx512;
+    case SimdLevel::kAvx2: return attention_detail::accumulate_rows_avx2;
+    default: return attention_detail::accumulate_rows_scalar;
+  }
+}
+
+// ---- validation ---------------------------------------------------------------------------
+
+void check_shape(const AttentionShape& s) {
+  if (s.n_heads <= 0 || s.n_kv_heads <= 0 || s.head_dim <= 0 || s.n_heads % s.n_kv_heads != 0) {
+    throw_invalid_argument("attention: bad shape n_heads=" + std::to_string(s.n_heads) +
+                           " n_kv_heads=" + std::to_string(s.n_kv_heads) + " head_dim=" + std::to_string(s.head_dim) +
+                           " (all positive, n_kv_heads must divide n_heads)");
+  }
+}
+
+void check_query(const AttentionShape& s, const DecodeQuery& q, size_t index) {
+  const std::string where = "attention: sequence " + std::to_string(index) + ": ";
+  check_kv_type(q.kv.type, q.kv.head_dim);
+  if (q.kv.n_kv_heads != s.n_kv_heads || q.kv.head_dim != s.head_dim) {
+    throw_invalid_argument(where + "kv cache has " + std::to_string(q.kv.n_kv_heads) + " heads of dim " +
+                           std::to_string(q.kv.head_dim) + ", shape wants " + std::to_string(s.n_kv_heads) +
+                           " of dim " + std::to_string(s.head_dim));
+  }
+  if (q.pos < 0 || q.pos >= q.kv.capacity) {
+    throw_invalid_argument(where + "pos " + std::to_string(q.pos) + " outside the cache capacity " +
+                           std::to_string(q.kv.capacity));
+  }
+  if (q.q == nullptr || q.out == nullptr || q.kv.k == nullptr || q.kv.v == nullptr) {
+    throw_invalid_argument(where + "null q, out or kv pointer");
+  }
+}
+
+// ---- partition plan -------------------------------------------------------------------------
+
+struct SeqPlan {
+  int64_t length = 0;        // L = pos + 1
+  bool split = false;        // S > 0 && L > 2S: slot 0 of each group is the sink+window state
+  int64_t chunk_begin = 0;   // chunks cover [chunk_begin, chunk_end)
+  int64_t chunk_end = 0;
+  int64_t n_chunks = 0;
+  int64_t slots_per_group = 0;
+  size_t slot_base = 0;
+};
+
+struct Task {
+  int seq;
+  int group;
+  int64_t chunk;  // -1: the sink+window state
+};
+
+struct Plan {
+  std::vector<SeqPlan> seqs;
+  size_t n_slots = 0;
+  size_t slot_floats = 0;  // n_rep * (head_dim + 2)
+};
+
+Plan make_plan(const AttentionShape& shape, std::span<const DecodeQuery* const> queries, int S) {
+  Plan plan;
+  const int n_rep = shape.n_heads / shape.n_kv_heads;
+  plan.slot_floats = static_cast<size_t>(n_rep) * static_cast<size_t>(shape.head_dim + 2);
+  for (const DecodeQuery* q : queries) {
+    SeqPlan p;
+    p.length = q->pos + 1;
+    p.split = S > 0 && p.length > 2 * static_cast<int64_t>(S);
+    p.chunk_begin = p.split ? S : 0;
+    p.chunk_end = p.split ? p.length - S : p.length;
+    p.n_chunks = (p.chunk_end - p.chunk_begin + kAttentionChunkRows - 1) / kAttentionChunkRows;
+    p.slots_per_group = p.n_chunks + (p.split ? 1 : 0);
+    p.slot_base = plan.n_slots;
+    plan.n_slots += static_cast<size_t>(p.slots_per_group) * static_cast<size_t>(shape.n_kv_heads);
+    plan.seqs.push_back(p);
+  }
+  return plan;
+}
+
+// Slot of (seq, group, chunk); chunk -1 is the sink+window slot.
+size_t slot_index(const SeqPlan& p, int group, int64_t chunk) {
+  return p.slot_base + static_cast<size_t>(group) * static_cast<size_t>(p.slots_per_group) +
+         static_cast<size_t>(chunk + (p.split ? 1 : 0));
+}
+
+// Everything one call needs, shared by the phases.
+class DecodeRun {
+ public:
+  DecodeRun(const AttentionShape& shape, std::span<const DecodeQuery* const> queries, int S)
+      : shape_(shape), queries_(queries), S_(S), n_rep_(shape.n_heads / shape.n_kv_heads),
+        plan_(make_plan(shape, queries, S)), rows_(rows_kernel(attention_simd_level(shape.head_dim))) {
+    // Reused across calls on this thread: decode runs once per layer and token, and a fresh
+    // multi-MiB buffer per call would page-fault every time.
+    thread_local std::vector<float> slots;
+    const size_t need = plan_.n_slots * plan_.slot_floats;
+    if (slots.size() < need) slots.resize(need);
+    slots_ = slots.data();
+  }
+
+  const SeqPlan& seq(int s) const { return plan_.seqs[static_cast<size_t>(s)]; }
+  int n_seqs() const { return static_cast<int>(queries_.size()); }
+
+  GroupState state(size_t slot) const {
+    float* base = slots_ + slot * plan_.slot_floats;
+    float* acc = base;
+    float* m = acc + static_cast<size_t>(n_rep_) * static_cast<size_t>(shape_.head_dim);
+    return {acc, m, m + n_rep_};
+  }
+  AttentionStateRef head_state(size_t slot, int h) const {
+    const GroupState g = state(slot);
+    return {g.acc + static_cast<size_t>(h) * static_cast<size_t>(shape_.head_dim), g.m + h, g.l + h};
+  }
+
+  // Tasks: sink+window of split sequences, and/or the chunks (all, or only of split sequences).
+  std::vector<Task> tasks(bool sink_window, bool chunks_of_split, bool chunks_of_plain) const {
+    std::vector<Task> t;
+    for (int s = 0; s < n_seqs(); ++s) {
+      const SeqPlan& p = seq(s);
+      const bool want_chunks = p.split ? chunks_of_split : chunks_of_plain;
+      for (int g = 0; g < shape_.n_kv_heads; ++g) {
+        if (p.split && sink_window) t.push_back({s, g, -1});
+        if (want_chunks) {
+          for (int64_t c = 0; c < p.n_chunks; ++c) t.push_back({s, g, c});
+        }
+      }
+    }
+    return t;
+  }
+
+  void run_task(const Task& task) const {
+    const SeqPlan& p = seq(task.seq);
+    const DecodeQuery& q = *queries_[static_cast<size_t>(task.seq)];
+    const int d = shape_.head_dim;
+    const GroupRows rows{q.q + static_cast<size_t>(task.group) * static_cast<size_t>(n_rep_) * static_cast<size_t>(d),
+                         n_rep_,
+                         d,
+                         1.0f / std::sqrt(static_cast<float>(d)),
+                         q.kv.type,
+                         q.kv.k_row(task.group, 0),
+                         q.kv.v_row(task.group, 0),
+                         q.kv.row_bytes()};
+    thread_local std::vector<float> scratch;
+    const size_t need = attention_detail::group_rows_scratch_floats(n_rep_, d);
+    if (scratch.size() < need) scratch.resize(need);
+    const size_t slot = slot_index(p, task.group, task.chunk);
+    for (int h = 0; h < n_rep_; ++h) reset_attention_state(head_state(slot, h), d);
+    const GroupState st = state(slot);
+    if (task.chunk < 0) {
+      rows_(rows, 0, S_, st, scratch.data());
+      rows_(rows, p.length - S_, p.length, st, scratch.data());
+    } else {
+      const int64_t begin = p.chunk_begin + task.chunk * kAttentionChunkRows;
+      rows_(rows, begin, std::min(begin + kAttentionChunkRows, p.chunk_end), st, scratch.data());
+    }
+  }
+
+  void run_tasks(Device& dev, const std::vector<Task>& tasks) const {
+    dev.parallel_for(tasks.size(), [&](size_t i, int) { run_task(tasks[i]); });
+  }
+
+  // Merges the group's slots in order into its first slot and writes the normalised result.
+  void finish_group(int s, int g, float* out) const {
+    const SeqPlan& p = seq(s);
+    const int d = shape_.head_dim;
+    const size_t first = slot_index(p, g, p.split ? -1 : 0);
+    for (int64_t i = 1; i < p.slots_per_group; ++i) {
+      for (int h = 0; h < n_rep_; ++h) {
+        const AttentionStateRef src = head_state(first + static_cast<size_t>(i), h);
+        merge_attention_state(head_state(first, h), {src.acc, src.m, src.l}, d);
+      }
+    }
+    normalize_group(first, g, out);
+  }
+
+  // Normalises the state in `slot` (all heads of group g) into out [n_heads][head_dim].
+  void normalize_group(size_t slot, int g, float* out) const {
+    const int d = shape_.head_dim;
+    for (int h = 0; h < n_rep_; ++h) {
+      const AttentionStateRef st = head_state(slot, h);
+      normalize_attention_state({st.acc, st.m, st.l}, out + (static_cast<size_t>(g) * n_rep_ + h) * d, d);
+    }
+  }
+
+  const AttentionShape& shape() const { return shape_; }
+
+ private:
+  AttentionShape shape_;
+  std::span<const DecodeQuery* const> queries_;
+  int S_;
+  int n_rep_;
+  Plan plan_;
+  AccumulateRowsFn rows_;
+  float* slots_ = nullptr;
+};
+
+}  // namespace
+
+SimdLevel attention_simd_level(int head_dim) {
+  SimdLevel level = simd_level();
+  if (level == SimdLevel::kAvx512 && head_dim % 16 != 0) level = SimdLevel::kAvx2;
+  if (level == SimdLevel::kAvx2 && head_dim % 8 != 0) level = SimdLevel::kScalar;
+  return level;
+}
+
+void flash_decode(Device& dev, const AttentionShape& shape, std::span<const DecodeQuery> batch, int spec_chunk) {
+  check_shape(shape);
+  if (spec_chunk < 0) throw_invalid_argument("flash_decode: spec_chunk must be >= 0, got " + std::to_string(spec_chunk));
+  std::vector<const DecodeQuery*> queries;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    check_query(shape, batch[i], i);
+    queries.push_back(&batch[i]);
+  }
+  const DecodeRun run(shape, queries, spec_chunk);
+  run.run_tasks(dev, run.tasks(true, true, true));
+  const auto n_groups = static_cast<size_t>(shape.n_kv_heads);
+  dev.parallel_for(queries.size() * n_groups, [&](size_t i, int) {
+    const int s = static_cast<int>(i / n_groups);
+    run.finish_group(s, static_cast<int>(i % n_groups), queries[static_cast<size_t>(s)]->out);
+  });
+}
+
+void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::span<const SpecDecodeQuery> batch,
+                              int spec_chunk, float lambda, std::span<SpecResult> results,
+                              FunctionRef<void()> on_spec_ready) {
+  check_shape(shape);
+  if (spec_chunk < 1) {
+    throw_invalid_argument("speculative_flash_decode: spec_chunk must be >= 1, got " + std::to_string(spec_chunk));
+  }
+  if (!(lambda >= 0.0f) || !std::isfinite(lambda)) {
+    throw_invalid_argument("speculative_flash_decode: lambda must be finite and >= 0, got " + std::to_string(lambda));
+  }
+  if (results.size() != batch.size()) {
+    throw_invalid_argument("speculative_flash_decode: " + std::to_string(batch.size()) + " sequences but " +
+                           std::to_string(results.size()) + " result slots");
+  }
+  std::vector<const DecodeQuery*> queries;
+  for (size_t i = 0; i < batch.size(); ++i) {
+    check_query(shape, batch[i].base, i);
+    if (batch[i].out_spec == nullptr) {
+      throw_invalid_argument("speculative_flash_decode: sequence " + std::to_string(i) + ": null out_spec");
+    }
+    queries.push_back(&batch[i].base);
+  }
+  const DecodeRun run(shape, queries, spec_chunk);
+  const auto n_groups = static_cast<size_t>(shape.n_kv_heads);
+  const size_t n_units = queries.size() * n_groups;
+  const int d = shape.head_dim;
+  const size_t group_floats = static_cast<size_t>(shape.n_heads / shape.n_kv_heads) * static_cast<size_t>(d);
+
+  // Phase 1: sink+window of long sequences; whole short sequences (L <= 2S, O_spec = O_exact).
+  run.run_tasks(dev, run.tasks(true, false, true));
+  dev.parallel_for(n_units, [&](size_t i, int) {
+    const int s = static_cast<int>(i / n_groups);
+    const int g = static_cast<int>(i % n_groups);
+    const SpecDecodeQuery& q = batch[static_cast<size_t>(s)];
+    if (run.seq(s).split) {
+      run.normalize_group(slot_index(run.seq(s), g, -1), g, q.out_spec);
+    } else {
+      run.finish_group(s, g, q.base.out);
+      std::copy_n(q.base.out + g * group_floats, group_floats, q.out_spec + g * group_floats);
+    }
+  });
+  on_spec_ready();
+
+  // Phase 2: the middle chunks, then the in-order merge and the per-group sums of the check.
+  run.run_tasks(dev, run.tasks(false, true, false));
+  std::vector<double> dist2(n_units, 0.0);
+  std::vector<double> norm2(n_units, 0.0);
+  dev.parallel_for(n_units, [&](size_t i, int) {
+    const int s = static_cast<int>(i / n_groups);
+    const int g = static_cast<int>(i % n_groups);
+    const SpecDecodeQuery& q = batch[static_cast<size_t>(s)];
+    if (run.seq(s).split) run.finish_group(s, g, q.base.out);
+    const float* exact = q.base.out + g * group_floats;
+    const float* spec = q.out_spec + g * group_floats;
+    double d2 = 0.0;
+    double n2 = 0.0;
+    for (size_t j = 0; j < group_floats; ++j) {
+      const double e = exact[j];
+      const double diff = static_cast<double>(spec[j]) - e;
+      d2 += diff * diff;
+      n2 += e * e;
+    }
+    dist2[i] = d2;
+    norm2[i] = n2;
+  });
+  const double lambda2 = static_cast<double>(lambda) * static_cast<double>(lambda);
+  for (size_t s = 0; s < queries.size(); ++s) {
+    SpecResult r;
+    for (size_t g = 0; g < n_groups; ++g) {
+      r.dist2 += dist2[s * n_groups + g];
+      r.norm2 += norm2[s * n_groups + g];
+    }
+    r.full_coverage = !run.seq(static_cast<int>(s)).split;
+    r.accept = r.dist2 <= lambda2 * r.norm2;
+    results[s] = r;
+  }
+}
+
+}  // namespace alspec

@@ -1,0 +1,55 @@
+#include "alspec/kernels/attention_reference.h"
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+namespace alspec {
+
+std::span<const RowRange> sink_window_rows(int64_t L, int spec_chunk, RowRange (&storage)[2]) {
+  const int64_t S = spec_chunk;
+  storage[0] = {0, std::min(S, L)};
+  const int64_t w = std::max(S, L - S);
+  if (w >= L) return {storage, 1};
+  storage[1] = {w, L};
+  return {storage, 2};
+}
+
+void attention_reference(const AttentionShape& shape, const float* q, const KvCacheView& kv,
+                         std::span<const RowRange> rows, double* out) {
+  const int d = shape.head_dim;
+  const int n_rep = shape.n_heads / shape.n_kv_heads;
+  const double scale = 1.0 / std::sqrt(static_cast<double>(d));
+  std::vector<float> k(static_cast<size_t>(d));
+  std::vector<float> v(static_cast<size_t>(d));
+  for (int h = 0; h < shape.n_heads; ++h) {
+    const int kvh = h / n_rep;
+    const float* qh = q + static_cast<size_t>(h) * d;
+    std::vector<double> scores;
+    for (const RowRange& r : rows) {
+      for (int64_t t = r.begin; t < r.end; ++t) {
+        load_kv_row(kv.type, kv.k_row(kvh, t), k.data(), d);
+        double dot = 0.0;
+        for (int i = 0; i < d; ++i) dot += static_cast<double>(qh[i]) * k[i];
+        scores.push_back(dot * scale);
+      }
+    }
+    double* o = out + static_cast<size_t>(h) * d;
+    std::fill(o, o + d, 0.0);
+    if (scores.empty()) continue;
+    const double m = *std::max_element(scores.begin(), scores.end());
+    double l = 0.0;
+    size_t idx = 0;
+    for (const RowRange& r : rows) {
+      for (int64_t t = r.begin; t < r.end; ++t, ++idx) {
+        const double p = std::exp(scores[idx] - m);
+        l += p;
+        load_kv_row(kv.type, kv.v_row(kvh, t), v.data(), d);
+        for (int i = 0; i < d; ++i) o[i] += p * v[i];
+      }
+    }
+    for (int i = 0; i < d; ++i) o[i] /= l;
+  }
+}
+
+}  // namespace alspec

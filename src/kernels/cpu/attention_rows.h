@@ -1,0 +1,47 @@
+// Internal: the row kernel shared by flash_decode and speculative_flash_decode. It folds a range of
+// KV rows of one KV head into the partial states of all query heads of that group (online softmax,
+// tiles of kAttentionTileRows rows), in scalar, AVX2 and AVX-512 variants.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "alspec/core/dtype.h"
+
+namespace alspec::attention_detail {
+
+// Rows per online-softmax step: K and V tiles converted to float stay in L1 (2 x 32 x 128 x 4 B).
+inline constexpr int kAttentionTileRows = 32;
+
+struct GroupRows {
+  const float* q;        // [n_rep][head_dim], the query heads of this KV group
+  int n_rep;             // query heads per KV head
+  int head_dim;
+  float scale;           // 1/sqrt(head_dim)
+  DType type;            // cache element type
+  const uint8_t* k;      // row 0 of this KV head in K
+  const uint8_t* v;      // row 0 of this KV head in V
+  size_t row_bytes;
+};
+
+// Per-thread scratch: 2 * kAttentionTileRows * head_dim + n_rep * kAttentionTileRows floats.
+inline size_t group_rows_scratch_floats(int n_rep, int head_dim) {
+  return static_cast<size_t>(2 * kAttentionTileRows) * static_cast<size_t>(head_dim) +
+         static_cast<size_t>(n_rep) * kAttentionTileRows;
+}
+
+// States of the group: acc [n_rep][head_dim], m [n_rep], l [n_rep]. Rows [begin, end) are folded in
+// ascending tiles starting at `begin`.
+struct GroupState {
+  float* acc;
+  float* m;
+  float* l;
+};
+
+using AccumulateRowsFn = void (*)(const GroupRows& g, int64_t begin, int64_t end, GroupState s, float* scratch);
+
+void accumulate_rows_scalar(const GroupRows& g, int64_t begin, int64_t end, GroupState s, float* scratch);
+void accumulate_rows_avx2(const GroupRows& g, int64_t begin, int64_t end, GroupState s, float* scratch);
+void accumulate_rows_avx512(const GroupRows& g, int64_t begin, int64_t end, GroupState s, float* scratch);
+
+}  // namespace alspec::attention_detail
