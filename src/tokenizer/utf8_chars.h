@@ -1,5 +1,5 @@
 // Minimal UTF-8 stepping for tokenisation. Invalid input must never be lost or read past the
-// end, so a bad lead byte counts as a one-byte character and a truncated sequence is clamped.
+// end, so a bad lead byte or an incomplete sequence counts as a one-byte character.
 #pragma once
 
 #include <cstddef>
@@ -19,7 +19,13 @@ inline size_t utf8_char_len(std::string_view s, size_t pos) {
   } else if (b >= 0xC0) {
     n = 2;
   }
-  return n <= s.size() - pos ? n : s.size() - pos;
+  if (n > s.size() - pos) return 1;
+  // A lead byte without its continuation bytes stands alone, so that it cannot swallow the
+  // start of the next (valid) character.
+  for (size_t i = 1; i < n; ++i) {
+    if ((static_cast<uint8_t>(s[pos + i]) & 0xC0) != 0x80) return 1;
+  }
+  return n;
 }
 
 // Decodes the character at pos (length from utf8_char_len); invalid bytes give 0xFFFFFFFF.
