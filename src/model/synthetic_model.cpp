@@ -156,7 +156,7 @@ void validate(const SyntheticModelSpec& s) {
 }  // namespace
 
 std::vector<std::string> synthetic_preset_names() {
-  return {"llama3-tiny", "llama-3.2-1b", "long-context", "qwen2-tiny", "mistral-tiny"};
+  return {"llama3-tiny", "llama3-mini", "llama-3.2-1b", "long-context", "qwen2-tiny", "mistral-tiny"};
 }
 
 SyntheticModelSpec synthetic_preset(std::string_view name) {
@@ -168,6 +168,15 @@ SyntheticModelSpec synthetic_preset(std::string_view name) {
     s.n_ff = 512; s.context_length = 4096; s.rope_base = 500000.0f;
     s.rope_scaling = SyntheticRopeScaling::kLlama3; s.rope_scaling_factor = 8.0f;
     s.rope_original_context = 8192;
+    s.tied_output = false;
+  } else if (name == "llama3-mini") {
+    // Small and fast for exhaustive type sweeps. The llama3 scaling window (original context
+    // 256) is placed so that pairs in all three bands turn by visibly different angles within a
+    // few dozen positions; with Llama 3's 8192 a scaling bug would only show at long range.
+    s.n_layers = 2; s.n_embd = 256; s.n_head = 8; s.n_head_kv = 2; s.head_dim = 32;
+    s.n_ff = 512; s.context_length = 4096; s.rope_base = 10000.0f;
+    s.rope_scaling = SyntheticRopeScaling::kLlama3; s.rope_scaling_factor = 4.0f;
+    s.rope_original_context = 256;
     s.tied_output = false;
   } else if (name == "llama-3.2-1b") {
     s.n_layers = 16; s.n_embd = 2048; s.n_head = 32; s.n_head_kv = 8; s.head_dim = 64;

@@ -273,6 +273,7 @@ TEST(SyntheticModel, PresetsHaveTheAdvertisedShapes) {
   EXPECT_EQ(l1b.context_length, 131072u);
   EXPECT_EQ(synthetic_preset_vocab("llama-3.2-1b"), "llama-bpe");
   EXPECT_EQ(synthetic_preset("long-context").context_length, 131072u);
+  EXPECT_EQ(synthetic_preset("llama3-mini").rope_scaling, SyntheticRopeScaling::kLlama3);
   EXPECT_EQ(synthetic_preset("qwen2-tiny").arch, "qwen2");
   EXPECT_EQ(synthetic_preset("mistral-tiny").arch, "mistral");
 }

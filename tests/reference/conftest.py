@@ -24,3 +24,34 @@ def stories_dir():
     if not os.path.isfile(os.path.join(STORIES_DIR, "stories260K.gguf")):
         pytest.skip(f"{STORIES_DIR}: stories260K model not found")
     return STORIES_DIR
+
+
+@pytest.fixture(scope="session")
+def engine(request):
+    from engine import Engine
+
+    binary = request.config.getoption("--alspec-bin")
+    if not binary:
+        pytest.skip("no engine binary given (--alspec-bin or $ALSPEC_BIN)")
+    if not os.access(binary, os.X_OK):
+        pytest.skip(f"{binary}: engine binary not built yet")
+    return Engine(binary)
+
+
+@pytest.fixture(scope="session")
+def work_dir(request, tmp_path_factory):
+    d = request.config.getoption("--work-dir")
+    if not d:
+        return str(tmp_path_factory.mktemp("reference"))
+    os.makedirs(d, exist_ok=True)
+    return d
+
+
+def pytest_terminal_summary(terminalreporter):
+    # Measured agreement of every comparison, so the figures are in ctest logs even on success.
+    from comparison import AGREEMENT
+
+    if AGREEMENT:
+        terminalreporter.section("engine vs reference agreement")
+        for line in AGREEMENT:
+            terminalreporter.write_line(line)

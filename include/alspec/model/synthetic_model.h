@@ -51,7 +51,7 @@ struct SyntheticModelSpec {
   int n_vocab = 512;  // used only without a donor
 };
 
-// Named shapes: llama3-tiny, llama-3.2-1b, long-context, qwen2-tiny, mistral-tiny.
+// Named shapes: llama3-tiny, llama3-mini, llama-3.2-1b, long-context, qwen2-tiny, mistral-tiny.
 // Error(kInvalidArgument) for an unknown name. The tokenizer donor is left empty; `preset_vocab`
 // says which vocabulary the preset is meant for.
 SyntheticModelSpec synthetic_preset(std::string_view name);
