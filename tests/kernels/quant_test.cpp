@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <fstream>
 #include <iterator>
@@ -75,7 +76,9 @@ TEST_P(QuantizeRoundTrip, ErrorWithinBound) {
     ref += double(x[i]) * x[i];
   }
   EXPECT_LE(err / ref, max_nmse) << dtype_name(t);
-  RecordProperty("nmse", std::to_string(err / ref));
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.3g", err / ref);
+  RecordProperty("nmse", buf);
   // Per-element bound for the 32-element absmax formats (plus the fp16 rounding of the scale):
   // Q8_0 half a step; Q4_0 a full step, because its 16 levels reach only 7 steps on the side
   // opposite the largest-magnitude element.

@@ -1,0 +1,196 @@
+// AVX2/FMA/F16C dot kernels: the arithmetic of dot_scalar.cpp with 8-lane vectors. The integer
+// lane sums use maddubs on |w| and sign(a, w), which cannot saturate (|w| <= 128, |a| <= 127).
+// Headers come before the target pragma so that no shared inline code is compiled for AVX2.
+#include <immintrin.h>
+
+#include <cstdint>
+
+#include "kernels/cpu/block_layout.h"
+#include "kernels/cpu/dot_kernels.h"
+
+#pragma GCC push_options
+#pragma GCC target("avx2,fma,f16c")
+
+namespace alspec::kernels {
+namespace {
+
+inline float half_to_float(const uint8_t* p) { return _cvtsh_ss(load_u16(p)); }
+
+// Canonical pairwise sum of 8 lanes: (k, k+4), then (k, k+2), then (0, 1).
+inline float hsum8(__m256 v) {
+  __m128 s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+  s = _mm_add_ps(s, _mm_movehl_ps(s, s));
+  s = _mm_add_ss(s, _mm_movehdup_ps(s));
+  return _mm_cvtss_f32(s);
+}
+
+// Lane k = sum of w[e]*a[e] over bytes 4k..4k+3 (signed w).
+inline __m256i lane_dot(__m256i w, __m256i a) {
+  const __m256i p16 = _mm256_maddubs_epi16(_mm256_abs_epi8(w), _mm256_sign_epi8(a, w));
+  return _mm256_madd_epi16(p16, _mm256_set1_epi16(1));
+}
+// Same for unsigned w <= 15.
+inline __m256i lane_dot_u4(__m256i w, __m256i a) {
+  return _mm256_madd_epi16(_mm256_maddubs_epi16(w, a), _mm256_set1_epi16(1));
+}
+
+inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+
+inline __m256 fma_lanes(__m256i lanes, __m256 scale, __m256 acc) {
+  return _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), scale, acc);
+}
+
+inline __m256i q4_0_weights(const uint8_t* p) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
+  const __m128i m = _mm_set1_epi8(0x0F);
+  const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), m), _mm_and_si128(x, m));
+  return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
+}
+
+template <int kBytes, __m256i (*Weights)(const uint8_t*)>
+float dot_32(const uint8_t* row, const ActivationRow& a) {
+  __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
+  int64_t b = 0;
+  for (; b + 1 < a.blocks; b += 2) {
+    const uint8_t* p = row + kBytes * b;
+    const __m256 s0 = _mm256_set1_ps(half_to_float(p) * a.d[b]);
+    const __m256 s1 = _mm256_set1_ps(half_to_float(p + kBytes) * a.d[b + 1]);
+    even = fma_lanes(lane_dot(Weights(p), load32(a.q + 32 * b)), s0, even);
+    odd = fma_lanes(lane_dot(Weights(p + kBytes), load32(a.q + 32 * b + 32)), s1, odd);
+  }
+  if (b < a.blocks) {
+    const uint8_t* p = row + kBytes * b;
+    const __m256 s0 = _mm256_set1_ps(half_to_float(p) * a.d[b]);
+    even = fma_lanes(lane_dot(Weights(p), load32(a.q + 32 * b)), s0, even);
+  }
+  return hsum8(_mm256_add_ps(even, odd));
+}
+
+inline __m256i q8_0_weights(const uint8_t* p) { return load32(p + 2); }
+
+float dot_q4_k(const uint8_t* row, const ActivationRow& a) {
+  __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  const __m256 sign = _mm256_set1_ps(-0.0f);
+  for (int64_t sb = 0; sb < a.blocks / 8; ++sb) {
+    const uint8_t* p = row + kQ4_KBytes * sb;
+    const float d = half_to_float(p), dmin = half_to_float(p + 2);
+    const float* dx = a.d + 8 * sb;
+    alignas(32) float scf[8], mf[8];
+    for (int j = 0; j < 8; ++j) {
+      int sc, m;
+      q4_k_scale_min(p + kQ4_KScales, j, sc, m);
+      scf[j] = static_cast<float>(sc);
+      mf[j] = static_cast<float>(m);
+    }
+    const __m256 ms = _mm256_xor_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(dmin), _mm256_load_ps(mf)),
+                                                  _mm256_loadu_ps(dx)), sign);
+    const __m256 sums = _mm256_cvtepi32_ps(load32(a.sum + 8 * sb));
+    mins = _mm256_fmadd_ps(sums, ms, mins);
+    const __m256 scales = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(d), _mm256_load_ps(scf)), _mm256_loadu_ps(dx));
+    alignas(32) float s[8];
+    _mm256_store_ps(s, scales);
+    const int8_t* q = a.q + 256 * sb;
+    for (int c = 0; c < 4; ++c) {
+      const __m256i qs = load32(p + kQ4_KQs + 32 * c);
+      const __m256i lo = _mm256_and_si256(qs, low4), hi = _mm256_and_si256(_mm256_srli_epi16(qs, 4), low4);
+      even = fma_lanes(lane_dot_u4(lo, load32(q + 64 * c)), _mm256_set1_ps(s[2 * c]), even);
+      odd = fma_lanes(lane_dot_u4(hi, load32(q + 64 * c + 32)), _mm256_set1_ps(s[2 * c + 1]), odd);
+    }
+  }
+  return hsum8(_mm256_add_ps(even, odd)) + hsum8(mins);
+}
+
+float dot_q6_k(const uint8_t* row, const ActivationRow& a) {
+  __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
+  const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
+  for (int64_t sb = 0; sb < a.blocks / 8; ++sb) {
+    const uint8_t* p = row + kQ6_KBytes * sb;
+    const float d = half_to_float(p + kQ6_KD);
+    const auto* sc = reinterpret_cast<const int8_t*>(p + kQ6_KScales);
+    for (int half = 0; half < 2; ++half) {
+      const __m256i ql0 = load32(p + 64 * half), ql1 = load32(p + 64 * half + 32);
+      const __m256i qh = load32(p + kQ6_KQh + 32 * half);
+      const __m256i lo[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
+                             _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
+                             _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
+      const __m256i hi[4] = {_mm256_and_si256(qh, low2), _mm256_and_si256(_mm256_srli_epi16(qh, 2), low2),
+                             _mm256_and_si256(_mm256_srli_epi16(qh, 4), low2),
+                             _mm256_and_si256(_mm256_srli_epi16(qh, 6), low2)};
+      for (int quarter = 0; quarter < 4; ++quarter) {
+        const int jb = 4 * half + quarter;
+        const int64_t b = 8 * sb + jb;
+        const __m256i w = _mm256_sub_epi8(_mm256_or_si256(lo[quarter], _mm256_slli_epi16(hi[quarter], 4)), off);
+        const float s0 = (d * static_cast<float>(sc[2 * jb])) * a.d[b];
+        const float s1 = (d * static_cast<float>(sc[2 * jb + 1])) * a.d[b];
+        const __m256 s = _mm256_setr_ps(s0, s0, s0, s0, s1, s1, s1, s1);
+        const __m256i lanes = lane_dot(w, load32(a.q + 32 * b));
+        if (quarter & 1) {
+          odd = fma_lanes(lanes, s, odd);
+        } else {
+          even = fma_lanes(lanes, s, even);
+        }
+      }
+    }
+  }
+  return hsum8(_mm256_add_ps(even, odd));
+}
+
+inline __m256 load8_f32(const uint8_t* w, int64_t e) {
+  return _mm256_loadu_ps(reinterpret_cast<const float*>(w) + e);
+}
+inline __m256 load8_f16(const uint8_t* w, int64_t e) {
+  return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * e)));
+}
+inline __m256 load8_bf16(const uint8_t* w, int64_t e) {
+  const __m128i h = _mm_loadu_si128(reinterpret_cast<const __m128i*>(w + 2 * e));
+  return _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_cvtepu16_epi32(h), 16));
+}
+
+// Lane e % 64 in 8 accumulators; the tail is padded into a buffer and blended so that unused
+// lanes are left untouched (exactly as the scalar loop leaves them).
+template <__m256 (*Load8)(const uint8_t*, int64_t), int kElemBytes>
+float float_dot(const uint8_t* w, const float* x, int64_t k) {
+  __m256 acc[8];
+  for (auto& v : acc) v = _mm256_setzero_ps();
+  int64_t e = 0;
+  for (; e + 64 <= k; e += 64) {
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(Load8(w, e + 8 * j), _mm256_loadu_ps(x + e + 8 * j), acc[j]);
+  }
+  if (e < k) {
+    const int rem = static_cast<int>(k - e);
+    alignas(32) uint8_t wt[64 * 4] = {};
+    alignas(32) float xt[64] = {};
+    std::memcpy(wt, w + kElemBytes * e, static_cast<size_t>(rem) * kElemBytes);
+    std::memcpy(xt, x + e, static_cast<size_t>(rem) * sizeof(float));
+    const __m256i idx = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) {
+      const __m256 mask = _mm256_castsi256_ps(_mm256_cmpgt_epi32(_mm256_set1_epi32(rem - 8 * j), idx));
+      const __m256 next = _mm256_fmadd_ps(Load8(wt, 8 * j), _mm256_load_ps(xt + 8 * j), acc[j]);
+      acc[j] = _mm256_blendv_ps(acc[j], next, mask);
+    }
+  }
+  for (int j = 0; j < 4; ++j) acc[j] = _mm256_add_ps(acc[j], acc[j + 4]);  // lane i += lane i+32
+  acc[0] = _mm256_add_ps(acc[0], acc[2]);                                    // += i+16
+  acc[1] = _mm256_add_ps(acc[1], acc[3]);
+  return hsum8(_mm256_add_ps(acc[0], acc[1]));                               // += i+8, ...
+}
+
+}  // namespace
+
+const DotKernels& dot_kernels_avx2() {
+  static const DotKernels k{float_dot<load8_f32, 4>,
+                            float_dot<load8_f16, 2>,
+                            float_dot<load8_bf16, 2>,
+                            dot_32<kQ8_0Bytes, q8_0_weights>,
+                            dot_32<kQ4_0Bytes, q4_0_weights>,
+                            dot_q4_k,
+                            dot_q6_k};
+  return k;
+}
+
+}  // namespace alspec::kernels
+
+#pragma GCC pop_options

@@ -1,0 +1,107 @@
+// Portable dot kernels: the definition of the arithmetic (see matmul.h) written out lane by lane.
+// std::fma is a correctly rounded fused multiply-add, exactly what the SIMD levels execute.
+#include <cmath>
+
+#include "kernels/cpu/block_layout.h"
+#include "kernels/cpu/dot_kernels.h"
+
+namespace alspec::kernels {
+namespace {
+
+float reduce_lanes(float* v, int n) {  // pairwise halving: v[i] += v[i + n/2], ...
+  for (int half = n / 2; half >= 1; half /= 2) {
+    for (int i = 0; i < half; ++i) v[i] += v[i + half];
+  }
+  return v[0];
+}
+
+template <float (*Load)(const uint8_t*, int64_t)>
+float float_dot(const uint8_t* w, const float* x, int64_t k) {
+  float acc[64] = {};
+  for (int64_t e = 0; e < k; ++e) acc[e % 64] = std::fma(Load(w, e), x[e], acc[e % 64]);
+  return reduce_lanes(acc, 64);
+}
+
+float load_f32(const uint8_t* w, int64_t e) {
+  float v;
+  std::memcpy(&v, w + 4 * e, 4);
+  return v;
+}
+float load_f16(const uint8_t* w, int64_t e) { return load_fp16(w + 2 * e); }
+float load_bf16(const uint8_t* w, int64_t e) { return bf16_to_fp32(load_u16(w + 2 * e)); }
+
+// Integer weights w[32] and lane scales s[8] of 32-element block b; Q4_K also its min term.
+struct Block {
+  int w[32];
+  float s[8];
+  float min_scale = 0.0f;  // Q4_K: -((dmin*m)*dx)
+};
+
+void block_q8_0(const uint8_t* row, const ActivationRow& a, int64_t b, Block& out) {
+  const uint8_t* p = row + kQ8_0Bytes * b;
+  for (int j = 0; j < 32; ++j) out.w[j] = static_cast<int8_t>(p[2 + j]);
+  const float s = load_fp16(p) * a.d[b];
+  for (float& v : out.s) v = s;
+}
+
+void block_q4_0(const uint8_t* row, const ActivationRow& a, int64_t b, Block& out) {
+  const uint8_t* p = row + kQ4_0Bytes * b;
+  for (int j = 0; j < 16; ++j) {
+    out.w[j] = (p[2 + j] & 0xF) - 8;
+    out.w[j + 16] = (p[2 + j] >> 4) - 8;
+  }
+  const float s = load_fp16(p) * a.d[b];
+  for (float& v : out.s) v = s;
+}
+
+void block_q4_k(const uint8_t* row, const ActivationRow& a, int64_t b, Block& out) {
+  const uint8_t* p = row + kQ4_KBytes * (b / 8);
+  const int j = static_cast<int>(b % 8);
+  int sc, m;
+  q4_k_scale_min(p + kQ4_KScales, j, sc, m);
+  const uint8_t* qs = p + kQ4_KQs + 32 * (j / 2);
+  for (int l = 0; l < 32; ++l) out.w[l] = (qs[l] >> (4 * (j & 1))) & 0xF;
+  const float s = (load_fp16(p) * static_cast<float>(sc)) * a.d[b];
+  for (float& v : out.s) v = s;
+  out.min_scale = -((load_fp16(p + 2) * static_cast<float>(m)) * a.d[b]);
+}
+
+void block_q6_k(const uint8_t* row, const ActivationRow& a, int64_t b, Block& out) {
+  const uint8_t* p = row + kQ6_KBytes * (b / 8);
+  const int j = static_cast<int>(b % 8);
+  for (int l = 0; l < 32; ++l) out.w[l] = q6_k_value(p, 32 * j + l) - 32;
+  const auto* sc = reinterpret_cast<const int8_t*>(p + kQ6_KScales);
+  const float d = load_fp16(p + kQ6_KD);
+  for (int k = 0; k < 8; ++k) out.s[k] = (d * static_cast<float>(sc[2 * j + k / 4])) * a.d[b];
+}
+
+template <void (*Decode)(const uint8_t*, const ActivationRow&, int64_t, Block&), bool kHasMin>
+float quant_dot(const uint8_t* row, const ActivationRow& a) {
+  float acc[16] = {}, min_acc[8] = {};
+  Block blk;
+  for (int64_t b = 0; b < a.blocks; ++b) {
+    Decode(row, a, b, blk);
+    const int8_t* q = a.q + 32 * b;
+    for (int k = 0; k < 8; ++k) {
+      int32_t lane = 0;
+      for (int e = 4 * k; e < 4 * k + 4; ++e) lane += blk.w[e] * q[e];
+      float& slot = acc[(b % 2) * 8 + k];
+      slot = std::fma(static_cast<float>(lane), blk.s[k], slot);
+    }
+    if (kHasMin) min_acc[b % 8] = std::fma(static_cast<float>(a.sum[b]), blk.min_scale, min_acc[b % 8]);
+  }
+  const float dot = reduce_lanes(acc, 16);
+  return kHasMin ? dot + reduce_lanes(min_acc, 8) : dot;
+}
+
+}  // namespace
+
+const DotKernels& dot_kernels_scalar() {
+  static const DotKernels k{float_dot<load_f32>,           float_dot<load_f16>,
+                            float_dot<load_bf16>,          quant_dot<block_q8_0, false>,
+                            quant_dot<block_q4_0, false>,  quant_dot<block_q4_k, true>,
+                            quant_dot<block_q6_k, false>};
+  return k;
+}
+
+}  // namespace alspec::kernels

@@ -1,0 +1,116 @@
+// matvec/matmul: row blocks of kMatmulRowsPerTask rows per task, each output element computed by
+// one dot kernel call, so the split and the thread count never change a result.
+#include "alspec/kernels/matmul.h"
+
+#include <algorithm>
+#include <string>
+#include <vector>
+
+#include "alspec/core/error.h"
+#include "alspec/kernels/cpu_features.h"
+#include "alspec/kernels/quant.h"
+#include "kernels/cpu/dot_kernels.h"
+#include "kernels/cpu/quantized_activation.h"
+
+namespace alspec {
+namespace {
+
+using kernels::DotKernels;
+
+const DotKernels& active_kernels() {
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return kernels::dot_kernels_avx512();
+    case SimdLevel::kAvx2: return kernels::dot_kernels_avx2();
+    case SimdLevel::kScalar: break;
+  }
+  return kernels::dot_kernels_scalar();
+}
+
+void validate(const WeightMatrix& w, const char* fn) {
+  const std::string where = std::string(fn) + ": ";
+  if (!is_compute_type(w.type)) throw_invalid_argument(where + "unsupported weight type " + std::string(dtype_name(w.type)));
+  if (w.rows < 0 || w.cols < 0) throw_invalid_argument(where + "negative shape");
+  const auto bytes = row_bytes_checked(w.type, static_cast<uint64_t>(w.cols));
+  if (!bytes) {
+    throw_invalid_argument(where + std::to_string(w.cols) + " columns is not a whole number of " +
+                           std::string(dtype_name(w.type)) + " blocks");
+  }
+  if (w.row_bytes < *bytes) throw_invalid_argument(where + "row stride smaller than a row");
+  if (w.rows > 0 && w.cols > 0 && w.data == nullptr) throw_invalid_argument(where + "null weight data");
+}
+
+kernels::QuantDot quant_kernel(const DotKernels& k, DType t) {
+  switch (t) {
+    case DType::Q8_0: return k.q8_0;
+    case DType::Q4_0: return k.q4_0;
+    case DType::Q4_K: return k.q4_k;
+    case DType::Q6_K: return k.q6_k;
+    default: return nullptr;
+  }
+}
+
+kernels::FloatDot float_kernel(const DotKernels& k, DType t) {
+  switch (t) {
+    case DType::F32: return k.f32;
+    case DType::F16: return k.f16;
+    case DType::BF16: return k.bf16;
+    default: return nullptr;
+  }
+}
+
+void run(Device& dev, const WeightMatrix& w, const float* x, int64_t n, float* y, const char* fn) {
+  validate(w, fn);
+  if (n < 0) throw_invalid_argument(std::string(fn) + ": negative token count");
+  if (n == 0 || w.rows == 0) return;
+  const auto* base = static_cast<const uint8_t*>(w.data);
+  const int64_t tasks = (w.rows + kMatmulRowsPerTask - 1) / kMatmulRowsPerTask;
+  const DotKernels& k = active_kernels();
+  // Rows outer, tokens inner: a weight row is read from memory once and reused from L1 for every
+  // token of the batch.
+  if (const auto qdot = quant_kernel(k, w.type)) {
+    thread_local kernels::QuantizedActivations acts;
+    acts.quantize(x, n, w.cols);
+    std::vector<kernels::ActivationRow> rows(static_cast<size_t>(n));
+    for (int64_t t = 0; t < n; ++t) rows[static_cast<size_t>(t)] = acts.row(t);
+    dev.parallel_for(static_cast<size_t>(tasks), [&](size_t task, int) {
+      const int64_t r0 = static_cast<int64_t>(task) * kMatmulRowsPerTask;
+      const int64_t r1 = std::min(w.rows, r0 + kMatmulRowsPerTask);
+      for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
+        for (int64_t t = 0; t < n; ++t) y[t * w.rows + r] = qdot(wr, rows[static_cast<size_t>(t)]);
+      }
+    });
+    return;
+  }
+  const auto fdot = float_kernel(k, w.type);
+  dev.parallel_for(static_cast<size_t>(tasks), [&](size_t task, int) {
+    const int64_t r0 = static_cast<int64_t>(task) * kMatmulRowsPerTask;
+    const int64_t r1 = std::min(w.rows, r0 + kMatmulRowsPerTask);
+    for (int64_t r = r0; r < r1; ++r) {
+      const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
+      for (int64_t t = 0; t < n; ++t) y[t * w.rows + r] = fdot(wr, x + t * w.cols, w.cols);
+    }
+  });
+}
+
+}  // namespace
+
+void matvec(Device& dev, const WeightMatrix& w, const float* x, float* y) { run(dev, w, x, 1, y, "matvec"); }
+
+void matmul(Device& dev, const WeightMatrix& w, const float* x, int64_t n, float* y) {
+  run(dev, w, x, n, y, "matmul");
+}
+
+void matvec_reference(const WeightMatrix& w, const float* x, float* y) {
+  validate(w, "matvec_reference");
+  std::vector<float> row(static_cast<size_t>(w.cols));
+  for (int64_t r = 0; r < w.rows; ++r) {
+    dequantize_row(w.type, static_cast<const uint8_t*>(w.data) + static_cast<size_t>(r) * w.row_bytes, row.data(),
+                   w.cols);
+    double acc = 0.0;
+    for (int64_t e = 0; e < w.cols; ++e) acc += static_cast<double>(row[static_cast<size_t>(e)]) * x[e];
+    y[r] = static_cast<float>(acc);
+  }
+}
+
+}  // namespace alspec

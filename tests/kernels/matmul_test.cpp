@@ -1,0 +1,161 @@
+// matvec/matmul: every SIMD level vs the plain reference (stated tolerances), bitwise equality
+// across levels, thread counts, and between matmul rows and matvec; odd shapes.
+#include "alspec/kernels/matmul.h"
+
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "alspec/core/error.h"
+#include "alspec/kernels/cpu_features.h"
+#include "alspec/kernels/quant.h"
+
+namespace alspec {
+namespace {
+
+struct Matrix {
+  std::vector<uint8_t> bytes;
+  WeightMatrix w;
+};
+
+// Rows of N(0,1) values quantised to `type`; `pad` extra bytes between rows.
+Matrix random_matrix(DType type, int64_t rows, int64_t cols, size_t pad, uint32_t seed) {
+  Matrix m;
+  const size_t rb = row_bytes(type, cols);
+  m.bytes.assign(rb * static_cast<size_t>(rows) + pad * static_cast<size_t>(rows), 0xAB);
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> row(static_cast<size_t>(cols));
+  for (int64_t r = 0; r < rows; ++r) {
+    for (auto& v : row) v = dist(rng);
+    quantize_row(type, row.data(), m.bytes.data() + static_cast<size_t>(r) * (rb + pad), cols);
+  }
+  m.w = {type, m.bytes.data(), rows, cols, rb + pad};
+  return m;
+}
+
+std::vector<float> random_vector(int64_t n, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::normal_distribution<float> dist(0.0f, 1.0f);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = dist(rng);
+  return v;
+}
+
+double nmse(const std::vector<float>& got, const std::vector<float>& ref) {
+  double e = 0, r = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    e += (double(got[i]) - ref[i]) * (double(got[i]) - ref[i]);
+    r += double(ref[i]) * ref[i];
+  }
+  return e / r;
+}
+
+bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+std::vector<SimdLevel> available_levels() {
+  std::vector<SimdLevel> levels;
+  for (SimdLevel l : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (l <= detected_simd_level()) levels.push_back(l);
+  }
+  return levels;
+}
+
+DeviceOptions device_options(int threads) {
+  DeviceOptions o;
+  o.name = "test";
+  o.threads = threads;
+  return o;
+}
+
+// Restores the uncapped SIMD level when a test ends.
+struct SimdLevelGuard {
+  ~SimdLevelGuard() { set_simd_level(SimdLevel::kAvx512); }
+};
+
+struct Case {
+  DType type;
+  int64_t cols;     // odd number of blocks (and a partial 64-lane tail for the float types)
+  double max_nmse;  // vs matvec_reference; quantised types include the 8-bit activation error
+};
+
+class MatmulTest : public ::testing::TestWithParam<Case> {};
+
+constexpr int64_t kRows = 77;  // not a multiple of kMatmulRowsPerTask
+
+TEST_P(MatmulTest, AllLevelsMatchReferenceAndEachOtherBitwise) {
+  const auto c = GetParam();
+  SimdLevelGuard guard;
+  const Matrix m = random_matrix(c.type, kRows, c.cols, 2, 11);
+  const auto x = random_vector(c.cols, 12);
+  std::vector<float> ref(kRows);
+  matvec_reference(m.w, x.data(), ref.data());
+  Device dev(device_options(2));
+  std::vector<float> first;
+  for (SimdLevel level : available_levels()) {
+    ASSERT_EQ(set_simd_level(level), level);
+    std::vector<float> y(kRows);
+    matvec(dev, m.w, x.data(), y.data());
+    const double e = nmse(y, ref);
+    EXPECT_LE(e, c.max_nmse) << simd_level_name(level);
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.3g", e);
+    RecordProperty(std::string("nmse_") + std::string(simd_level_name(level)), buf);
+    if (first.empty()) {
+      first = y;
+    } else {
+      EXPECT_TRUE(bitwise_equal(y, first)) << simd_level_name(level) << " differs from scalar";
+    }
+  }
+}
+
+TEST_P(MatmulTest, ThreadCountsAndMatmulRowsBitwiseEqualMatvec) {
+  const auto c = GetParam();
+  const int64_t n = 5;
+  const Matrix m = random_matrix(c.type, kRows, c.cols, 0, 21);
+  const auto x = random_vector(n * c.cols, 22);
+  std::vector<float> expected(static_cast<size_t>(n * kRows));
+  {
+    Device dev(device_options(1));
+    for (int64_t t = 0; t < n; ++t) matvec(dev, m.w, x.data() + t * c.cols, expected.data() + t * kRows);
+  }
+  for (int threads : {1, 2, 3}) {
+    Device dev(device_options(threads));
+    std::vector<float> y(static_cast<size_t>(n * kRows));
+    matmul(dev, m.w, x.data(), n, y.data());
+    EXPECT_TRUE(bitwise_equal(y, expected)) << threads << " threads";
+    std::vector<float> v(kRows);
+    matvec(dev, m.w, x.data() + 2 * c.cols, v.data());
+    EXPECT_TRUE(bitwise_equal(v, std::vector<float>(expected.begin() + 2 * kRows, expected.begin() + 3 * kRows)));
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Types, MatmulTest,
+                         ::testing::Values(Case{DType::F32, 4 * 64 + 13, 1e-12}, Case{DType::F16, 4 * 64 + 13, 1e-12},
+                                           Case{DType::BF16, 4 * 64 + 13, 1e-12}, Case{DType::F32, 7, 1e-12},
+                                           Case{DType::Q8_0, 32 * 7, 1e-4}, Case{DType::Q4_0, 32 * 7, 1e-4},
+                                           Case{DType::Q8_0, 32 * 64, 1e-4}, Case{DType::Q4_0, 32 * 65, 1e-4},
+                                           Case{DType::Q4_K, 256 * 3, 1e-4}, Case{DType::Q6_K, 256 * 3, 1e-4}),
+                         [](const auto& info) {
+                           return std::string(dtype_name(info.param.type)) + "_K" + std::to_string(info.param.cols);
+                         });
+
+TEST(Matmul, RejectsBadShapes) {
+  std::vector<uint8_t> data(4096);
+  std::vector<float> x(256), y(8);
+  Device dev(device_options(1));
+  EXPECT_THROW(matvec(dev, {DType::Q8_0, data.data(), 2, 48, 34}, x.data(), y.data()), Error);
+  EXPECT_THROW(matvec(dev, {DType::Q8_0, data.data(), 2, 64, 34}, x.data(), y.data()), Error);  // stride < row
+  EXPECT_THROW(matvec(dev, {DType::Q5_K, data.data(), 2, 256, 176}, x.data(), y.data()), Error);
+  EXPECT_THROW(matmul(dev, {DType::F32, data.data(), 2, 4, 16}, x.data(), -1, y.data()), Error);
+}
+
+}  // namespace
+}  // namespace alspec
