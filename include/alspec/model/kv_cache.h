@@ -1,0 +1,46 @@
+// Per-sequence key/value cache: for each layer, K and V laid out head-major
+// ([n_kv_heads][capacity][head_dim] in the cache element type), as the attention kernels read it.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <vector>
+
+#include "alspec/core/dtype.h"
+#include "alspec/kernels/attention.h"
+#include "alspec/model/model_config.h"
+
+namespace alspec {
+
+// Cache element types: F32, F16, BF16 and Q8_0 (8-bit blocks; needs head_dim % 32 == 0).
+bool is_kv_cache_type(DType t);
+
+class KvCache {
+ public:
+  // Reserves address space lazily (anonymous mapping): untouched rows cost no memory.
+  KvCache(const ModelConfig& config, int64_t capacity, DType type);
+  ~KvCache();
+  KvCache(const KvCache&) = delete;
+  KvCache& operator=(const KvCache&) = delete;
+
+  DType type() const { return type_; }
+  int64_t capacity() const { return capacity_; }
+  size_t bytes() const { return bytes_; }
+  KvCacheView view(int layer) const;
+  // Stores the K and V rows ([n_kv_heads][head_dim] floats each) of position `pos`.
+  void store(int layer, int64_t pos, const float* k, const float* v);
+
+ private:
+  uint8_t* k_base(int layer) const;
+  uint8_t* v_base(int layer) const;
+
+  DType type_;
+  int64_t capacity_;
+  int n_layers_, n_kv_heads_, head_dim_;
+  size_t row_bytes_;
+  size_t plane_bytes_;  // one layer's K (or V)
+  size_t bytes_;
+  uint8_t* data_ = nullptr;
+};
+
+}  // namespace alspec

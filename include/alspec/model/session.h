@@ -1,0 +1,84 @@
+// One sequence being decoded on one device: its KV cache, position and scratch buffers, and
+// the forward pass split into the ops a speculative strategy composes per layer.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "alspec/core/dtype.h"
+#include "alspec/core/function_ref.h"
+#include "alspec/kernels/attention.h"
+#include "alspec/model/kv_cache.h"
+#include "alspec/model/model.h"
+#include "alspec/runtime/device.h"
+
+namespace alspec {
+
+struct SessionOptions {
+  int64_t ctx_size = 0;      // KV capacity; 0 = min(model context length, 4096)
+  DType kv_type = DType::F16;
+  // Attention partition: with the same S, exact attention is bitwise equal to the exact output of
+  // the speculative kernel, so exact and speculative runs are comparable bit for bit.
+  int spec_chunk = 0;
+  int prefill_batch = 64;    // tokens per prefill pass (bounds scratch memory)
+};
+
+// Which prefill positions get logits.
+enum class PrefillLogits { kNone, kLast, kAll };
+
+class Session {
+ public:
+  Session(const Model& model, Device& device, SessionOptions options);
+  ~Session();
+  Session(const Session&) = delete;
+  Session& operator=(const Session&) = delete;
+
+  const Model& model() const { return model_; }
+  Device& device() const { return device_; }
+  const SessionOptions& options() const { return options_; }
+  int64_t position() const { return pos_; }
+  int64_t capacity() const { return kv_.capacity(); }
+  const KvCache& kv_cache() const { return kv_; }
+  // Forgets the sequence (rows are overwritten when reused). truncate() keeps the first n.
+  void reset() { pos_ = 0; }
+  void truncate(int64_t n);
+  // Benchmarks only: sets the sequence to n positions whose K/V rows are seeded random values
+  // (prefilling 16K real tokens would take minutes on a laptop-class CPU).
+  void fill_random(int64_t n, uint64_t seed);
+
+  // Exact, batched prefill of `tokens` at [position(), position() + n). on_logits(i, logits)
+  // is called for token i (all tokens, or only the last) with n_vocab logits.
+  void prefill(std::span<const int32_t> tokens, PrefillLogits which,
+               FunctionRef<void(int64_t index, const float* logits)> on_logits);
+  // Exact decode of one token; returns the n_vocab logits (valid until the next call).
+  const float* decode(int32_t token);
+
+  // --- Building blocks of one decode step (used by the speculation strategies) ---
+  void begin_token(int32_t token);      // residual = embedding(token)
+  void attention_input(int layer);      // norm, Q/K/V (+bias), RoPE, store K/V at position()
+  DecodeQuery attention_query(int layer, float* out) const;  // q of this token vs. the layer's cache
+  float* attention_scratch() { return attn_.data(); }        // [n_head * head_dim]
+  void attention_output(int layer, const float* attn);       // o_proj, +residual, norm, MLP, +residual
+  // Final norm + LM head (skipped when !logits, returning nullptr); advances position().
+  const float* finish_token(bool logits = true);
+  std::span<float> residual() { return x_; }
+  AttentionShape attention_shape() const;
+
+ private:
+  void check_room(int64_t n) const;
+
+  const Model& model_;
+  Device& device_;
+  SessionOptions options_;
+  KvCache kv_;
+  int64_t pos_ = 0;
+  // Decode scratch.
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, tmp_, gate_, up_, logits_;
+};
+
+// Default KV capacity for a model: min(context length, 4096).
+int64_t default_context_size(const ModelConfig& c);
+
+}  // namespace alspec

@@ -1,0 +1,59 @@
+#include "alspec/model/kv_cache.h"
+
+#include <sys/mman.h>
+
+#include <string>
+
+#include "alspec/core/error.h"
+
+namespace alspec {
+
+bool is_kv_cache_type(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0;
+}
+
+KvCache::KvCache(const ModelConfig& c, int64_t capacity, DType type)
+    : type_(type), capacity_(capacity), n_layers_(c.n_layers), n_kv_heads_(c.n_head_kv), head_dim_(c.head_dim) {
+  if (!is_kv_cache_type(type)) {
+    throw_invalid_argument("KV cache type " + std::string(dtype_name(type)) + " is not supported (f32, f16, bf16, q8_0)");
+  }
+  if (type == DType::Q8_0 && head_dim_ % 32 != 0) {
+    throw_invalid_argument("KV cache type q8_0 needs a head dimension that is a multiple of 32; this model has " +
+                           std::to_string(head_dim_));
+  }
+  if (capacity <= 0) throw_invalid_argument("context size must be positive");
+  row_bytes_ = row_bytes(type, head_dim_);
+  plane_bytes_ = row_bytes_ * static_cast<size_t>(capacity) * static_cast<size_t>(n_kv_heads_);
+  bytes_ = plane_bytes_ * 2 * static_cast<size_t>(n_layers_);
+  void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) {
+    throw Error(ErrorKind::kRuntime, "cannot reserve " + std::to_string(bytes_ >> 20) + " MiB for the KV cache");
+  }
+  data_ = static_cast<uint8_t*>(p);
+}
+
+KvCache::~KvCache() { ::munmap(data_, bytes_); }
+
+uint8_t* KvCache::k_base(int layer) const { return data_ + plane_bytes_ * 2 * static_cast<size_t>(layer); }
+uint8_t* KvCache::v_base(int layer) const { return k_base(layer) + plane_bytes_; }
+
+KvCacheView KvCache::view(int layer) const {
+  KvCacheView v;
+  v.type = type_;
+  v.k = k_base(layer);
+  v.v = v_base(layer);
+  v.n_kv_heads = n_kv_heads_;
+  v.head_dim = head_dim_;
+  v.capacity = capacity_;
+  return v;
+}
+
+void KvCache::store(int layer, int64_t pos, const float* k, const float* v) {
+  for (int h = 0; h < n_kv_heads_; ++h) {
+    const size_t off = (static_cast<size_t>(h) * static_cast<size_t>(capacity_) + static_cast<size_t>(pos)) * row_bytes_;
+    store_kv_row(type_, k + static_cast<size_t>(h) * head_dim_, k_base(layer) + off, head_dim_);
+    store_kv_row(type_, v + static_cast<size_t>(h) * head_dim_, v_base(layer) + off, head_dim_);
+  }
+}
+
+}  // namespace alspec

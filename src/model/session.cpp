@@ -1,0 +1,244 @@
+#include "alspec/model/session.h"
+
+#include <algorithm>
+#include <string>
+
+#include "alspec/core/error.h"
+#include "alspec/kernels/ops.h"
+
+namespace alspec {
+namespace {
+
+void apply_rope(const ModelConfig& c, float* v, int n_heads, int64_t pos) {
+  if (c.rope_style == RopeStyle::kNeox) {
+    rope_neox(v, n_heads, c.head_dim, static_cast<int>(pos), c.inv_freq.data());
+  } else {
+    rope_interleaved(v, n_heads, c.head_dim, static_cast<int>(pos), c.inv_freq.data());
+  }
+}
+
+void add_bias(float* y, const float* b, int64_t n) {
+  if (b != nullptr) add_inplace(y, b, n);
+}
+
+}  // namespace
+
+int64_t default_context_size(const ModelConfig& c) { return std::min<int64_t>(c.context_length, 4096); }
+
+Session::Session(const Model& model, Device& device, SessionOptions options)
+    : model_(model),
+      device_(device),
+      options_(options),
+      kv_(model.config(), options.ctx_size > 0 ? options.ctx_size : default_context_size(model.config()),
+          options.kv_type) {
+  const auto& c = model.config();
+  if (options_.ctx_size > c.context_length) {
+    throw_invalid_argument("--ctx-size " + std::to_string(options_.ctx_size) + " exceeds the model's context length " +
+                           std::to_string(c.context_length));
+  }
+  if (options_.spec_chunk < 0) throw_invalid_argument("spec chunk must be >= 0");
+  if (options_.prefill_batch < 1) options_.prefill_batch = 1;
+  x_.resize(c.n_embd);
+  xn_.resize(c.n_embd);
+  q_.resize(c.q_dim());
+  k_.resize(c.kv_dim());
+  v_.resize(c.kv_dim());
+  attn_.resize(c.q_dim());
+  tmp_.resize(c.n_embd);
+  gate_.resize(c.n_ff);
+  up_.resize(c.n_ff);
+  logits_.resize(c.n_vocab);
+}
+
+Session::~Session() = default;
+
+AttentionShape Session::attention_shape() const {
+  const auto& c = model_.config();
+  return AttentionShape{c.n_head, c.n_head_kv, c.head_dim};
+}
+
+void Session::truncate(int64_t n) {
+  if (n < 0 || n > pos_) throw_invalid_argument("truncate: position out of range");
+  pos_ = n;
+}
+
+void Session::fill_random(int64_t n, uint64_t seed) {
+  pos_ = 0;
+  check_room(n);
+  const auto& c = model_.config();
+  std::vector<float> k(static_cast<size_t>(c.kv_dim())), v(k.size());
+  uint64_t state = seed * 0x9e3779b97f4a7c15ull + 1;
+  auto next = [&state] {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<float>(static_cast<int32_t>(state >> 32)) * (1.0f / 2147483648.0f);
+  };
+  for (int l = 0; l < c.n_layers; ++l) {
+    for (int64_t p = 0; p < n; ++p) {
+      for (size_t i = 0; i < k.size(); ++i) {
+        k[i] = next();
+        v[i] = next();
+      }
+      kv_.store(l, p, k.data(), v.data());
+    }
+  }
+  pos_ = n;
+}
+
+void Session::check_room(int64_t n) const {
+  if (pos_ + n > kv_.capacity()) {
+    throw_invalid_argument("sequence of " + std::to_string(pos_ + n) + " tokens exceeds the context size " +
+                           std::to_string(kv_.capacity()));
+  }
+}
+
+void Session::begin_token(int32_t token) {
+  check_room(1);
+  model_.embed(token, x_.data());
+}
+
+void Session::attention_input(int layer) {
+  const auto& c = model_.config();
+  const auto& L = model_.layer(layer);
+  rmsnorm(x_.data(), L.attn_norm, xn_.data(), c.n_embd, c.rms_eps);
+  matvec(device_, L.wq, xn_.data(), q_.data());
+  matvec(device_, L.wk, xn_.data(), k_.data());
+  matvec(device_, L.wv, xn_.data(), v_.data());
+  add_bias(q_.data(), L.bq, c.q_dim());
+  add_bias(k_.data(), L.bk, c.kv_dim());
+  add_bias(v_.data(), L.bv, c.kv_dim());
+  apply_rope(c, q_.data(), c.n_head, pos_);
+  apply_rope(c, k_.data(), c.n_head_kv, pos_);
+  kv_.store(layer, pos_, k_.data(), v_.data());
+}
+
+DecodeQuery Session::attention_query(int layer, float* out) const {
+  DecodeQuery dq;
+  dq.q = q_.data();
+  dq.kv = kv_.view(layer);
+  dq.pos = pos_;
+  dq.out = out;
+  return dq;
+}
+
+void Session::attention_output(int layer, const float* attn) {
+  const auto& c = model_.config();
+  const auto& L = model_.layer(layer);
+  matvec(device_, L.wo, attn, tmp_.data());
+  add_inplace(x_.data(), tmp_.data(), c.n_embd);
+  rmsnorm(x_.data(), L.ffn_norm, xn_.data(), c.n_embd, c.rms_eps);
+  matvec(device_, L.w_gate, xn_.data(), gate_.data());
+  matvec(device_, L.w_up, xn_.data(), up_.data());
+  swiglu(gate_.data(), up_.data(), gate_.data(), c.n_ff);
+  matvec(device_, L.w_down, gate_.data(), tmp_.data());
+  add_inplace(x_.data(), tmp_.data(), c.n_embd);
+}
+
+const float* Session::finish_token(bool logits) {
+  const auto& c = model_.config();
+  if (!logits) {
+    ++pos_;
+    return nullptr;
+  }
+  rmsnorm(x_.data(), model_.output_norm(), xn_.data(), c.n_embd, c.rms_eps);
+  matvec(device_, model_.output(), xn_.data(), logits_.data());
+  ++pos_;
+  return logits_.data();
+}
+
+const float* Session::decode(int32_t token) {
+  begin_token(token);
+  const auto& c = model_.config();
+  const AttentionShape shape = attention_shape();
+  for (int l = 0; l < c.n_layers; ++l) {
+    attention_input(l);
+    const DecodeQuery dq = attention_query(l, attn_.data());
+    flash_decode(device_, shape, std::span<const DecodeQuery>(&dq, 1), options_.spec_chunk);
+    attention_output(l, attn_.data());
+  }
+  return finish_token();
+}
+
+void Session::prefill(std::span<const int32_t> tokens, PrefillLogits which,
+                      FunctionRef<void(int64_t, const float*)> on_logits) {
+  const auto& c = model_.config();
+  const int64_t n_total = static_cast<int64_t>(tokens.size());
+  check_room(n_total);
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= c.n_vocab) {
+      throw_invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+                             std::to_string(c.n_vocab) + ")");
+    }
+  }
+  const int64_t B = options_.prefill_batch;
+  const size_t E = static_cast<size_t>(c.n_embd);
+  std::vector<float> X, XN, Q, K, V, A, T, G, U, LG;
+  const AttentionShape shape = attention_shape();
+  for (int64_t start = 0; start < n_total; start += B) {
+    const int64_t n = std::min(B, n_total - start);
+    const size_t N = static_cast<size_t>(n);
+    X.resize(N * E);
+    XN.resize(N * E);
+    Q.resize(N * c.q_dim());
+    K.resize(N * c.kv_dim());
+    V.resize(N * c.kv_dim());
+    A.resize(N * c.q_dim());
+    T.resize(N * E);
+    G.resize(N * c.n_ff);
+    U.resize(N * c.n_ff);
+    for (size_t i = 0; i < N; ++i) model_.embed(tokens[static_cast<size_t>(start) + i], &X[i * E]);
+    for (int l = 0; l < c.n_layers; ++l) {
+      const auto& L = model_.layer(l);
+      for (size_t i = 0; i < N; ++i) rmsnorm(&X[i * E], L.attn_norm, &XN[i * E], c.n_embd, c.rms_eps);
+      matmul(device_, L.wq, XN.data(), n, Q.data());
+      matmul(device_, L.wk, XN.data(), n, K.data());
+      matmul(device_, L.wv, XN.data(), n, V.data());
+      std::vector<DecodeQuery> batch(N);
+      for (size_t i = 0; i < N; ++i) {
+        float* q = &Q[i * c.q_dim()];
+        float* k = &K[i * c.kv_dim()];
+        float* v = &V[i * c.kv_dim()];
+        add_bias(q, L.bq, c.q_dim());
+        add_bias(k, L.bk, c.kv_dim());
+        add_bias(v, L.bv, c.kv_dim());
+        const int64_t p = pos_ + static_cast<int64_t>(i);
+        apply_rope(c, q, c.n_head, p);
+        apply_rope(c, k, c.n_head_kv, p);
+        kv_.store(l, p, k, v);
+        batch[i] = DecodeQuery{q, kv_.view(l), p, &A[i * c.q_dim()]};
+      }
+      flash_decode(device_, shape, batch, options_.spec_chunk);
+      matmul(device_, L.wo, A.data(), n, T.data());
+      for (size_t i = 0; i < N; ++i) {
+        add_inplace(&X[i * E], &T[i * E], c.n_embd);
+        rmsnorm(&X[i * E], L.ffn_norm, &XN[i * E], c.n_embd, c.rms_eps);
+      }
+      matmul(device_, L.w_gate, XN.data(), n, G.data());
+      matmul(device_, L.w_up, XN.data(), n, U.data());
+      for (size_t i = 0; i < N; ++i) {
+        swiglu(&G[i * c.n_ff], &U[i * c.n_ff], &G[i * c.n_ff], c.n_ff);
+      }
+      matmul(device_, L.w_down, G.data(), n, T.data());
+      for (size_t i = 0; i < N; ++i) add_inplace(&X[i * E], &T[i * E], c.n_embd);
+    }
+    // Logits for the requested rows (bitwise equal to what decode() would produce).
+    const bool last_chunk = start + n == n_total;
+    int64_t first = n;  // first row needing logits
+    if (which == PrefillLogits::kAll) first = 0;
+    if (which == PrefillLogits::kLast && last_chunk) first = n - 1;
+    if (first < n) {
+      const int64_t m = n - first;
+      for (int64_t i = first; i < n; ++i) {
+        rmsnorm(&X[static_cast<size_t>(i) * E], model_.output_norm(), &XN[static_cast<size_t>(i - first) * E], c.n_embd,
+                c.rms_eps);
+      }
+      LG.resize(static_cast<size_t>(m) * c.n_vocab);
+      matmul(device_, model_.output(), XN.data(), m, LG.data());
+      for (int64_t i = 0; i < m; ++i) on_logits(start + first + i, &LG[static_cast<size_t>(i) * c.n_vocab]);
+    }
+    // Keep the last row's residual, so a decode step after prefill starts from a known state.
+    std::copy_n(&X[(N - 1) * E], E, x_.begin());
+    pos_ += n;
+  }
+}
+
+}  // namespace alspec
