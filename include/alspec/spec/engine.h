@@ -1,0 +1,69 @@
+// The engine front ends use: one sequence decoded with the chosen attention mode on one device
+// (exact, static, simulate) or two devices (alspec). Prefill is always exact.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "alspec/core/dtype.h"
+#include "alspec/core/function_ref.h"
+#include "alspec/model/model.h"
+#include "alspec/model/session.h"
+#include "alspec/spec/spec_config.h"
+#include "alspec/spec/spec_stats.h"
+
+namespace alspec {
+
+struct EngineOptions {
+  int threads = 0;           // threads per device; 0 = available cores / number of devices
+  int64_t ctx_size = 0;      // 0 = min(model context, 4096)
+  DType kv_type = DType::F16;
+  SpecConfig spec;
+  int devices = 0;           // 0 = 2 for alspec, else 1
+  std::vector<std::vector<int>> device_cores;  // per device; empty = unpinned (1 device) or one core each
+  bool profile = false;      // time the parts of each layer (see LayerProfile)
+};
+
+class Decoder;
+class Device;
+
+class Engine {
+ public:
+  Engine(const Model& model, EngineOptions options);
+  ~Engine();
+  Engine(const Engine&) = delete;
+  Engine& operator=(const Engine&) = delete;
+
+  const Model& model() const { return model_; }
+  const EngineOptions& options() const { return options_; }
+  AttentionMode mode() const { return options_.spec.mode; }
+  int spec_chunk() const { return options_.spec.spec_chunk; }  // resolved S
+  int64_t ctx_size() const { return options_.ctx_size; }        // resolved
+  int n_devices() const;
+  int threads_per_device() const { return options_.threads; }
+
+  int64_t position() const;
+  void reset();                 // forget the sequence (keeps statistics)
+  void truncate(int64_t n);     // keep the first n positions
+  // Exact prefill; see Session::prefill.
+  void prefill(std::span<const int32_t> tokens, PrefillLogits which,
+               FunctionRef<void(int64_t index, const float* logits)> on_logits);
+  // One decode step in the configured mode; returns n_vocab logits valid until the next call.
+  const float* decode(int32_t token);
+
+  const SpecStats& stats() const;
+  const LayerProfile& profile() const;
+  void reset_stats();  // statistics and profile
+  // Benchmarks only: the sequence becomes n positions of seeded random K/V (see Session::fill_random).
+  void fill_random(int64_t n, uint64_t seed);
+
+ private:
+  const Model& model_;
+  EngineOptions options_;
+  std::vector<std::unique_ptr<Device>> devices_;
+  std::unique_ptr<Decoder> decoder_;
+};
+
+}  // namespace alspec

@@ -1,0 +1,48 @@
+// Internal: the decode strategies behind Engine.
+#pragma once
+
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "alspec/model/session.h"
+#include "alspec/spec/spec_config.h"
+#include "alspec/spec/spec_stats.h"
+
+namespace alspec {
+
+class Decoder {
+ public:
+  virtual ~Decoder() = default;
+  virtual void prefill(std::span<const int32_t> tokens, PrefillLogits which,
+                       FunctionRef<void(int64_t, const float*)> on_logits) = 0;
+  virtual const float* decode(int32_t token) = 0;
+  virtual int64_t position() const = 0;
+  virtual void truncate(int64_t n) = 0;
+  virtual void fill_random(int64_t n, uint64_t seed) = 0;
+  const SpecStats& stats() const { return stats_; }
+  void reset_stats(int n_layers) {
+    stats_.reset(n_layers);
+    profile_ = {};
+  }
+  const LayerProfile& profile() const { return profile_; }
+  void set_profiling(bool on) { profiling_ = on; }
+
+ protected:
+  SpecStats stats_;
+  LayerProfile profile_;
+  bool profiling_ = false;
+  int64_t step_ = 0;  // decode steps so far (for hooks and the trace)
+};
+
+// exact | static | simulate on one device.
+std::unique_ptr<Decoder> make_single_device_decoder(const Model& model, Device& device, const SessionOptions& so,
+                                                    const SpecConfig& spec);
+// alspec: the two-device priority protocol.
+std::unique_ptr<Decoder> make_two_device_decoder(const Model& model, Device& a, Device& b, const SessionOptions& so,
+                                                 const SpecConfig& spec);
+
+// Applies the test hook, if any, to the kernel's decision.
+bool decide(const SpecConfig& spec, int64_t step, int layer, bool kernel_accept, bool* forced);
+
+}  // namespace alspec

@@ -1,0 +1,85 @@
+#include "alspec/spec/engine.h"
+
+#include <algorithm>
+#include <string>
+
+#include "alspec/core/error.h"
+#include "alspec/runtime/device.h"
+#include "decoder.h"
+
+namespace alspec {
+
+Engine::Engine(const Model& model, EngineOptions options) : model_(model), options_(std::move(options)) {
+  validate(options_.spec);
+  auto& o = options_;
+  const bool two = o.spec.mode == AttentionMode::kAlspec;
+  if (o.devices == 0) o.devices = two ? 2 : 1;
+  if (two && o.devices != 2) throw_invalid_argument("--attention alspec runs on exactly 2 devices (--devices 2)");
+  if (!two && o.devices != 1) {
+    throw_invalid_argument(std::string("--devices ") + std::to_string(o.devices) + " needs --attention alspec");
+  }
+  if (!o.device_cores.empty() && static_cast<int>(o.device_cores.size()) != o.devices) {
+    throw_invalid_argument("--device-cores lists " + std::to_string(o.device_cores.size()) + " core sets for " +
+                           std::to_string(o.devices) + " devices");
+  }
+  const auto cores = available_cores();
+  const int n_cores = std::max<int>(1, static_cast<int>(cores.size()));
+  if (o.threads < 0) throw_invalid_argument("--threads must be >= 0");
+  if (o.threads == 0) {
+    o.threads = o.device_cores.empty() ? std::max(1, n_cores / o.devices) : static_cast<int>(o.device_cores[0].size());
+  }
+  // Two devices without explicit cores: one disjoint slice of the available cores each.
+  if (two && o.device_cores.empty() && n_cores >= 2 * o.threads) {
+    for (int d = 0; d < 2; ++d) {
+      o.device_cores.emplace_back(cores.begin() + d * o.threads, cores.begin() + (d + 1) * o.threads);
+    }
+  }
+  const auto& c = model.config();
+  if (o.ctx_size < 0) throw_invalid_argument("--ctx-size must be >= 0");
+  if (o.ctx_size == 0) o.ctx_size = default_context_size(c);
+  if (o.ctx_size > c.context_length) {
+    throw_invalid_argument("--ctx-size " + std::to_string(o.ctx_size) + " exceeds the model's context length " +
+                           std::to_string(c.context_length));
+  }
+  if (o.spec.spec_chunk == 0) o.spec.spec_chunk = default_spec_chunk(o.ctx_size);
+  for (int d = 0; d < o.devices; ++d) {
+    DeviceOptions dopt;
+    dopt.name = "cpu" + std::to_string(d);
+    dopt.threads = o.threads;
+    if (!o.device_cores.empty()) dopt.cores = o.device_cores[static_cast<size_t>(d)];
+    devices_.push_back(std::make_unique<Device>(dopt));
+  }
+  SessionOptions so;
+  so.ctx_size = o.ctx_size;
+  so.kv_type = o.kv_type;
+  so.spec_chunk = o.spec.spec_chunk;
+  decoder_ = two ? make_two_device_decoder(model, *devices_[0], *devices_[1], so, o.spec)
+                 : make_single_device_decoder(model, *devices_[0], so, o.spec);
+  decoder_->set_profiling(o.profile);
+}
+
+Engine::~Engine() = default;
+
+int Engine::n_devices() const { return static_cast<int>(devices_.size()); }
+int64_t Engine::position() const { return decoder_->position(); }
+void Engine::reset() { decoder_->truncate(0); }
+void Engine::truncate(int64_t n) { decoder_->truncate(n); }
+
+void Engine::prefill(std::span<const int32_t> tokens, PrefillLogits which,
+                     FunctionRef<void(int64_t, const float*)> on_logits) {
+  decoder_->prefill(tokens, which, on_logits);
+}
+
+const float* Engine::decode(int32_t token) {
+  if (token < 0 || token >= model_.config().n_vocab) {
+    throw_invalid_argument("token id " + std::to_string(token) + " is outside the vocabulary");
+  }
+  return decoder_->decode(token);
+}
+
+const SpecStats& Engine::stats() const { return decoder_->stats(); }
+const LayerProfile& Engine::profile() const { return decoder_->profile(); }
+void Engine::fill_random(int64_t n, uint64_t seed) { decoder_->fill_random(n, seed); }
+void Engine::reset_stats() { decoder_->reset_stats(model_.config().n_layers); }
+
+}  // namespace alspec

@@ -1,0 +1,39 @@
+#include "engine_options.h"
+
+#include "alspec/core/error.h"
+#include "alspec/model/kv_cache.h"
+#include "alspec/runtime/device.h"
+
+namespace alspec::cli {
+
+void EngineArgs::add_to(CLI::App& app, bool with_attention) {
+  app.add_option("-m,--model", model, "GGUF model file")->required();
+  app.add_option("-t,--threads", threads, "Threads per device (0 = available cores / devices)");
+  app.add_option("-c,--ctx-size", ctx_size, "KV cache capacity in tokens (0 = min(model context, 4096))");
+  app.add_option("--kv-type", kv_type, "KV cache element type: f32, f16, bf16, q8_0")->capture_default_str();
+  if (!with_attention) return;
+  app.add_option("--attention", attention, "Attention mode: exact, static, simulate, alspec")->capture_default_str();
+  app.add_option("--lambda", lambda, "Speculation threshold: accept iff ||O_spec-O||^2 <= lambda^2 ||O||^2")
+      ->capture_default_str();
+  app.add_option("--spec-chunk", spec_chunk,
+                 "S: sink and window size in tokens (0 = auto: a power of two in [16,128], ~ctx/32)");
+  app.add_option("--devices", devices, "Number of devices (alspec: 2)");
+  app.add_option("--device-cores", device_cores, "Core sets per device, e.g. '0;1' or '0,1;2,3'");
+}
+
+EngineOptions EngineArgs::to_options() const {
+  EngineOptions o;
+  o.threads = threads;
+  o.ctx_size = ctx_size;
+  const auto kv = dtype_from_name(kv_type);
+  if (!kv || !is_kv_cache_type(*kv)) throw_invalid_argument("--kv-type '" + kv_type + "' is not one of f32, f16, bf16, q8_0");
+  o.kv_type = *kv;
+  o.spec.mode = parse_attention_mode(attention);
+  o.spec.lambda = lambda;
+  o.spec.spec_chunk = spec_chunk;
+  o.devices = devices;
+  if (!device_cores.empty()) o.device_cores = parse_device_cores(device_cores);
+  return o;
+}
+
+}  // namespace alspec::cli

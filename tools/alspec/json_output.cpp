@@ -1,0 +1,51 @@
+#include "json_output.h"
+
+#include <cstdio>
+
+namespace alspec::cli {
+
+nlohmann::json speculation_json(const Engine& engine, const SpecStats& stats) {
+  nlohmann::json s;
+  s["mode"] = attention_mode_name(engine.mode());
+  s["lambda"] = engine.options().spec.lambda;
+  s["spec_chunk"] = engine.spec_chunk();
+  s["devices"] = engine.n_devices();
+  s["checks"] = stats.checks();
+  s["hits"] = stats.hits();
+  s["trivial"] = stats.trivial();
+  s["hit_rate"] = stats.hit_rate();
+  nlohmann::json layers = nlohmann::json::array();
+  for (size_t i = 0; i < stats.per_layer.size(); ++i) {
+    const auto& l = stats.per_layer[i];
+    layers.push_back({{"layer", i}, {"checks", l.checks}, {"hits", l.hits}, {"trivial", l.trivial}});
+  }
+  s["per_layer"] = layers;
+  return s;
+}
+
+nlohmann::json timings_json(const GenerateResult& r) {
+  nlohmann::json t;
+  t["prompt_tokens"] = r.prompt_tokens;
+  t["generated_tokens"] = r.tokens.size();
+  t["prefill_seconds"] = r.prefill_seconds;
+  t["decode_seconds"] = r.decode_seconds;
+  t["prefill_tokens_per_second"] = r.prefill_seconds > 0 ? static_cast<double>(r.prompt_tokens) / r.prefill_seconds : 0.0;
+  t["decode_tokens_per_second"] =
+      r.decode_seconds > 0 ? static_cast<double>(r.decoded_tokens) / r.decode_seconds : 0.0;
+  return t;
+}
+
+std::string speculation_summary(const Engine& engine, const GenerateResult& r) {
+  char buf[512];
+  const double pf = r.prefill_seconds > 0 ? static_cast<double>(r.prompt_tokens) / r.prefill_seconds : 0.0;
+  const double dc = r.decode_seconds > 0 ? static_cast<double>(r.decoded_tokens) / r.decode_seconds : 0.0;
+  std::snprintf(buf, sizeof buf,
+                "alspec: attention=%s lambda=%.3g S=%d devices=%d | checks=%lld hits=%lld hit_rate=%.1f%% trivial=%lld | "
+                "prefill %.1f tok/s, decode %.1f tok/s",
+                attention_mode_name(engine.mode()), static_cast<double>(engine.options().spec.lambda), engine.spec_chunk(),
+                engine.n_devices(), static_cast<long long>(r.stats.checks()), static_cast<long long>(r.stats.hits()),
+                100.0 * r.stats.hit_rate(), static_cast<long long>(r.stats.trivial()), pf, dc);
+  return buf;
+}
+
+}  // namespace alspec::cli
