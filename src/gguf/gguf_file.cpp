@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <new>
 #include <numeric>
 
 #include "alspec/core/error.h"
@@ -13,6 +14,7 @@ namespace alspec::gguf {
 namespace {
 
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read as a little-endian uint32
+constexpr std::align_val_t kBufferAlignment{4096};
 
 std::string quoted(std::string_view s) {
   // Keys and names are shown in messages; cap them so a hostile 1 MB key stays one short line.
@@ -115,11 +117,16 @@ std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
   return f;
 }
 
+void GgufFile::AlignedFree::operator()(uint8_t* p) const { ::operator delete(p, kBufferAlignment); }
+
 std::unique_ptr<GgufFile> GgufFile::from_bytes(std::vector<uint8_t> bytes, std::string name) {
   std::unique_ptr<GgufFile> f(new GgufFile());
   f->path_ = std::move(name);
-  f->owned_ = std::move(bytes);
-  f->parse(f->owned_.data(), f->owned_.size());
+  f->owned_.reset(static_cast<uint8_t*>(::operator new(std::max<size_t>(bytes.size(), 1), kBufferAlignment)));
+  std::copy(bytes.begin(), bytes.end(), f->owned_.get());
+  const size_t size = bytes.size();
+  std::vector<uint8_t>().swap(bytes);  // release the caller's copy before parsing allocates more
+  f->parse(f->owned_.get(), size);
   return f;
 }
 

@@ -6,6 +6,8 @@
 #include <cstring>
 
 #include "alspec/core/error.h"
+#include "alspec/gguf/gguf_file.h"
+#include "alspec/gguf/utf8.h"
 
 namespace alspec::gguf {
 namespace {
@@ -27,6 +29,33 @@ void pad_to(std::vector<uint8_t>& out, size_t alignment) {
 
 bool is_pow2(size_t x) { return x != 0 && (x & (x - 1)) == 0; }
 
+// The writer only produces files the reader accepts, so it applies the reader's rules to
+// names and string values up front.
+void check_name(std::string_view what, std::string_view name) {
+  if (name.empty()) throw_invalid_argument("gguf writer: empty " + std::string(what));
+  if (!is_valid_utf8(name)) {
+    throw_invalid_argument("gguf writer: " + std::string(what) + " '" + std::string(name) + "' is not valid UTF-8");
+  }
+}
+
+void check_value(const std::string& key, const Value& v, size_t depth) {
+  if (v.type() == ValueType::kString && !is_valid_utf8(v.as_string())) {
+    throw_invalid_argument("gguf writer: key '" + key + "': string value is not valid UTF-8");
+  }
+  if (!v.is_array()) return;
+  if (depth >= kMaxArrayDepth) {
+    throw_invalid_argument("gguf writer: key '" + key + "': arrays nested deeper than " +
+                           std::to_string(kMaxArrayDepth));
+  }
+  if (v.array_type() == ValueType::kString) {
+    for (const auto& s : v.strings()) {
+      if (!is_valid_utf8(s)) throw_invalid_argument("gguf writer: key '" + key + "': array string is not valid UTF-8");
+    }
+  } else if (v.array_type() == ValueType::kArray) {
+    for (const auto& item : v.arrays()) check_value(key, item, depth + 1);
+  }
+}
+
 }  // namespace
 
 void GgufWriter::set_version(uint32_t version) {
@@ -40,8 +69,7 @@ void GgufWriter::set_alignment(size_t alignment) {
   if (!is_pow2(alignment) || alignment > UINT32_MAX) {
     throw_invalid_argument("gguf writer: alignment " + std::to_string(alignment) + " is not a power of two");
   }
-  alignment_ = alignment;
-  if (alignment == 32) {
+  if (alignment == kDefaultAlignment) {
     remove(kAlignmentKey);
   } else {
     set(std::string(kAlignmentKey), Value::u32(static_cast<uint32_t>(alignment)));
@@ -49,6 +77,14 @@ void GgufWriter::set_alignment(size_t alignment) {
 }
 
 void GgufWriter::set(std::string key, Value value) {
+  check_name("key", key);
+  check_value(key, value, 0);
+  if (key == kAlignmentKey) {  // the key and the layout must agree
+    if (value.type() != ValueType::kUint32 || !is_pow2(value.as_u32())) {
+      throw_invalid_argument("gguf writer: general.alignment must be a power-of-two uint32");
+    }
+    alignment_ = value.as_u32();
+  }
   const auto it = std::find(keys_.begin(), keys_.end(), key);
   if (it != keys_.end()) {
     values_[static_cast<size_t>(it - keys_.begin())] = std::move(value);
@@ -61,20 +97,30 @@ void GgufWriter::set(std::string key, Value value) {
 void GgufWriter::remove(std::string_view key) {
   const auto it = std::find(keys_.begin(), keys_.end(), key);
   if (it == keys_.end()) return;
+  if (key == kAlignmentKey) alignment_ = kDefaultAlignment;
   values_.erase(values_.begin() + (it - keys_.begin()));
   keys_.erase(it);
 }
 
 void GgufWriter::add_tensor(std::string name, DType type, std::vector<uint64_t> dims,
                             std::span<const uint8_t> data) {
+  check_name("tensor name", name);
   for (const auto& t : tensors_) {
     if (t.name == name) throw_invalid_argument("gguf writer: duplicate tensor '" + name + "'");
   }
-  if (dims.empty()) throw_invalid_argument("gguf writer: tensor '" + name + "' has no dimensions");
+  if (dims.empty() || dims.size() > kMaxDims) {
+    throw_invalid_argument("gguf writer: tensor '" + name + "' must have 1.." + std::to_string(kMaxDims) +
+                           " dimensions");
+  }
+  // Rows saturate at data.size() + 1: any larger shape is wrong anyway, and this cannot overflow.
+  const uint64_t size = data.size();
   uint64_t rows = 1;
-  for (size_t d = 1; d < dims.size(); ++d) rows *= dims[d];
-  const auto row = row_bytes_checked(type, dims[0]);
-  if (!row || *row * rows != data.size()) {
+  for (size_t d = 0; d < dims.size(); ++d) {
+    if (dims[d] == 0) throw_invalid_argument("gguf writer: tensor '" + name + "' has a zero dimension");
+    if (d > 0) rows = rows > size / dims[d] ? size + 1 : rows * dims[d];
+  }
+  const auto row = row_bytes_checked(type, dims[0]);  // >= 1 byte when present
+  if (!row || size % *row != 0 || size / *row != rows) {
     throw_invalid_argument("gguf writer: tensor '" + name + "': " + std::to_string(data.size()) +
                            " bytes of data do not match its " + std::string(dtype_name(type)) + " shape");
   }

@@ -229,6 +229,56 @@ TEST(GgufWriterChecks, RejectsInconsistentInput) {
   w.add_tensor("x", DType::F32, {8}, d);
   EXPECT_THROW(w.add_tensor("x", DType::F32, {8}, d), Error);  // duplicate
   EXPECT_THROW(Value::array(ValueType::kInt32, {Value::u8(1)}), Error);
+  EXPECT_THROW(w.add_tensor("z", DType::F32, {8, 0}, d), Error);
+  EXPECT_THROW(w.add_tensor("z", DType::F32, {1, 1, 1, 1, 8}, d), Error);
+  EXPECT_THROW(w.add_tensor("z", DType::F32, {2, 1ull << 62, 1ull << 62}, d), Error);  // no overflow
+  EXPECT_THROW(w.add_tensor("", DType::F32, {8}, d), Error);
+  EXPECT_THROW(w.add_tensor("bad\xC0\x80", DType::F32, {8}, d), Error);
+}
+
+// The writer refuses what the reader would reject, so its output always loads.
+TEST(GgufWriterChecks, RejectsWhatTheReaderWouldReject) {
+  GgufWriter w;
+  EXPECT_THROW(w.set_u32("", 1), Error);
+  EXPECT_THROW(w.set_u32("k\xED\xA0\x80", 1), Error);
+  EXPECT_THROW(w.set_string("k", "\xFF"), Error);
+  EXPECT_THROW(w.set_string_array("k", {"ok", "\xC1\xBF"}), Error);
+  EXPECT_THROW(w.set_array("k", ValueType::kArray, {Value::string_array({"\x80"})}), Error);
+  Value deep = Value::i32_array(std::vector<int32_t>{1});
+  for (size_t i = 0; i + 1 < kMaxArrayDepth; ++i) deep = Value::array(ValueType::kArray, {deep});
+  EXPECT_NO_THROW(w.set("deep", deep));  // exactly at the limit
+  EXPECT_THROW(w.set("deeper", Value::array(ValueType::kArray, {deep})), Error);
+  EXPECT_THROW(w.set_u64("general.alignment", 64), Error);  // must be uint32
+  EXPECT_THROW(w.set_u32("general.alignment", 48), Error);  // must be a power of two
+  EXPECT_TRUE(w.to_bytes().size() > 0);
+  EXPECT_NO_THROW(GgufFile::from_bytes(w.to_bytes(), "w.gguf"));
+}
+
+TEST(GgufWriterChecks, AlignmentKeyDrivesTheLayout) {
+  GgufWriter w;
+  w.set_u32("general.alignment", 128);  // same effect as set_alignment(128)
+  const std::vector<uint8_t> a(4, 1), b(4, 2);
+  w.add_tensor("a", DType::F32, {1}, a);
+  w.add_tensor("b", DType::F32, {1}, b);
+  const auto f = GgufFile::from_bytes(w.to_bytes(), "a.gguf");
+  EXPECT_EQ(f->alignment(), 128u);
+  EXPECT_EQ(f->find_tensor("b")->offset, 128u);
+  w.remove("general.alignment");  // back to 32
+  const auto g = GgufFile::from_bytes(w.to_bytes(), "b.gguf");
+  EXPECT_EQ(g->alignment(), 32u);
+  EXPECT_EQ(g->find_tensor("b")->offset, 32u);
+}
+
+TEST(GgufFromBytes, TensorDataIsAlignedInMemory) {
+  for (const size_t alignment : {32u, 64u, 4096u}) {
+    GgufWriter w;
+    w.set_alignment(alignment);
+    const std::vector<uint8_t> a(12, 1), b(8, 2);
+    w.add_tensor("a", DType::F32, {3}, a);
+    w.add_tensor("b", DType::F32, {2}, b);
+    const auto f = GgufFile::from_bytes(w.to_bytes(), "m.gguf");
+    for (const auto& t : f->tensors()) EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data) % alignment, 0u) << t.name;
+  }
 }
 
 TEST(GgufWriterChecks, SetReplacesInPlace) {

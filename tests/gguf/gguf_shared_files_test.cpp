@@ -1,6 +1,7 @@
 // The real files shipped in ../shared must load, with the metadata the engine relies on.
 #include <gtest/gtest.h>
 
+#include <cstdint>
 #include <string>
 
 #include "alspec/gguf/gguf_file.h"
@@ -27,6 +28,7 @@ TEST(GgufSharedFiles, Stories260KLoads) {
   for (const auto& t : f->tensors()) {
     EXPECT_EQ(t.data, f->find_tensor(t.name)->data);
     EXPECT_EQ(t.offset % f->alignment(), 0u);
+    EXPECT_EQ(reinterpret_cast<uintptr_t>(t.data) % f->alignment(), 0u);  // mmap is page aligned
     EXPECT_LE(f->data_offset() + t.offset + t.nbytes, f->file_size());
   }
 }

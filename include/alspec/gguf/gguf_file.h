@@ -24,12 +24,15 @@ inline constexpr size_t kDefaultAlignment = 32;
 inline constexpr size_t kMaxArrayDepth = 8;  // nested arrays deeper than this are rejected
 inline constexpr size_t kMaxDims = 4;
 
+// Tensor data pointers are aligned in memory to min(alignment(), 4096): files are mapped at a
+// page boundary and the data section starts at a multiple of alignment().
 class GgufFile {
  public:
   // Maps the file. Error(kIo) if it cannot be read, Error(kInvalidModel, "<path>: <problem>")
   // if it is not a well-formed GGUF file.
   static std::unique_ptr<GgufFile> open(const std::string& path);
-  // Parses an in-memory image; `name` stands for the path in error messages.
+  // Parses an in-memory image; `name` stands for the path in error messages. The bytes are
+  // copied into a page-aligned buffer so tensor data is aligned in memory as with open().
   static std::unique_ptr<GgufFile> from_bytes(std::vector<uint8_t> bytes, std::string name);
 
   ~GgufFile();
@@ -67,7 +70,10 @@ class GgufFile {
 
   std::string path_;
   std::unique_ptr<MappedFile> mapped_;
-  std::vector<uint8_t> owned_;
+  struct AlignedFree {
+    void operator()(uint8_t* p) const;
+  };
+  std::unique_ptr<uint8_t, AlignedFree> owned_;
   size_t size_ = 0;
   uint32_t version_ = 0;
   size_t alignment_ = kDefaultAlignment;

@@ -62,7 +62,7 @@ class GgufWriter {
     std::vector<uint8_t> data;
   };
   uint32_t version_ = 3;
-  size_t alignment_ = 32;
+  size_t alignment_ = 32;  // kDefaultAlignment; kept equal to general.alignment when set
   std::vector<std::string> keys_;
   std::vector<Value> values_;
   std::vector<Tensor> tensors_;
