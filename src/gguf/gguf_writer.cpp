@@ -102,8 +102,8 @@ void GgufWriter::remove(std::string_view key) {
   keys_.erase(it);
 }
 
-void GgufWriter::add_tensor(std::string name, DType type, std::vector<uint64_t> dims,
-                            std::span<const uint8_t> data) {
+void GgufWriter::check_tensor(const std::string& name, DType type, const std::vector<uint64_t>& dims,
+                              size_t nbytes) const {
   check_name("tensor name", name);
   for (const auto& t : tensors_) {
     if (t.name == name) throw_invalid_argument("gguf writer: duplicate tensor '" + name + "'");
@@ -113,7 +113,7 @@ void GgufWriter::add_tensor(std::string name, DType type, std::vector<uint64_t> 
                            " dimensions");
   }
   // Rows saturate at data.size() + 1: any larger shape is wrong anyway, and this cannot overflow.
-  const uint64_t size = data.size();
+  const uint64_t size = nbytes;
   uint64_t rows = 1;
   for (size_t d = 0; d < dims.size(); ++d) {
     if (dims[d] == 0) throw_invalid_argument("gguf writer: tensor '" + name + "' has a zero dimension");
@@ -121,13 +121,24 @@ void GgufWriter::add_tensor(std::string name, DType type, std::vector<uint64_t> 
   }
   const auto row = row_bytes_checked(type, dims[0]);  // >= 1 byte when present
   if (!row || size % *row != 0 || size / *row != rows) {
-    throw_invalid_argument("gguf writer: tensor '" + name + "': " + std::to_string(data.size()) +
+    throw_invalid_argument("gguf writer: tensor '" + name + "': " + std::to_string(nbytes) +
                            " bytes of data do not match its " + std::string(dtype_name(type)) + " shape");
   }
+}
+
+void GgufWriter::add_tensor(std::string name, DType type, std::vector<uint64_t> dims,
+                            std::span<const uint8_t> data) {
+  check_tensor(name, type, dims, data.size());
   tensors_.push_back(Tensor{std::move(name), type, std::move(dims), {data.begin(), data.end()}});
 }
 
-std::vector<uint8_t> GgufWriter::to_bytes() const {
+void GgufWriter::add_tensor(std::string name, DType type, std::vector<uint64_t> dims,
+                            std::vector<uint8_t>&& data) {
+  check_tensor(name, type, dims, data.size());
+  tensors_.push_back(Tensor{std::move(name), type, std::move(dims), std::move(data)});
+}
+
+std::vector<uint8_t> GgufWriter::header_bytes() const {
   std::vector<uint8_t> out;
   put_le(out, 0x46554747u, 4);  // "GGUF"
   put_le(out, version_, 4);
@@ -139,37 +150,46 @@ std::vector<uint8_t> GgufWriter::to_bytes() const {
     values_[i].encode(out);
   }
   // Tensors are laid out in insertion order, each starting on an alignment boundary.
-  std::vector<uint64_t> offsets;
   uint64_t next = 0;
-  for (const auto& t : tensors_) {
-    offsets.push_back(next);
-    next += t.data.size();
-    next += (alignment_ - next % alignment_) % alignment_;
-  }
-  for (size_t i = 0; i < tensors_.size(); ++i) {
-    const Tensor& t = tensors_[i];
+  for (const Tensor& t : tensors_) {
     put_string(out, t.name);
     put_le(out, t.dims.size(), 4);
     for (uint64_t d : t.dims) put_le(out, d, 8);
     put_le(out, static_cast<uint32_t>(t.type), 4);
-    put_le(out, offsets[i], 8);
+    put_le(out, next, 8);
+    next += t.data.size();
+    next += (alignment_ - next % alignment_) % alignment_;
   }
-  if (!tensors_.empty()) {
-    pad_to(out, alignment_);
-    for (const auto& t : tensors_) {
-      out.insert(out.end(), t.data.begin(), t.data.end());
-      pad_to(out, alignment_);
-    }
+  if (!tensors_.empty()) pad_to(out, alignment_);
+  return out;
+}
+
+size_t GgufWriter::padding_after(const Tensor& t) const {
+  return (alignment_ - t.data.size() % alignment_) % alignment_;
+}
+
+std::vector<uint8_t> GgufWriter::to_bytes() const {
+  std::vector<uint8_t> out = header_bytes();
+  for (const Tensor& t : tensors_) {
+    out.insert(out.end(), t.data.begin(), t.data.end());
+    out.resize(out.size() + padding_after(t), 0);
   }
   return out;
 }
 
 void GgufWriter::write_file(const std::string& path) const {
-  const std::vector<uint8_t> bytes = to_bytes();
+  // Streams the tensor data instead of building the whole image: models can be large.
   std::FILE* f = std::fopen(path.c_str(), "wb");
   if (f == nullptr) throw Error(ErrorKind::kIo, path + ": cannot create: " + std::strerror(errno));
-  const size_t written = std::fwrite(bytes.data(), 1, bytes.size(), f);
-  const bool ok = written == bytes.size() && std::fflush(f) == 0;
+  const std::vector<uint8_t> header = header_bytes();
+  const std::vector<uint8_t> zeros(alignment_, 0);
+  bool ok = std::fwrite(header.data(), 1, header.size(), f) == header.size();
+  for (const Tensor& t : tensors_) {
+    if (!ok) break;
+    ok = std::fwrite(t.data.data(), 1, t.data.size(), f) == t.data.size() &&
+         std::fwrite(zeros.data(), 1, padding_after(t), f) == padding_after(t);
+  }
+  ok = ok && std::fflush(f) == 0;
   const int err = errno;
   if (std::fclose(f) != 0 || !ok) {
     throw Error(ErrorKind::kIo, path + ": write failed: " + std::strerror(err));

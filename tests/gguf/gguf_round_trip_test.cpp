@@ -6,9 +6,13 @@
 #include <cstdint>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
+#include <iterator>
 #include <limits>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "alspec/core/error.h"
 #include "alspec/gguf/gguf_file.h"
@@ -206,7 +210,14 @@ TEST(GgufRoundTripFile, WriteFileAndOpen) {
   w.add_tensor("w", DType::F32, {8}, data);
   const std::string path =
       (std::filesystem::temp_directory_path() / ("alspec_gguf_rt_" + std::to_string(::getpid()) + ".gguf")).string();
+  std::vector<uint8_t> moved(4 * 4, 9);
+  w.add_tensor("moved", DType::I32, {4}, std::move(moved));  // ownership-taking overload
   w.write_file(path);
+  {
+    std::ifstream in(path, std::ios::binary);
+    const std::vector<uint8_t> on_disk((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    EXPECT_EQ(on_disk, w.to_bytes());  // streaming writer == in-memory image
+  }
   {
     const auto f = GgufFile::open(path);
     EXPECT_EQ(f->path(), path);
@@ -214,6 +225,9 @@ TEST(GgufRoundTripFile, WriteFileAndOpen) {
     const TensorInfo* t = f->find_tensor("w");
     ASSERT_NE(t, nullptr);
     EXPECT_EQ(std::vector<uint8_t>(t->data, t->data + t->nbytes), data);
+    const TensorInfo* m = f->find_tensor("moved");
+    ASSERT_NE(m, nullptr);
+    EXPECT_EQ(std::vector<uint8_t>(m->data, m->data + m->nbytes), std::vector<uint8_t>(16, 9));
   }
   std::remove(path.c_str());
 }

@@ -50,9 +50,12 @@ class GgufWriter {
   // data.size() must equal the size implied by type and dims (dims[0] a whole number of
   // blocks); names must be unique. Error(kInvalidArgument) otherwise. Data is copied.
   void add_tensor(std::string name, DType type, std::vector<uint64_t> dims, std::span<const uint8_t> data);
+  // As above, taking ownership of the bytes instead of copying them.
+  void add_tensor(std::string name, DType type, std::vector<uint64_t> dims, std::vector<uint8_t>&& data);
 
   std::vector<uint8_t> to_bytes() const;
-  void write_file(const std::string& path) const;  // Error(kIo) on failure
+  // Streams the image to `path` (no second in-memory copy of the tensor data); Error(kIo) on failure.
+  void write_file(const std::string& path) const;
 
  private:
   struct Tensor {
@@ -61,6 +64,10 @@ class GgufWriter {
     std::vector<uint64_t> dims;
     std::vector<uint8_t> data;
   };
+  void check_tensor(const std::string& name, DType type, const std::vector<uint64_t>& dims, size_t nbytes) const;
+  std::vector<uint8_t> header_bytes() const;  // everything before the tensor data, padded
+  size_t padding_after(const Tensor& t) const;
+
   uint32_t version_ = 3;
   size_t alignment_ = 32;  // kDefaultAlignment; kept equal to general.alignment when set
   std::vector<std::string> keys_;
