@@ -77,8 +77,9 @@ void BpeEncoder::encode(std::string_view text, std::vector<int32_t>& out) const 
 void BpeEncoder::encode_word(std::string_view word, std::vector<int32_t>& out) const {
   if (word.empty()) return;
   if (ignore_merges_) {
+    // Only ordinary tokens: special and user-defined texts are matched before pre-tokenising.
     const int32_t whole = vocab_.find(ByteUnicode::get().encode(word));
-    if (whole >= 0) {
+    if (whole >= 0 && vocab_.types[whole] == TokenType::kNormal) {
       out.push_back(whole);
       return;
     }
