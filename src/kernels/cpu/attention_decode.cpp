@@ -2,6 +2,7 @@
 // final in-order merge (see attention.h for the plan and docs/attention.md for the reasoning).
 #include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -158,17 +159,18 @@ class DecodeRun {
                          q.kv.v_row(task.group, 0),
                          q.kv.row_bytes()};
     thread_local std::vector<float> scratch;
-    const size_t need = attention_detail::group_rows_scratch_floats(n_rep_, d);
+    const size_t need = attention_detail::group_rows_scratch_floats(n_rep_, d) + 16;  // + alignment slack
     if (scratch.size() < need) scratch.resize(need);
+    float* scratch64 = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
     const size_t slot = slot_index(p, task.group, task.chunk);
     for (int h = 0; h < n_rep_; ++h) reset_attention_state(head_state(slot, h), d);
     const GroupState st = state(slot);
     if (task.chunk < 0) {
-      rows_(rows, 0, S_, st, scratch.data());
-      rows_(rows, p.length - S_, p.length, st, scratch.data());
+      rows_(rows, 0, S_, st, scratch64);
+      rows_(rows, p.length - S_, p.length, st, scratch64);
     } else {
       const int64_t begin = p.chunk_begin + task.chunk * kAttentionChunkRows;
-      rows_(rows, begin, std::min(begin + kAttentionChunkRows, p.chunk_end), st, scratch.data());
+      rows_(rows, begin, std::min(begin + kAttentionChunkRows, p.chunk_end), st, scratch64);
     }
   }
 

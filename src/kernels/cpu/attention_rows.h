@@ -3,6 +3,7 @@
 // tiles of kAttentionTileRows rows), in scalar, AVX2 and AVX-512 variants.
 #pragma once
 
+#include <algorithm>
 #include <cstddef>
 #include <cstdint>
 
@@ -24,10 +25,12 @@ struct GroupRows {
   size_t row_bytes;
 };
 
-// Per-thread scratch: 2 * kAttentionTileRows * head_dim + n_rep * kAttentionTileRows floats.
+// Per-thread scratch floats (64-byte aligned): float tiles of K and V plus scores, or (fused AVX-512
+// path) scores plus 16 unreduced partial sums per score.
 inline size_t group_rows_scratch_floats(int n_rep, int head_dim) {
-  return static_cast<size_t>(2 * kAttentionTileRows) * static_cast<size_t>(head_dim) +
-         static_cast<size_t>(n_rep) * kAttentionTileRows;
+  const size_t tile_rows = kAttentionTileRows;
+  const size_t scores = static_cast<size_t>(n_rep) * tile_rows;
+  return std::max(2 * tile_rows * static_cast<size_t>(head_dim) + scores, scores * 17);
 }
 
 // States of the group: acc [n_rep][head_dim], m [n_rep], l [n_rep]. Rows [begin, end) are folded in
