@@ -16,12 +16,25 @@ namespace {
 constexpr uint32_t kMagic = 0x46554747;  // "GGUF" read as a little-endian uint32
 constexpr std::align_val_t kBufferAlignment{4096};
 
+// Keys and names are shown in messages: cap them (a hostile 1 MB key stays one short line) and
+// escape control characters so the message stays on one line.
 std::string quoted(std::string_view s) {
-  // Keys and names are shown in messages; cap them so a hostile 1 MB key stays one short line.
   constexpr size_t kMax = 80;
+  size_t n = std::min(s.size(), kMax);
+  while (n < s.size() && n > 0 && (static_cast<uint8_t>(s[n]) & 0xC0) == 0x80) --n;  // whole characters
   std::string out = "'";
-  out.append(s.substr(0, kMax));
-  if (s.size() > kMax) out += "...";
+  for (size_t i = 0; i < n; ++i) {
+    const auto c = static_cast<uint8_t>(s[i]);
+    if (c < 0x20 || c == 0x7f) {
+      static constexpr char kHex[] = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[c >> 4];
+      out += kHex[c & 15];
+    } else {
+      out += static_cast<char>(c);
+    }
+  }
+  if (n < s.size()) out += "...";
   return out + "'";
 }
 

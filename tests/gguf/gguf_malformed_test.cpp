@@ -4,9 +4,14 @@
 #include <gtest/gtest.h>
 
 #include <cstdint>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <string>
 #include <vector>
+
+#include <unistd.h>
 
 #include "alspec/gguf/gguf_file.h"
 #include "alspec/gguf/gguf_writer.h"
@@ -329,6 +334,71 @@ TEST(GgufMalformed, LongNamesAreCutInMessages) {
   } catch (const Error& e) {
     EXPECT_LT(std::string(e.what()).size(), 200u);
   }
+}
+
+TEST(GgufMalformed, ControlCharactersInNamesAreEscapedInMessages) {
+  RawGguf r;
+  r.header(0, 2).kv_u32("a\nb", 1).kv_u32("a\nb", 2);
+  expect_invalid(r.bytes, "duplicate key 'a\\x0ab'");  // and expect_invalid checks: no newline
+}
+
+TEST(GgufMalformed, OpenNamesThePathOfATruncatedRealModel) {
+  const std::string src = std::string(ALSPEC_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
+  std::ifstream in(src, std::ios::binary);
+  std::vector<char> head(100000);
+  in.read(head.data(), static_cast<std::streamsize>(head.size()));
+  ASSERT_EQ(in.gcount(), static_cast<std::streamsize>(head.size()));
+  const std::string path =
+      (std::filesystem::temp_directory_path() / ("alspec_gguf_trunc_" + std::to_string(::getpid()) + ".gguf")).string();
+  {
+    std::ofstream out(path, std::ios::binary);
+    out.write(head.data(), static_cast<std::streamsize>(head.size()));
+  }
+  try {
+    GgufFile::open(path);
+    ADD_FAILURE() << "truncated model accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.kind(), ErrorKind::kInvalidModel);
+    EXPECT_EQ(std::string(e.what()).rfind(path + ": ", 0), 0u) << e.what();
+    // The first tensor is already larger than the 100000 bytes that remain.
+    EXPECT_NE(std::string(e.what()).find("tensor 'token_embd.weight': data size exceeds the file size 100000"),
+              std::string::npos)
+        << e.what();
+  }
+  std::remove(path.c_str());
+}
+
+// A deterministic miniature of the fuzzer that runs with every (sanitized) test build: each
+// byte of a small valid model, replaced by a few values, must either parse or raise Error.
+TEST(GgufMalformed, SingleByteCorruptionsNeverCrash) {
+  GgufWriter w;
+  w.set_string("general.architecture", "llama");
+  w.set_u32("llama.block_count", 1);
+  w.set_string_array("tokenizer.ggml.tokens", {"<s>", "\xE2\x96\x81" "a"});
+  w.set_array("n", ValueType::kArray, {Value::f32_array(std::vector<float>{1})});
+  w.set_bool("b", true);
+  const std::vector<uint8_t> d(34, 1);
+  w.add_tensor("q", DType::Q8_0, {32}, d);
+  w.add_tensor("f", DType::F32, {2, 2}, std::vector<uint8_t>(16, 2));
+  const std::vector<uint8_t> good = w.to_bytes();
+  size_t accepted = 0, rejected = 0;
+  for (size_t i = 0; i < good.size(); ++i) {
+    for (const uint8_t x : {uint8_t{0x00}, uint8_t{0x01}, uint8_t{0x7f}, uint8_t{0x80}, uint8_t{0xff}}) {
+      if (good[i] == x) continue;
+      std::vector<uint8_t> bad = good;
+      bad[i] = x;
+      try {
+        const auto f = GgufFile::from_bytes(std::move(bad), "mut.gguf");
+        for (const auto& t : f->tensors()) ASSERT_LE(f->data_offset() + t.offset + t.nbytes, f->file_size());
+        ++accepted;
+      } catch (const Error& e) {
+        ASSERT_EQ(e.kind(), ErrorKind::kInvalidModel) << e.what();
+        ++rejected;
+      }
+    }
+  }
+  EXPECT_GT(rejected, 0u);
+  EXPECT_GT(accepted, 0u);  // e.g. changes inside tensor data
 }
 
 TEST(GgufMalformed, OpenReportsMissingFileAsIoError) {
