@@ -3,16 +3,15 @@
 The engine's tokens are teacher-forced through the reference (so one early disagreement cannot
 derail the rest), with the KV-cache element type emulated. Tolerances, per weight type:
 
-  weights  rel-L2/step  token must match when the reference top-2 gap exceeds
-  F32      2e-4         0.01   only float32 rounding and summation order differ
-  F16      5e-3         0.2    room for activations rounded to f16 before the dot products
-  BF16     3e-2         0.6    same for bf16 (8-bit mantissa)
-  Q*       6e-2         1.0    activations quantised to 8 bits: emulating Q8_0 activations in
-                               the reference moves these models' logits by rel-L2 <= 2.5e-2
-                               and at most 0.36 per logit; 2.5x / 3x head-room
-plus, per KV type (added to rel-L2): f32 0, f16 2e-3, bf16 1e-2, q8_0 3e-2 -- the cache
-rounding itself is emulated; the head-room is for the query being rounded to the cache type
-for the q.k products, which the reference does not emulate.
+  weights        rel-L2/step  token must match when the reference top-2 gap exceeds
+  F32/F16/BF16   2e-4         0.01   float weights meet float32 activations: only rounding
+                                     and summation order differ (measured <= 6e-7)
+  Q8_0/Q4_0/     6e-2         1.0    activations are quantised to 8 bits: emulating Q8_0
+  Q4_K/Q6_K                          activations in the reference moves these models' logits
+                                     by rel-L2 <= 2.5e-2 and <= 0.36 per logit; 2.5x/3x room
+plus, per KV type (added to rel-L2): f32 0, f16 2e-3, bf16 2e-3, q8_0 3e-2. The cache rounding
+itself is emulated; the room is for the query being rounded to the cache type for the q.k
+products (measured: f16 <= 7e-5, bf16 <= 3e-5, q8_0 <= 9e-3 with float weights).
 """
 from __future__ import annotations
 
@@ -26,9 +25,9 @@ from comparison import Tolerance, compare_steps
 
 WEIGHT_TYPES = ("f32", "f16", "bf16", "q8_0", "q4_0", "q4_k", "q6_k")
 KV_TYPES = ("f32", "f16", "bf16", "q8_0")
-WEIGHT_TOL = {"f32": (2e-4, 0.01), "f16": (5e-3, 0.2), "bf16": (3e-2, 0.6)}
+WEIGHT_TOL = {"f32": (2e-4, 0.01), "f16": (2e-4, 0.01), "bf16": (2e-4, 0.01)}
 QUANT_TOL = (6e-2, 1.0)
-KV_TOL = {"f32": 0.0, "f16": 2e-3, "bf16": 1e-2, "q8_0": 3e-2}
+KV_TOL = {"f32": 0.0, "f16": 2e-3, "bf16": 2e-3, "q8_0": 3e-2}
 
 STORIES_PROMPT = [1, 403, 407, 261, 378]  # BOS + "Once upon a time"
 SYNTH_PROMPT = [1, 403, 407, 261, 378, 300, 12, 99]
@@ -64,7 +63,9 @@ def check_engine(label, engine, work_dir, model_path, prompt, n_predict, kv, tol
 # stories260K: a real trained model
 
 
-@pytest.mark.parametrize("kv", KV_TYPES)
+# q8_0 blocks are 32 wide and stories260K's heads are 8: the engine rejects that combination;
+# the q8_0 cache is covered by the synthetic models below.
+@pytest.mark.parametrize("kv", ("f32", "f16", "bf16"))
 def test_stories260k_greedy_matches_reference(engine, work_dir, stories_dir, kv):
     path = os.path.join(stories_dir, "stories260K.gguf")
     n = 80
