@@ -8,10 +8,6 @@
 namespace alspec::tokenizer_detail {
 namespace {
 
-uint64_t pair_key(int32_t left, int32_t right) {
-  return (static_cast<uint64_t>(static_cast<uint32_t>(left)) << 32) | static_cast<uint32_t>(right);
-}
-
 struct Symbol {
   int32_t prev;
   int32_t next;
@@ -37,11 +33,10 @@ struct CandidateOrder {
 
 BpeEncoder::BpeEncoder(const VocabIndex& vocab, const std::vector<std::string>& merges, PreTokenizerKind pre,
                        bool ignore_merges, int32_t unk_id, const std::string& source)
-    : vocab_(vocab), pre_(pre, source), ignore_merges_(ignore_merges), unk_id_(unk_id) {
+    : vocab_(vocab), pre_(pre, source), ignore_merges_(ignore_merges), unk_id_(unk_id), merges_(merges.size()) {
   const auto& bu = ByteUnicode::get();
   for (int b = 0; b < 256; ++b) byte_ids_[b] = vocab_.find(bu.encode_byte(static_cast<uint8_t>(b)));
 
-  merges_.reserve(merges.size());
   std::string joined;
   for (size_t rank = 0; rank < merges.size(); ++rank) {
     const std::string& line = merges[rank];
@@ -60,14 +55,13 @@ BpeEncoder::BpeEncoder(const VocabIndex& vocab, const std::vector<std::string>& 
     if (left_id < 0 || right_id < 0) bad("a side is not a vocab token");
     if (result < 0) bad("the merged text is not a vocab token");
     // A repeated pair keeps its first (best) rank.
-    merges_.try_emplace(pair_key(left_id, right_id), Merge{static_cast<int32_t>(rank), result});
+    merges_.insert(left_id, right_id, Merge{static_cast<int32_t>(rank), result});
   }
 }
 
-const BpeEncoder::Merge* BpeEncoder::find_merge(int32_t left, int32_t right) const {
+const Merge* BpeEncoder::find_merge(int32_t left, int32_t right) const {
   if (left < 0 || right < 0) return nullptr;
-  auto it = merges_.find(pair_key(left, right));
-  return it == merges_.end() ? nullptr : &it->second;
+  return merges_.find(left, right);
 }
 
 void BpeEncoder::encode(std::string_view text, std::vector<int32_t>& out) const {

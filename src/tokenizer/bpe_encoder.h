@@ -7,9 +7,9 @@
 #include <cstdint>
 #include <string>
 #include <string_view>
-#include <unordered_map>
 #include <vector>
 
+#include "tokenizer/merge_table.h"
 #include "tokenizer/pre_tokenizer.h"
 #include "tokenizer/vocab_index.h"
 
@@ -25,10 +25,6 @@ class BpeEncoder {
   void encode(std::string_view text, std::vector<int32_t>& out) const;
 
  private:
-  struct Merge {
-    int32_t rank;
-    int32_t result;
-  };
   void encode_word(std::string_view word, std::vector<int32_t>& out) const;
   const Merge* find_merge(int32_t left, int32_t right) const;
 
@@ -37,7 +33,7 @@ class BpeEncoder {
   bool ignore_merges_;
   int32_t unk_id_;
   std::array<int32_t, 256> byte_ids_{};  // token of each byte's character, -1 if absent
-  std::unordered_map<uint64_t, Merge> merges_;  // key: left id << 32 | right id
+  MergeTable merges_;
 };
 
 }  // namespace alspec::tokenizer_detail
