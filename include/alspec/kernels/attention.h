@@ -93,7 +93,8 @@ struct SpecDecodeQuery {
 
 // One pass yielding O_exact, O_spec and the check. on_spec_ready() runs once, on the calling
 // thread, after every sequence's O_spec is normalised and written and before any middle chunk is
-// processed (the completion signal another device waits on). S >= 1, lambda >= 0.
+// processed (the completion signal another device waits on); it must not call the attention
+// kernels itself (Error(kRuntime)). S >= 1, lambda >= 0.
 void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::span<const SpecDecodeQuery> batch,
                               int spec_chunk, float lambda, std::span<SpecResult> results,
                               FunctionRef<void()> on_spec_ready);

@@ -109,12 +109,20 @@ class DecodeRun {
       : shape_(shape), queries_(queries), S_(S), n_rep_(shape.n_heads / shape.n_kv_heads),
         plan_(make_plan(shape, queries, S)), rows_(rows_kernel(attention_simd_level(shape.head_dim))) {
     // Reused across calls on this thread: decode runs once per layer and token, and a fresh
-    // multi-MiB buffer per call would page-fault every time.
+    // multi-MiB buffer per call would page-fault every time. Hence no nesting on one thread.
+    if (in_use_) {
+      throw Error(ErrorKind::kRuntime, "attention: kernel called again on a thread already inside one "
+                                       "(e.g. from on_spec_ready)");
+    }
+    in_use_ = true;
     thread_local std::vector<float> slots;
     const size_t need = plan_.n_slots * plan_.slot_floats;
     if (slots.size() < need) slots.resize(need);
     slots_ = slots.data();
   }
+  ~DecodeRun() { in_use_ = false; }
+  DecodeRun(const DecodeRun&) = delete;
+  DecodeRun& operator=(const DecodeRun&) = delete;
 
   const SeqPlan& seq(int s) const { return plan_.seqs[static_cast<size_t>(s)]; }
   int n_seqs() const { return static_cast<int>(queries_.size()); }
@@ -211,7 +219,10 @@ class DecodeRun {
   Plan plan_;
   AccumulateRowsFn rows_;
   float* slots_ = nullptr;
+  static thread_local bool in_use_;
 };
+
+thread_local bool DecodeRun::in_use_ = false;
 
 }  // namespace
 
