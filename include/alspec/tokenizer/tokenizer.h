@@ -55,9 +55,8 @@ class Tokenizer {
   std::string_view model_name() const;  // "llama" | "gpt2"
   std::string_view pre_name() const;
 
-  struct Impl;
-
  private:
+  struct Impl;
   explicit Tokenizer(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
