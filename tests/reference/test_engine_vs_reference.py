@@ -128,3 +128,13 @@ def test_llama3_tiny_real_shape(engine, work_dir, wtype, kv):
     path = synth(engine, work_dir, "llama3-tiny", wtype)
     check_engine(f"llama3-tiny w={wtype} kv={kv}", engine, work_dir, path, SYNTH_PROMPT, 4, kv,
                  tolerance(wtype, kv))
+
+
+@pytest.mark.parametrize("wtype,kv", [("f32", "f32"), ("q4_k", "q8_0")])
+def test_long_prompt(engine, work_dir, wtype, kv):
+    # ~700 positions: attention spans several key blocks of the decode kernel (merged partial
+    # softmaxes) and every llama3 rope band turns through many periods.
+    prompt = [1] + [int(t) for t in np.random.default_rng(5).integers(3, 512, size=699)]
+    path = synth(engine, work_dir, "llama3-mini", wtype)
+    check_engine(f"llama3-mini long w={wtype} kv={kv}", engine, work_dir, path, prompt, 8, kv,
+                 tolerance(wtype, kv))
