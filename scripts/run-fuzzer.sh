@@ -32,7 +32,9 @@ tail -n 40 "$log"
 echo "---"
 runs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -n 1)
 cov=$(grep -oE 'cov: [0-9]+ ft: [0-9]+' "$log" | tail -n 1 || true)
-echo "$name: up to ${seconds}s, ${runs:-?} executions, final ${cov:-coverage unknown}; log: $log"
+edges=$(grep -oE '\(([0-9]+) inline 8-bit counters\)' "$log" | grep -oE '[0-9]+' | head -n 1 || true)
+echo "$name: up to ${seconds}s, ${runs:-?} executions, final ${cov:-coverage unknown}" \
+  "(of ${edges:-?} instrumented edges); log: $log"
 if [[ $status -ne 0 ]]; then
   echo "$name: FAILED (exit $status); reproducer(s) in $work/artifacts/" >&2
   exit "$status"
