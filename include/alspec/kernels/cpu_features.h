@@ -9,14 +9,15 @@ namespace alspec {
 
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
-  bool avx512f = false, avx512bw = false, avx512vl = false, avx512vnni = false, avx512bf16 = false;
+  bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512vnni = false;
+  bool avx512vbmi = false, avx512bf16 = false;
   bool avxvnni = false;
 };
 
 enum class SimdLevel {
   kScalar = 0,  // portable code; also the reference twin of every optimised kernel
   kAvx2 = 1,    // AVX2 + FMA + F16C
-  kAvx512 = 2,  // AVX-512 F/BW/VL/VNNI (on top of kAvx2)
+  kAvx512 = 2,  // AVX-512 F/BW/VL/DQ/VNNI/VBMI (on top of kAvx2), e.g. Ice Lake, Sapphire Rapids, Zen 4
 };
 
 // Probed once (cpuid via __builtin_cpu_supports).

@@ -10,7 +10,8 @@
 //    integer sum over elements 4k..4k+3 of w*a (w the block's integer weights: Q8_0 q, Q4_0 q-8,
 //    Q4_K q in 0..15, Q6_K q-32). It is fused-multiply-added with its float scale (Q8_0/Q4_0:
 //    d*dx; Q4_K: (d*sc)*dx; Q6_K: (d*sc)*dx with the scale of the lane's 16-element sub-block)
-//    into accumulator lane (b%2)*8 + k; the 16 lanes are summed pairwise (+8, +4, +2, +1).
+//    into accumulator lane k of group b%4; the groups are combined as r[k] = (g0+g2) + (g1+g3)
+//    and the 8 lanes r[k] summed pairwise (+4, +2, +1).
 //    Q4_K adds the minimum term: per sub-block j of each super-block, lane j of an 8-lane
 //    accumulator gets fma(sum(a), -((dmin*m)*dx)); that is summed pairwise and added last.
 // Rows are split into tasks of kMatmulRowsPerTask rows, independent of the thread count.

@@ -20,7 +20,9 @@ CpuFeatures probe() {
   f.avx512f = __builtin_cpu_supports("avx512f");
   f.avx512bw = __builtin_cpu_supports("avx512bw");
   f.avx512vl = __builtin_cpu_supports("avx512vl");
+  f.avx512dq = __builtin_cpu_supports("avx512dq");
   f.avx512vnni = __builtin_cpu_supports("avx512vnni");
+  f.avx512vbmi = __builtin_cpu_supports("avx512vbmi");
   f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
   f.avxvnni = __builtin_cpu_supports("avxvnni");
 #endif
@@ -49,7 +51,9 @@ const CpuFeatures& cpu_features() {
 SimdLevel detected_simd_level() {
   const auto& f = cpu_features();
   if (!(f.avx2 && f.fma && f.f16c)) return SimdLevel::kScalar;
-  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512vnni) return SimdLevel::kAvx512;
+  if (f.avx512f && f.avx512bw && f.avx512vl && f.avx512dq && f.avx512vnni && f.avx512vbmi) {
+    return SimdLevel::kAvx512;
+  }
   return SimdLevel::kAvx2;
 }
 

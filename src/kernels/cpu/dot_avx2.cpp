@@ -47,29 +47,36 @@ inline __m256i q4_0_weights(const uint8_t* p) {
   return _mm256_sub_epi8(q, _mm256_set1_epi8(8));
 }
 
+// Canonical combination of the 4 block-group accumulators: (g0 + g2) + (g1 + g3), then hsum8.
+inline float reduce_groups(const __m256* g) {
+  return hsum8(_mm256_add_ps(_mm256_add_ps(g[0], g[2]), _mm256_add_ps(g[1], g[3])));
+}
+
 template <int kBytes, __m256i (*Weights)(const uint8_t*)>
 float dot_32(const uint8_t* row, const ActivationRow& a) {
-  __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   int64_t b = 0;
-  for (; b + 1 < a.blocks; b += 2) {
-    const uint8_t* p = row + kBytes * b;
-    const __m256 s0 = _mm256_set1_ps(half_to_float(p) * a.d[b]);
-    const __m256 s1 = _mm256_set1_ps(half_to_float(p + kBytes) * a.d[b + 1]);
-    even = fma_lanes(lane_dot(Weights(p), load32(a.q + 32 * b)), s0, even);
-    odd = fma_lanes(lane_dot(Weights(p + kBytes), load32(a.q + 32 * b + 32)), s1, odd);
+  for (; b + 3 < a.blocks; b += 4) {
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+      const uint8_t* p = row + kBytes * (b + j);
+      const __m256 s = _mm256_set1_ps(half_to_float(p) * a.d[b + j]);
+      acc[j] = fma_lanes(lane_dot(Weights(p), load32(a.q + 32 * (b + j))), s, acc[j]);
+    }
   }
-  if (b < a.blocks) {
-    const uint8_t* p = row + kBytes * b;
-    const __m256 s0 = _mm256_set1_ps(half_to_float(p) * a.d[b]);
-    even = fma_lanes(lane_dot(Weights(p), load32(a.q + 32 * b)), s0, even);
+  for (int j = 0; b + j < a.blocks; ++j) {  // at most 3 blocks, groups 0..2
+    const uint8_t* p = row + kBytes * (b + j);
+    const __m256 s = _mm256_set1_ps(half_to_float(p) * a.d[b + j]);
+    acc[j] = fma_lanes(lane_dot(Weights(p), load32(a.q + 32 * (b + j))), s, acc[j]);
   }
-  return hsum8(_mm256_add_ps(even, odd));
+  return reduce_groups(acc);
 }
 
 inline __m256i q8_0_weights(const uint8_t* p) { return load32(p + 2); }
 
 float dot_q4_k(const uint8_t* row, const ActivationRow& a) {
-  __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps(), mins = _mm256_setzero_ps();
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  __m256 mins = _mm256_setzero_ps();
   const __m256i low4 = _mm256_set1_epi8(0x0F);
   const __m256 sign = _mm256_set1_ps(-0.0f);
   for (int64_t sb = 0; sb < a.blocks / 8; ++sb) {
@@ -91,18 +98,20 @@ float dot_q4_k(const uint8_t* row, const ActivationRow& a) {
     alignas(32) float s[8];
     _mm256_store_ps(s, scales);
     const int8_t* q = a.q + 256 * sb;
-    for (int c = 0; c < 4; ++c) {
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {  // blocks 2c (low nibbles) and 2c+1 (high), groups (2c)%4, (2c+1)%4
       const __m256i qs = load32(p + kQ4_KQs + 32 * c);
       const __m256i lo = _mm256_and_si256(qs, low4), hi = _mm256_and_si256(_mm256_srli_epi16(qs, 4), low4);
-      even = fma_lanes(lane_dot_u4(lo, load32(q + 64 * c)), _mm256_set1_ps(s[2 * c]), even);
-      odd = fma_lanes(lane_dot_u4(hi, load32(q + 64 * c + 32)), _mm256_set1_ps(s[2 * c + 1]), odd);
+      const int g = (2 * c) % 4;
+      acc[g] = fma_lanes(lane_dot_u4(lo, load32(q + 64 * c)), _mm256_set1_ps(s[2 * c]), acc[g]);
+      acc[g + 1] = fma_lanes(lane_dot_u4(hi, load32(q + 64 * c + 32)), _mm256_set1_ps(s[2 * c + 1]), acc[g + 1]);
     }
   }
-  return hsum8(_mm256_add_ps(even, odd)) + hsum8(mins);
+  return reduce_groups(acc) + hsum8(mins);
 }
 
 float dot_q6_k(const uint8_t* row, const ActivationRow& a) {
-  __m256 even = _mm256_setzero_ps(), odd = _mm256_setzero_ps();
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
   for (int64_t sb = 0; sb < a.blocks / 8; ++sb) {
     const uint8_t* p = row + kQ6_KBytes * sb;
@@ -117,23 +126,19 @@ float dot_q6_k(const uint8_t* row, const ActivationRow& a) {
       const __m256i hi[4] = {_mm256_and_si256(qh, low2), _mm256_and_si256(_mm256_srli_epi16(qh, 2), low2),
                              _mm256_and_si256(_mm256_srli_epi16(qh, 4), low2),
                              _mm256_and_si256(_mm256_srli_epi16(qh, 6), low2)};
-      for (int quarter = 0; quarter < 4; ++quarter) {
+#pragma GCC unroll 4
+      for (int quarter = 0; quarter < 4; ++quarter) {  // block 4*half + quarter: group = quarter
         const int jb = 4 * half + quarter;
         const int64_t b = 8 * sb + jb;
         const __m256i w = _mm256_sub_epi8(_mm256_or_si256(lo[quarter], _mm256_slli_epi16(hi[quarter], 4)), off);
         const float s0 = (d * static_cast<float>(sc[2 * jb])) * a.d[b];
         const float s1 = (d * static_cast<float>(sc[2 * jb + 1])) * a.d[b];
         const __m256 s = _mm256_setr_ps(s0, s0, s0, s0, s1, s1, s1, s1);
-        const __m256i lanes = lane_dot(w, load32(a.q + 32 * b));
-        if (quarter & 1) {
-          odd = fma_lanes(lanes, s, odd);
-        } else {
-          even = fma_lanes(lanes, s, even);
-        }
+        acc[quarter] = fma_lanes(lane_dot(w, load32(a.q + 32 * b)), s, acc[quarter]);
       }
     }
   }
-  return hsum8(_mm256_add_ps(even, odd));
+  return reduce_groups(acc);
 }
 
 inline __m256 load8_f32(const uint8_t* w, int64_t e) {
@@ -187,7 +192,9 @@ const DotKernels& dot_kernels_avx2() {
                             dot_32<kQ8_0Bytes, q8_0_weights>,
                             dot_32<kQ4_0Bytes, q4_0_weights>,
                             dot_q4_k,
-                            dot_q6_k};
+                            dot_q6_k,
+                            false,
+                            nullptr};
   return k;
 }
 

@@ -1,7 +1,5 @@
-// AVX-512 (F/BW/VL/VNNI) dot kernels: the arithmetic of dot_scalar.cpp with two 32-element blocks
-// per 16-lane vector (lanes 0-7 the even block, 8-15 the odd one, matching the canonical even/odd
-// accumulator split) and vpdpbusd for the exact integer lane sums. Q4_K/Q6_K reuse the AVX2
-// kernels, whose arithmetic is the same.
+// AVX-512 (F/BW/VL/VNNI/VBMI) dot kernels: the arithmetic of dot_scalar.cpp, with vpdpbusd for
+// the exact integer lane sums. Q4_K/Q6_K reuse the AVX2 kernels, whose arithmetic is the same.
 // Headers come before the target pragma so that no shared inline code is compiled for AVX-512.
 // GCC 12 reports bogus (maybe-)uninitialized warnings inside its own AVX-512 intrinsic headers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -14,7 +12,7 @@
 #include "kernels/cpu/dot_kernels.h"
 
 #pragma GCC push_options
-#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512dq")
+#pragma GCC target("avx2,fma,f16c,avx512f,avx512bw,avx512vl,avx512vnni,avx512dq,avx512vbmi")
 
 namespace alspec::kernels {
 namespace {
@@ -45,53 +43,119 @@ inline __m512 scale_pair(float s0, float s1) {
 }
 
 inline __m512i q8_0_pair(const uint8_t* p) { return join(load32(p + 2), load32(p + 2 + kQ8_0Bytes)); }
-inline __m512i q4_0_pair(const uint8_t* p) {
-  const __m256i x = _mm256_set_m128i(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2 + kQ4_0Bytes)),
-                                     _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2)));
-  const __m256i m = _mm256_set1_epi8(0x0F);
-  const __m512i z = join(_mm256_and_si256(x, m), _mm256_and_si256(_mm256_srli_epi16(x, 4), m));
-  // 128-bit lanes [lo_b, lo_b1, hi_b, hi_b1] -> [lo_b, hi_b, lo_b1, hi_b1]
-  return _mm512_sub_epi8(_mm512_shuffle_i64x2(z, z, _MM_SHUFFLE(3, 1, 2, 0)), _mm512_set1_epi8(8));
-}
-// A lone last block (even index): only its 32 bytes are read.
+// A lone block: only its 32 bytes are read.
 inline __m512i q8_0_single(const uint8_t* p) { return _mm512_castsi256_si512(load32(p + 2)); }
-inline __m512i q4_0_single(const uint8_t* p) {
-  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + 2));
-  const __m128i m = _mm_set1_epi8(0x0F);
-  const __m256i q = _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), m), _mm_and_si128(x, m));
-  return _mm512_castsi256_si512(_mm256_sub_epi8(q, _mm256_set1_epi8(8)));
-}
-
-template <int kBytes, __m512i (*Pair)(const uint8_t*), __m512i (*Single)(const uint8_t*)>
-float dot_32(const uint8_t* row, const ActivationRow& a) {
-  __m512 acc = _mm512_setzero_ps();
+// Q8_0: two accumulators, [group 0 | group 1] and [group 2 | group 3] (8 lanes per group);
+// their sum is (g0 + g2 | g1 + g3), as the canonical combination requires.
+float dot_q8_0(const uint8_t* row, const ActivationRow& a) {
+  __m512 acc01 = _mm512_setzero_ps(), acc23 = _mm512_setzero_ps();
   const __m512i idx01 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
   const __m512i idx23 = _mm512_add_epi32(idx01, _mm512_set1_epi32(2));
+  constexpr int kB = kQ8_0Bytes;
   int64_t b = 0;
   for (; b + 3 < a.blocks; b += 4) {
-    const uint8_t* p = row + kBytes * b;
-    const __m128i h = _mm_setr_epi16(static_cast<short>(load_u16(p)), static_cast<short>(load_u16(p + kBytes)),
-                                     static_cast<short>(load_u16(p + 2 * kBytes)),
-                                     static_cast<short>(load_u16(p + 3 * kBytes)), 0, 0, 0, 0);
+    const uint8_t* p = row + kB * b;
+    const __m128i h = _mm_setr_epi16(static_cast<short>(load_u16(p)), static_cast<short>(load_u16(p + kB)),
+                                     static_cast<short>(load_u16(p + 2 * kB)),
+                                     static_cast<short>(load_u16(p + 3 * kB)), 0, 0, 0, 0);
     const __m512 s4 = _mm512_castps128_ps512(_mm_mul_ps(_mm_cvtph_ps(h), _mm_loadu_ps(a.d + b)));
-    const __m512i l01 = lane_dot(Pair(p), _mm512_loadu_si512(a.q + 32 * b));
-    const __m512i l23 = lane_dot(Pair(p + 2 * kBytes), _mm512_loadu_si512(a.q + 32 * b + 64));
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(l01), _mm512_permutexvar_ps(idx01, s4), acc);
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(l23), _mm512_permutexvar_ps(idx23, s4), acc);
+    const __m512i l01 = lane_dot(q8_0_pair(p), _mm512_loadu_si512(a.q + 32 * b));
+    const __m512i l23 = lane_dot(q8_0_pair(p + 2 * kB), _mm512_loadu_si512(a.q + 32 * b + 64));
+    acc01 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(l01), _mm512_permutexvar_ps(idx01, s4), acc01);
+    acc23 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(l23), _mm512_permutexvar_ps(idx23, s4), acc23);
   }
-  if (b + 1 < a.blocks) {
-    const uint8_t* p = row + kBytes * b;
-    const __m512 s = scale_pair(half_to_float(p) * a.d[b], half_to_float(p + kBytes) * a.d[b + 1]);
-    acc = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lane_dot(Pair(p), _mm512_loadu_si512(a.q + 32 * b))), s, acc);
-    b += 2;
+  const int64_t rem = a.blocks - b;  // 0..3 blocks, groups 0, 1, 2
+  const uint8_t* p = row + kB * b;
+  if (rem >= 2) {
+    const __m512 s = scale_pair(half_to_float(p) * a.d[b], half_to_float(p + kB) * a.d[b + 1]);
+    acc01 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(lane_dot(q8_0_pair(p), _mm512_loadu_si512(a.q + 32 * b))), s, acc01);
   }
-  if (b < a.blocks) {
-    const uint8_t* p = row + kBytes * b;
-    const __m512 s = _mm512_set1_ps(half_to_float(p) * a.d[b]);
-    const __m512i q = _mm512_castsi256_si512(load32(a.q + 32 * b));
-    acc = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(lane_dot(Single(p), q)), s, acc, 0x00FF);
+  if (rem == 1 || rem == 3) {
+    const int64_t bl = b + rem - 1;
+    const uint8_t* pl = row + kB * bl;
+    const __m512 s = _mm512_set1_ps(half_to_float(pl) * a.d[bl]);
+    const __m512i l = lane_dot(q8_0_single(pl), _mm512_castsi256_si512(load32(a.q + 32 * bl)));
+    if (rem == 1) {
+      acc01 = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(l), s, acc01, 0x00FF);
+    } else {
+      acc23 = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(l), s, acc23, 0x00FF);
+    }
   }
-  return hsum16(acc);
+  return hsum16(_mm512_add_ps(acc01, acc23));
+}
+
+// Byte i of a 4-block Q4_0 group's nibbles: block i/16, byte i%16 (offset 18*(i/16) + 2 + i%16).
+struct NibbleIndex {
+  alignas(64) uint8_t bytes[64];
+  alignas(64) uint16_t words[32];  // word 4j+i: the fp16 d of block j (word offset 9j)
+  constexpr NibbleIndex() : bytes(), words() {
+    for (int i = 0; i < 64; ++i) bytes[i] = static_cast<uint8_t>(18 * (i / 16) + 2 + i % 16);
+    for (int w = 0; w < 16; ++w) words[w] = static_cast<uint16_t>(9 * (w / 4));
+  }
+};
+constexpr NibbleIndex kNibbleIndex;
+
+// Q4_0 on the 4-block group layout: lane 4j+i of the lo/hi accumulators is lane i (resp. 4+i)
+// of group j. Unsigned nibbles times activations, started from -8*sum(a) (exact integers).
+// kRows rows at once share the activation loads; each row's operations are those of kRows == 1.
+template <int kRows>
+void q4_0_groups_rows(const uint8_t* const* rows, const ActivationRow& a, float* out) {
+  const __m512i nib_idx = _mm512_load_si512(kNibbleIndex.bytes);
+  const __m512i d_idx = _mm512_load_si512(kNibbleIndex.words);
+  const __m512i low4 = _mm512_set1_epi8(0x0F);
+  __m512 acc_lo[kRows], acc_hi[kRows];
+  for (int r = 0; r < kRows; ++r) acc_lo[r] = acc_hi[r] = _mm512_setzero_ps();
+  const int64_t groups = (a.blocks + 3) / 4;
+  for (int64_t g = 0; g < groups; ++g) {
+    const uint8_t* act = a.groups + kGroupBytes * g;
+    const __m512i a_lo = _mm512_loadu_si512(act), a_hi = _mm512_loadu_si512(act + 64);
+    const __m512i init_lo = _mm512_loadu_si512(act + 128), init_hi = _mm512_loadu_si512(act + 192);
+    const __m512 dx = _mm512_loadu_ps(act + 256);
+    const int64_t nblk = a.blocks - 4 * g < 4 ? a.blocks - 4 * g : 4;
+    const __mmask16 m = static_cast<__mmask16>((1u << (4 * nblk)) - 1);
+#pragma GCC unroll 2
+    for (int r = 0; r < kRows; ++r) {
+      const uint8_t* p = rows[r] + 4 * kQ4_0Bytes * g;
+      __m512i z0, z1;
+      if (nblk == 4) {
+        z0 = _mm512_loadu_si512(p);
+        z1 = _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 64)));
+      } else {  // at most 54 bytes; masked so nothing past the row is read
+        z0 = _mm512_maskz_loadu_epi8((__mmask64{1} << (kQ4_0Bytes * nblk)) - 1, p);
+        z1 = _mm512_setzero_si512();
+      }
+      const __m512i q = _mm512_permutex2var_epi8(z0, nib_idx, z1);
+      const __m512i lo = _mm512_and_si512(q, low4), hi = _mm512_and_si512(_mm512_srli_epi16(q, 4), low4);
+      const __m512i l_lo = _mm512_dpbusd_epi32(init_lo, lo, a_lo);
+      const __m512i l_hi = _mm512_dpbusd_epi32(init_hi, hi, a_hi);
+      const __m512 dw = _mm512_cvtph_ps(_mm512_castsi512_si256(_mm512_permutexvar_epi16(d_idx, z0)));
+      const __m512 s = _mm512_mul_ps(dw, dx);
+      acc_lo[r] = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(l_lo), s, acc_lo[r], m);
+      acc_hi[r] = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(l_hi), s, acc_hi[r], m);
+    }
+  }
+  // Per 128-bit lane j (group j): (g0 + g2) + (g1 + g3), then r[k] + r[k+4], +2, +1.
+  auto combine = [](__m512 v) {
+    const __m512 x = _mm512_add_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+    return _mm512_castps512_ps128(_mm512_add_ps(x, _mm512_shuffle_f32x4(x, x, _MM_SHUFFLE(2, 3, 0, 1))));
+  };
+  for (int r = 0; r < kRows; ++r) {
+    __m128 v = _mm_add_ps(combine(acc_lo[r]), combine(acc_hi[r]));
+    v = _mm_add_ps(v, _mm_movehl_ps(v, v));
+    v = _mm_add_ss(v, _mm_movehdup_ps(v));
+    out[r] = _mm_cvtss_f32(v);
+  }
+}
+
+float dot_q4_0_groups(const uint8_t* row, const ActivationRow& a) {
+  float out;
+  q4_0_groups_rows<1>(&row, a, &out);
+  return out;
+}
+
+void dot2_q4_0_groups(const uint8_t* row0, const uint8_t* row1, const ActivationRow& a, float* out) {
+  const uint8_t* rows[2] = {row0, row1};
+  q4_0_groups_rows<2>(rows, a, out);
 }
 
 inline __m512 load16_f32(const uint8_t* w, __mmask16 m) {
@@ -138,10 +202,12 @@ const DotKernels& dot_kernels_avx512() {
   static const DotKernels k{float_dot<load16_f32, 4>,
                             float_dot<load16_f16, 2>,
                             float_dot<load16_bf16, 2>,
-                            dot_32<kQ8_0Bytes, q8_0_pair, q8_0_single>,
-                            dot_32<kQ4_0Bytes, q4_0_pair, q4_0_single>,
+                            dot_q8_0,
+                            dot_q4_0_groups,
                             avx2.q4_k,
-                            avx2.q6_k};
+                            avx2.q6_k,
+                            true,
+                            dot2_q4_0_groups};
   return k;
 }
 

@@ -1,7 +1,7 @@
 // Per-SIMD-level dot-product kernels behind matvec/matmul. Every level implements the same
 // arithmetic (documented in alspec/kernels/matmul.h), so their results are bitwise equal; the
 // scalar table is the portable fallback and the reference twin of the others.
-// This header is included by files compiled for other targets: keep it free of inline code.
+// This header is included by files compiled for other targets: keep it free of inline functions.
 #pragma once
 
 #include <cstdint>
@@ -15,20 +15,32 @@ struct ActivationRow {
   const float* d;
   const int32_t* sum;
   int64_t blocks;
+  // Optional (nullptr unless requested) copy for nibble formats, per group g of 4 blocks
+  // (the last group zero-padded), kGroupBytes each: lo[64] int8 = elements 0..15 of blocks
+  // 4g..4g+3, hi[64] int8 = elements 16..31, init_lo[16] int32 / init_hi[16] int32 = -8 * sum of
+  // the 4 activations of lane 4j+i (block 4g+j, lane i of lo resp. hi), dx[16] float = d of block
+  // 4g + lane/4.
+  const uint8_t* groups;
 };
+
+inline constexpr int kGroupBytes = 64 + 64 + 64 + 64 + 64;
 
 // Dot of one weight row (in the table's type) with a quantised activation row.
 using QuantDot = float (*)(const uint8_t* w_row, const ActivationRow& a);
+// The same for two weight rows at once (out[0], out[1]); each result equals the QuantDot's.
+using QuantDot2 = void (*)(const uint8_t* w_row0, const uint8_t* w_row1, const ActivationRow& a, float* out);
 // Dot of one weight row with k floats.
 using FloatDot = float (*)(const uint8_t* w_row, const float* x, int64_t k);
 
 struct DotKernels {
   FloatDot f32, f16, bf16;
   QuantDot q8_0, q4_0, q4_k, q6_k;
+  bool q4_0_uses_groups;  // q4_0 reads ActivationRow::groups
+  QuantDot2 q4_0_x2;      // nullptr where no two-row kernel exists
 };
 
 const DotKernels& dot_kernels_scalar();
 const DotKernels& dot_kernels_avx2();    // requires AVX2, FMA, F16C
-const DotKernels& dot_kernels_avx512();  // requires AVX-512 F/BW/VL/VNNI as well
+const DotKernels& dot_kernels_avx512();  // requires AVX-512 F/BW/VL/DQ/VNNI/VBMI as well
 
 }  // namespace alspec::kernels

@@ -75,9 +75,16 @@ void block_q6_k(const uint8_t* row, const ActivationRow& a, int64_t b, Block& ou
   for (int k = 0; k < 8; ++k) out.s[k] = (d * static_cast<float>(sc[2 * j + k / 4])) * a.d[b];
 }
 
+// Canonical sum of the 4 block groups x 8 lanes: r[k] = (g0 + g2) + (g1 + g3), then pairwise.
+float reduce_groups(const float* acc) {
+  float r[8];
+  for (int k = 0; k < 8; ++k) r[k] = (acc[k] + acc[16 + k]) + (acc[8 + k] + acc[24 + k]);
+  return reduce_lanes(r, 8);
+}
+
 template <void (*Decode)(const uint8_t*, const ActivationRow&, int64_t, Block&), bool kHasMin>
 float quant_dot(const uint8_t* row, const ActivationRow& a) {
-  float acc[16] = {}, min_acc[8] = {};
+  float acc[32] = {}, min_acc[8] = {};
   Block blk;
   for (int64_t b = 0; b < a.blocks; ++b) {
     Decode(row, a, b, blk);
@@ -85,12 +92,12 @@ float quant_dot(const uint8_t* row, const ActivationRow& a) {
     for (int k = 0; k < 8; ++k) {
       int32_t lane = 0;
       for (int e = 4 * k; e < 4 * k + 4; ++e) lane += blk.w[e] * q[e];
-      float& slot = acc[(b % 2) * 8 + k];
+      float& slot = acc[(b % 4) * 8 + k];
       slot = std::fma(static_cast<float>(lane), blk.s[k], slot);
     }
     if (kHasMin) min_acc[b % 8] = std::fma(static_cast<float>(a.sum[b]), blk.min_scale, min_acc[b % 8]);
   }
-  const float dot = reduce_lanes(acc, 16);
+  const float dot = reduce_groups(acc);
   return kHasMin ? dot + reduce_lanes(min_acc, 8) : dot;
 }
 
@@ -100,7 +107,7 @@ const DotKernels& dot_kernels_scalar() {
   static const DotKernels k{float_dot<load_f32>,           float_dot<load_f16>,
                             float_dot<load_bf16>,          quant_dot<block_q8_0, false>,
                             quant_dot<block_q4_0, false>,  quant_dot<block_q4_k, true>,
-                            quant_dot<block_q6_k, false>};
+                            quant_dot<block_q6_k, false>, false, nullptr};
   return k;
 }
 

@@ -68,14 +68,27 @@ void run(Device& dev, const WeightMatrix& w, const float* x, int64_t n, float* y
   // Rows outer, tokens inner: a weight row is read from memory once and reused from L1 for every
   // token of the batch.
   if (const auto qdot = quant_kernel(k, w.type)) {
+    const kernels::QuantDot2 qdot2 = w.type == DType::Q4_0 ? k.q4_0_x2 : nullptr;
     thread_local kernels::QuantizedActivations acts;
-    acts.quantize(x, n, w.cols);
+    acts.quantize(x, n, w.cols, w.type == DType::Q4_0 && k.q4_0_uses_groups);
     std::vector<kernels::ActivationRow> rows(static_cast<size_t>(n));
     for (int64_t t = 0; t < n; ++t) rows[static_cast<size_t>(t)] = acts.row(t);
     dev.parallel_for(static_cast<size_t>(tasks), [&](size_t task, int) {
       const int64_t r0 = static_cast<int64_t>(task) * kMatmulRowsPerTask;
       const int64_t r1 = std::min(w.rows, r0 + kMatmulRowsPerTask);
-      for (int64_t r = r0; r < r1; ++r) {
+      int64_t r = r0;
+      if (qdot2) {  // two rows per call share the activation loads; per-row arithmetic unchanged
+        for (; r + 1 < r1; r += 2) {
+          const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
+          for (int64_t t = 0; t < n; ++t) {
+            float out[2];
+            qdot2(wr, wr + w.row_bytes, rows[static_cast<size_t>(t)], out);
+            y[t * w.rows + r] = out[0];
+            y[t * w.rows + r + 1] = out[1];
+          }
+        }
+      }
+      for (; r < r1; ++r) {
         const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
         for (int64_t t = 0; t < n; ++t) y[t * w.rows + r] = qdot(wr, rows[static_cast<size_t>(t)]);
       }

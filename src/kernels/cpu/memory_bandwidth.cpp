@@ -49,39 +49,75 @@ struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
 };
 
+// A 64-byte aligned buffer of whole 1 MiB chunks, word i holding i, written by dev's threads so
+// that pages are faulted in where they are read.
+class ChunkBuffer {
+ public:
+  ChunkBuffer(Device& dev, size_t bytes) : chunks_(std::max<size_t>(1, bytes / kChunk)) {
+    buf_.reset(static_cast<uint64_t*>(std::aligned_alloc(64, chunks_ * kChunk)));
+    if (!buf_) throw Error(ErrorKind::kRuntime, "measure_read_bandwidth: cannot allocate buffer");
+    uint64_t* data = buf_.get();
+    dev.parallel_for(chunks_, [&](size_t c, int) {
+      for (size_t i = 0; i < kWords; ++i) data[c * kWords + i] = c * kWords + i;
+    });
+    sinks_.assign(chunks_, 0);
+  }
+  size_t chunks() const { return chunks_; }
+  // Reads chunks [first, first + count) on dev; returns the seconds taken.
+  double read(Device& dev, size_t first, size_t count) {
+    const bool avx2 = simd_level() >= SimdLevel::kAvx2;
+    const uint64_t* data = buf_.get();
+    const double t0 = now_seconds();
+    dev.parallel_for(count, [&](size_t i, int) {
+      const size_t c = first + i;
+      sinks_[c] = avx2 ? read_chunk_avx2(data + c * kWords, kWords) : read_chunk_scalar(data + c * kWords, kWords);
+    });
+    return now_seconds() - t0;
+  }
+  // XOR of 0..m has a closed form; checking it keeps the reads observable and the data intact.
+  void check() const {
+    uint64_t sink = 0;
+    for (uint64_t s : sinks_) sink ^= s;
+    const uint64_t m = chunks_ * kWords - 1;
+    const uint64_t expected = (m % 4 == 0) ? m : (m % 4 == 1) ? 1 : (m % 4 == 2) ? m + 1 : 0;
+    if (sink != expected) throw Error(ErrorKind::kRuntime, "measure_read_bandwidth: checksum mismatch");
+  }
+
+ private:
+  static constexpr size_t kWords = kChunk / sizeof(uint64_t);
+  size_t chunks_;
+  std::unique_ptr<uint64_t, FreeDeleter> buf_;
+  std::vector<uint64_t> sinks_;
+};
+
+BandwidthResult make_result(double seconds, size_t bytes) {
+  return {static_cast<double>(bytes) / seconds / 1e9, seconds, bytes};
+}
+
 }  // namespace
 
 BandwidthResult measure_read_bandwidth(Device& dev, size_t bytes, int repetitions) {
   if (repetitions < 1) throw_invalid_argument("measure_read_bandwidth: repetitions must be >= 1");
-  const size_t chunks = std::max<size_t>(1, bytes / kChunk);
-  const size_t total = chunks * kChunk;
-  std::unique_ptr<uint64_t, FreeDeleter> buf(static_cast<uint64_t*>(std::aligned_alloc(64, total)));
-  if (!buf) throw Error(ErrorKind::kRuntime, "measure_read_bandwidth: cannot allocate buffer");
-  uint64_t* data = buf.get();
-  const size_t words = kChunk / sizeof(uint64_t);
-  // Written by the device's own threads so that pages are faulted in where they are read.
-  dev.parallel_for(chunks, [&](size_t c, int) {
-    for (size_t i = 0; i < words; ++i) data[c * words + i] = c * words + i;
-  });
-  const bool avx2 = simd_level() >= SimdLevel::kAvx2;
-  std::vector<uint64_t> sinks(chunks);
+  ChunkBuffer buf(dev, bytes);
   std::vector<double> times;
-  for (int r = 0; r < repetitions; ++r) {
-    const double t0 = now_seconds();
-    dev.parallel_for(chunks, [&](size_t c, int) {
-      sinks[c] = avx2 ? read_chunk_avx2(data + c * words, words) : read_chunk_scalar(data + c * words, words);
-    });
-    times.push_back(now_seconds() - t0);
-  }
-  uint64_t sink = 0;
-  for (uint64_t s : sinks) sink ^= s;
-  // XOR of 0..m has a closed form; checking it keeps the reads observable and the data intact.
-  const uint64_t m = total / sizeof(uint64_t) - 1;
-  const uint64_t expected = (m % 4 == 0) ? m : (m % 4 == 1) ? 1 : (m % 4 == 2) ? m + 1 : 0;
-  if (sink != expected) throw Error(ErrorKind::kRuntime, "measure_read_bandwidth: checksum mismatch");
+  for (int r = 0; r < repetitions; ++r) times.push_back(buf.read(dev, 0, buf.chunks()));
+  buf.check();
   std::sort(times.begin(), times.end());
-  const double t = times[times.size() / 2];
-  return {static_cast<double>(total) / t / 1e9, t, total};
+  return make_result(times[times.size() / 2], buf.chunks() * kChunk);
+}
+
+WindowedBandwidth measure_read_bandwidth_windowed(Device& dev, size_t bytes, size_t window_bytes, int passes) {
+  if (passes < 1) throw_invalid_argument("measure_read_bandwidth_windowed: passes must be >= 1");
+  ChunkBuffer buf(dev, bytes);
+  const size_t window = std::clamp<size_t>(window_bytes / kChunk, 1, buf.chunks());
+  const size_t windows = buf.chunks() / window;
+  std::vector<double> times;
+  for (int p = 0; p < passes; ++p) {
+    for (size_t w = 0; w < windows; ++w) times.push_back(buf.read(dev, w * window, window));
+  }
+  if (windows * window == buf.chunks()) buf.check();
+  std::sort(times.begin(), times.end());
+  return {make_result(times[times.size() / 2], window * kChunk), make_result(times.front(), window * kChunk)};
 }
 
 }  // namespace alspec

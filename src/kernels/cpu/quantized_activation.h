@@ -13,16 +13,21 @@ namespace alspec::kernels {
 class QuantizedActivations {
  public:
   // Quantises n rows of k floats (k a multiple of 32). Single-threaded, deterministic.
-  void quantize(const float* x, int64_t n, int64_t k);
+  // with_groups also builds the 4-block group layout (ActivationRow::groups).
+  void quantize(const float* x, int64_t n, int64_t k, bool with_groups);
   ActivationRow row(int64_t t) const {
-    return {q_.data() + t * blocks_ * 32, d_.data() + t * blocks_, sum_.data() + t * blocks_, blocks_};
+    return {q_.data() + t * blocks_ * 32, d_.data() + t * blocks_, sum_.data() + t * blocks_, blocks_,
+            groups_.empty() ? nullptr : groups_.data() + t * groups_per_row() * kGroupBytes};
   }
 
  private:
   std::vector<int8_t> q_;
   std::vector<float> d_;
   std::vector<int32_t> sum_;
+  std::vector<uint8_t> groups_;
   int64_t blocks_ = 0;
+  int64_t groups_per_row() const { return (blocks_ + 3) / 4; }
+  void build_groups(int64_t n);
 };
 
 }  // namespace alspec::kernels
