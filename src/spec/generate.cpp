@@ -29,7 +29,8 @@ GenerateResult generate(Engine& engine, const GenerateRequest& req) {
                  [&](int64_t, const float* l) { std::copy_n(l, n_vocab, logits.begin()); });
   res.prefill_seconds = now_seconds() - t0;
   std::vector<int32_t> history(req.prompt);
-  const int64_t max_new = std::min<int64_t>(req.n_predict, engine.ctx_size() - engine.position());
+  // Every generated token but the last needs a KV row.
+  const int64_t max_new = std::min<int64_t>(req.n_predict, engine.ctx_size() - engine.position() + 1);
   res.finish_reason = "length";
   const double t1 = now_seconds();
   const float* cur = logits.data();

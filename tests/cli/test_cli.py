@@ -1,0 +1,139 @@
+"""CLI contract of `alspec` (generate / info / tokenize / bench): outputs and exit codes."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+MODEL = os.path.join(ROOT, "assets", "models", "stories260K.gguf")
+
+
+@pytest.fixture(scope="session")
+def alspec(request):
+    return request.config.getoption("--alspec-bin")
+
+
+def run(alspec, *args, check_rc=None):
+    p = subprocess.run([alspec, *args], capture_output=True, text=True, timeout=300)
+    if check_rc is not None:
+        assert p.returncode == check_rc, f"rc={p.returncode}\nstdout={p.stdout}\nstderr={p.stderr}"
+    return p
+
+
+def test_generate_json_fields(alspec):
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "Once upon a time", "--n-predict", "24",
+            "--temperature", "0", "--json", check_rc=0)
+    j = json.loads(p.stdout)
+    assert j["prompt_tokens"] == [1, 403, 407, 261, 378]
+    assert len(j["tokens"]) == 24
+    assert j["text"].startswith(", there was a little girl")
+    assert j["timings"]["prefill_tokens_per_second"] > 0
+    assert j["timings"]["decode_tokens_per_second"] > 0
+    assert j["speculation"]["mode"] == "exact" and j["speculation"]["checks"] == 0
+
+
+def test_generate_alspec_stats_and_summary(alspec):
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "Once upon a time", "--n-predict", "120",
+            "--temperature", "0", "--attention", "alspec", "--spec-chunk", "16", "--lambda", "0.1", "--json",
+            check_rc=0)
+    s = json.loads(p.stdout)["speculation"]
+    assert s["mode"] == "alspec" and s["devices"] == 2 and s["spec_chunk"] == 16
+    assert s["checks"] > 0 and 0 < s["hits"] < s["checks"]
+    assert abs(s["hit_rate"] - s["hits"] / s["checks"]) < 1e-12
+    assert sum(layer["checks"] for layer in s["per_layer"]) == s["checks"]
+    assert len(s["per_layer"]) == 5
+    # Plain output: text on stdout, one summary line on stderr.
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "Once upon a time", "--n-predict", "60",
+            "--attention", "simulate", "--spec-chunk", "16", check_rc=0)
+    assert p.stdout.startswith("Once upon a time")
+    assert "hit_rate=" in p.stderr and "attention=simulate" in p.stderr
+
+
+def test_trace(alspec):
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "Once upon a time", "--n-predict", "40",
+            "--attention", "alspec", "--spec-chunk", "16", "--trace", "--json", check_rc=0)
+    lines = [l for l in p.stderr.splitlines() if l.startswith("trace ")]
+    assert len(lines) == 39 * 5
+    assert "sender=0 receiver=1" in lines[0]
+
+
+def test_sampling_reproducible(alspec):
+    args = ["generate", "--model", MODEL, "--prompt", "Once upon a time", "--n-predict", "30",
+            "--temperature", "0.9", "--top-p", "0.9", "--seed", "5", "--json"]
+    a = json.loads(run(alspec, *args, check_rc=0).stdout)["tokens"]
+    b = json.loads(run(alspec, *args, "--threads", "1", check_rc=0).stdout)["tokens"]
+    c = json.loads(run(alspec, *args[:-3], "--seed", "6", "--json", check_rc=0).stdout)["tokens"]
+    assert a == b
+    assert a != c
+
+
+def test_info_and_tokenize(alspec):
+    p = run(alspec, "info", "--model", MODEL, check_rc=0)
+    assert "llama" in p.stdout and "8 query heads, 4 KV heads" in p.stdout
+    j = json.loads(run(alspec, "info", "--model", MODEL, "--json", check_rc=0).stdout)
+    assert j["layers"] == 5 and j["vocab"] == 512 and j["tensor_types"] == {"F32": 48}
+    p = run(alspec, "tokenize", "--model", MODEL, "--text", "Once upon a time", check_rc=0)
+    assert json.loads(p.stdout) == [1, 403, 407, 261, 378]
+    p = run(alspec, "tokenize", "--model", MODEL, "--text", "Once upon a time", "--no-bos", check_rc=0)
+    assert json.loads(p.stdout) == [403, 407, 261, 378]
+
+
+def one_error_line(p):
+    lines = [l for l in p.stderr.splitlines() if l.strip()]
+    assert len(lines) == 1, p.stderr
+    return lines[0]
+
+
+@pytest.mark.parametrize("mutate,needle", [
+    (lambda b: b"XXXX" + b[4:], "magic"),
+    (lambda b: b[:1000], "left in the file"),
+    (lambda b: b[:4] + (99).to_bytes(4, "little") + b[8:], "version"),
+])
+def test_malformed_model_exit_2(alspec, tmp_path, mutate, needle):
+    data = open(MODEL, "rb").read()
+    bad = tmp_path / "bad.gguf"
+    bad.write_bytes(mutate(data))
+    for cmd in (["info", "--model", str(bad)], ["generate", "--model", str(bad), "--prompt", "x"]):
+        p = run(alspec, *cmd, check_rc=2)
+        line = one_error_line(p)
+        assert str(bad) in line and needle in line.lower(), line
+
+
+def test_missing_model_and_bad_options(alspec, tmp_path):
+    p = run(alspec, "generate", "--model", str(tmp_path / "nope.gguf"), "--prompt", "x", check_rc=2)
+    assert "nope.gguf" in one_error_line(p)
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "x", "--kv-type", "q3", check_rc=2)
+    assert "kv-type" in one_error_line(p)
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "x", "--attention", "fast", check_rc=2)
+    assert "attention mode" in one_error_line(p)
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "x", "--kv-type", "q8_0", check_rc=2)
+    assert "multiple of 32" in one_error_line(p)
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "x", "--lambda", "-1", check_rc=2)
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "x", "--ctx-size", "100000", check_rc=2)
+    assert "context length" in one_error_line(p)
+
+
+def test_prompt_longer_than_context(alspec):
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "once upon a time " * 200, "--ctx-size", "64",
+            check_rc=2)
+    assert "does not fit the context" in one_error_line(p)
+
+
+def test_generate_stops_at_context_end(alspec):
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "Once upon a time", "--ctx-size", "32",
+            "--n-predict", "100", "--ignore-eos", "--json", check_rc=0)
+    j = json.loads(p.stdout)
+    assert len(j["prompt_tokens"]) + len(j["tokens"]) == 32 + 1  # the last token needs no KV row
+
+
+def test_bench_runs(alspec):
+    p = run(alspec, "bench", "--model", MODEL, "--depth", "0,300", "--threads", "1", "--n-gen", "8",
+            "--attention", "exact,simulate,alspec", "--spec-chunk", "16", "--json", check_rc=0)
+    rows = [json.loads(l) for l in p.stdout.splitlines()]
+    points = [r for r in rows if "mode" in r]
+    assert len(points) == 6
+    for r in points:
+        assert r["decode_ms"] > 0 and r["membw_gbps"] > 0 and r["roofline_ratio"] > 0
+    assert any("attention_hidden_fraction" in r for r in rows)

@@ -1,0 +1,272 @@
+#include "alspec/bench_model.h"
+
+#include <algorithm>
+#include <cstdio>
+#include <iostream>
+#include <map>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "alspec/core/error.h"
+#include "alspec/core/timer.h"
+#include "alspec/kernels/memory_bandwidth.h"
+#include "alspec/model/model.h"
+#include "alspec/runtime/device.h"
+#include "alspec/spec/engine.h"
+#include "engine_options.h"
+
+namespace alspec::cli {
+namespace {
+
+struct BenchArgs {
+  EngineArgs engine;
+  std::string depths = "0,4096,16384";
+  std::string threads = "1,2";
+  std::string modes = "exact";
+  int n_gen = 16;
+  int prompt_len = 64;
+  int reps = 1;
+  std::string fill = "random";
+  bool json = false;
+};
+
+template <typename T>
+std::vector<T> parse_list(const std::string& s, const char* what) {
+  std::vector<T> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (item.empty()) continue;
+    try {
+      size_t pos = 0;
+      const long long v = std::stoll(item, &pos);
+      if (pos != item.size() || v < 0) throw std::invalid_argument(item);
+      out.push_back(static_cast<T>(v));
+    } catch (const std::exception&) {
+      throw_invalid_argument(std::string(what) + ": '" + item + "' is not a non-negative integer");
+    }
+  }
+  if (out.empty()) throw_invalid_argument(std::string(what) + ": empty list");
+  return out;
+}
+
+std::vector<std::string> split(const std::string& s) {
+  std::vector<std::string> out;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    if (!item.empty()) out.push_back(item);
+  }
+  return out;
+}
+
+double median(std::vector<double> v) {
+  if (v.empty()) return 0;
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+struct PointResult {
+  double prefill_tps = 0, decode_ms = 0, gbps = 0, roofline = 0, hit_rate = 0;
+  int64_t checks = 0;
+  LayerProfile prof;
+};
+
+double per_layer(const LayerProfile& p, double total) {
+  return p.layers ? total / static_cast<double>(p.layers) : 0.0;
+}
+
+int run(const BenchArgs& a) {
+  auto model = Model::load(a.engine.model);
+  const auto& c = model->config();
+  const auto depths = parse_list<int64_t>(a.depths, "--depth");
+  const auto threads = parse_list<int>(a.threads, "--threads");
+  const auto modes = split(a.modes);
+  if (a.fill != "random" && a.fill != "prefill") throw_invalid_argument("--fill must be random or prefill");
+  if (a.n_gen < 1) throw_invalid_argument("--n-gen must be >= 1");
+  if (a.reps < 1) throw_invalid_argument("--reps must be >= 1");
+  for (const auto& m : modes) parse_attention_mode(m);
+  const int64_t max_depth = *std::max_element(depths.begin(), depths.end());
+  const int64_t need = std::max<int64_t>(max_depth, a.prompt_len) + a.n_gen + 1;
+  if (need > c.context_length) {
+    throw_invalid_argument("--depth " + std::to_string(max_depth) + " + --n-gen exceeds the model context " +
+                           std::to_string(c.context_length));
+  }
+  const EngineArgs& ea = a.engine;
+  const auto kv_type = ea.to_options().kv_type;
+  if (!a.json) {
+    std::printf("model %s: %s, %d layers, weights %.1f MB read per token, KV %s\n", a.engine.model.c_str(),
+                c.arch_name.c_str(), c.n_layers, static_cast<double>(model->weight_bytes_per_token()) / 1e6,
+                ea.kv_type.c_str());
+    std::printf("%7s %7s %9s %12s %11s %10s %8s %9s %8s\n", "threads", "depth", "mode", "prefill t/s", "decode ms/t",
+                "decode t/s", "GB/s", "roofline", "hit rate");
+  }
+  for (int t : threads) {
+    if (t < 1) throw_invalid_argument("--threads must be >= 1");
+    double membw = 0;
+    {
+      Device dev({.name = "membw", .threads = t, .cores = {}});
+      membw = measure_read_bandwidth(dev).gbps;
+    }
+    for (int64_t depth : depths) {
+      std::map<std::string, PointResult> by_mode;
+      for (const auto& mode : modes) {
+        EngineOptions eo = ea.to_options();
+        eo.spec.mode = parse_attention_mode(mode);
+        eo.ctx_size = need;
+        eo.profile = true;
+        const bool two = eo.spec.mode == AttentionMode::kAlspec;
+        eo.threads = two ? std::max(1, t / 2) : t;  // alspec: the same cores, split over 2 devices
+        Engine engine(*model, eo);
+        PointResult pr;
+        std::vector<int32_t> prompt(static_cast<size_t>(a.prompt_len));
+        for (size_t i = 0; i < prompt.size(); ++i) prompt[i] = static_cast<int32_t>((i * 7919 + 13) % c.n_vocab);
+        std::vector<double> decode_s, prefill_tps;
+        for (int rep = 0; rep < a.reps; ++rep) {
+          engine.reset();
+          if (!prompt.empty()) {
+            const double t0 = now_seconds();
+            engine.prefill(prompt, PrefillLogits::kLast, [](int64_t, const float*) {});
+            prefill_tps.push_back(static_cast<double>(prompt.size()) / (now_seconds() - t0));
+          }
+          if (a.fill == "random") {
+            engine.fill_random(depth, 42);
+          } else {
+            engine.reset();
+            std::vector<int32_t> ctx_tokens(static_cast<size_t>(depth));
+            for (size_t i = 0; i < ctx_tokens.size(); ++i) ctx_tokens[i] = static_cast<int32_t>((i * 104729 + 7) % c.n_vocab);
+            if (!ctx_tokens.empty()) engine.prefill(ctx_tokens, PrefillLogits::kNone, [](int64_t, const float*) {});
+          }
+          engine.reset_stats();
+          int32_t tok = c.n_vocab > 1 ? 1 : 0;
+          for (int i = 0; i < a.n_gen; ++i) {
+            const double t0 = now_seconds();
+            const float* logits = engine.decode(tok);
+            decode_s.push_back(now_seconds() - t0);
+            tok = static_cast<int32_t>(std::max_element(logits, logits + c.n_vocab) - logits);
+          }
+        }
+        pr.prefill_tps = median(prefill_tps);
+        const double dt = median(decode_s);
+        pr.decode_ms = dt * 1e3;
+        // Bytes one decode step must read: every weight matrix once, plus K and V up to the position.
+        const double mean_len = static_cast<double>(depth) + (a.n_gen + 1) / 2.0;
+        const double kv_bytes =
+            2.0 * c.n_layers * c.n_head_kv * static_cast<double>(row_bytes(kv_type, c.head_dim)) * mean_len;
+        const double bytes = static_cast<double>(model->weight_bytes_per_token()) + kv_bytes;
+        pr.gbps = bytes / dt / 1e9;
+        pr.roofline = pr.gbps / membw;
+        pr.hit_rate = engine.stats().hit_rate();
+        pr.checks = engine.stats().checks();
+        pr.prof = engine.profile();
+        by_mode[mode] = pr;
+        nlohmann::json j{{"model", a.engine.model},
+                         {"threads", t},
+                         {"depth", depth},
+                         {"mode", mode},
+                         {"kv_type", ea.kv_type},
+                         {"prefill_tps", pr.prefill_tps},
+                         {"decode_ms", pr.decode_ms},
+                         {"decode_tps", 1e3 / pr.decode_ms},
+                         {"gbps", pr.gbps},
+                         {"membw_gbps", membw},
+                         {"roofline_ratio", pr.roofline},
+                         {"bytes_per_token", bytes},
+                         {"checks", pr.checks},
+                         {"hit_rate", pr.hit_rate},
+                         {"spec_chunk", engine.spec_chunk()},
+                         {"lambda", eo.spec.lambda}};
+        const auto& p = pr.prof;
+        if (p.layers > 0) {
+          j["per_layer_us"] = {{"pre", per_layer(p, p.pre) * 1e6},
+                               {"spec_ready", per_layer(p, p.spec_ready) * 1e6},
+                               {"attention", per_layer(p, p.attention) * 1e6},
+                               {"post", per_layer(p, p.post) * 1e6},
+                               {"layer", per_layer(p, p.layer) * 1e6}};
+        }
+        if (a.json) {
+          std::cout << j.dump() << "\n" << std::flush;
+        } else {
+          const std::string hr = eo.spec.mode == AttentionMode::kExact
+                                     ? "-"
+                                     : std::to_string(static_cast<int>(100 * pr.hit_rate + 0.5)) + "%";
+          std::printf("%7d %7lld %9s %12.1f %11.3f %10.1f %8.2f %9.2f %8s\n", t, static_cast<long long>(depth),
+                      mode.c_str(), pr.prefill_tps, pr.decode_ms, 1e3 / pr.decode_ms, pr.gbps, pr.roofline, hr.c_str());
+          std::fflush(stdout);
+        }
+      }
+      // How much attention time alspec hid: the measured per-layer critical path against the
+      // exact layer and the ideal overlap T_pre + max(T_attn_exact, T_spec + T_post).
+      if (by_mode.count("alspec") && by_mode.count("exact") && by_mode.count("simulate")) {
+        const auto& ex = by_mode["exact"].prof;
+        const auto& sim = by_mode["simulate"].prof;
+        const auto& al = by_mode["alspec"].prof;
+        const double t_pre = per_layer(ex, ex.pre), t_post = per_layer(ex, ex.post);
+        const double t_attn_exact = per_layer(ex, ex.attention);
+        const double t_attn_spec_kernel = per_layer(sim, sim.attention);
+        const double t_spec = per_layer(sim, sim.spec_ready);
+        const double exact_layer = per_layer(ex, ex.layer);
+        const double ideal = t_pre + std::max(t_attn_spec_kernel, t_spec + t_post);
+        const double measured = per_layer(al, al.layer);
+        const double hidden = t_attn_exact > 0 ? (exact_layer - measured) / t_attn_exact : 0;
+        const double hidden_ideal = t_attn_exact > 0 ? (exact_layer - ideal) / t_attn_exact : 0;
+        nlohmann::json h{{"threads", t},
+                         {"depth", depth},
+                         {"overlap_us",
+                          {{"pre", t_pre * 1e6},
+                           {"attn_exact", t_attn_exact * 1e6},
+                           {"attn_spec_kernel", t_attn_spec_kernel * 1e6},
+                           {"spec_ready", t_spec * 1e6},
+                           {"post", t_post * 1e6},
+                           {"exact_layer", exact_layer * 1e6},
+                           {"ideal_layer", ideal * 1e6},
+                           {"alspec_layer", measured * 1e6}}},
+                         {"attention_hidden_fraction", hidden},
+                         {"attention_hidden_fraction_ideal", hidden_ideal},
+                         {"alspec_hit_rate", by_mode["alspec"].hit_rate}};
+        if (a.json) {
+          std::cout << h.dump() << "\n";
+        } else {
+          std::printf(
+              "  overlap @ depth %lld, per layer: exact %.1f us (pre %.1f + attention %.1f + post %.1f); spec ready "
+              "after %.1f us; ideal alspec %.1f us; measured alspec %.1f us -> attention hidden %.0f%% (ideal %.0f%%) at "
+              "hit rate %.0f%%\n",
+              static_cast<long long>(depth), exact_layer * 1e6, t_pre * 1e6, t_attn_exact * 1e6, t_post * 1e6,
+              t_spec * 1e6, ideal * 1e6, measured * 1e6, 100 * hidden, 100 * hidden_ideal,
+              100 * by_mode["alspec"].hit_rate);
+        }
+      }
+    }
+    if (!a.json) std::printf("  (threads %d: measured memory read bandwidth %.2f GB/s)\n", t, membw);
+  }
+  return 0;
+}
+
+}  // namespace
+
+std::function<int()> setup_bench_model(CLI::App& app) {
+  auto a = std::make_shared<BenchArgs>();
+  app.add_option("-m,--model", a->engine.model, "GGUF model file");
+  app.add_option("--kv-type", a->engine.kv_type, "KV cache element type")->capture_default_str();
+  app.add_option("--lambda", a->engine.lambda, "Speculation threshold")->capture_default_str();
+  app.add_option("--spec-chunk", a->engine.spec_chunk, "S (0 = auto)");
+  app.add_option("--device-cores", a->engine.device_cores, "Core sets per device for alspec, e.g. '0;1'");
+  app.add_option("--depth", a->depths, "Comma-separated KV depths")->capture_default_str();
+  app.add_option("-t,--threads", a->threads, "Comma-separated thread counts (alspec: split over 2 devices)")
+      ->capture_default_str();
+  app.add_option("--attention", a->modes, "Comma-separated modes: exact,static,simulate,alspec")->capture_default_str();
+  app.add_option("--n-gen", a->n_gen, "Decode steps per point")->capture_default_str();
+  app.add_option("--prompt-len", a->prompt_len, "Prefill length for the prefill measurement")->capture_default_str();
+  app.add_option("--reps", a->reps, "Repetitions (medians are reported)")->capture_default_str();
+  app.add_option("--fill", a->fill, "How the depth is filled: random K/V (fast) or prefill of tokens")
+      ->capture_default_str();
+  app.add_flag("--json", a->json, "One JSON object per point");
+  return [a] {
+    if (a->engine.model.empty()) throw_invalid_argument("bench: give --model PATH (or use `alspec bench attention`)");
+    return run(*a);
+  };
+}
+
+}  // namespace alspec::cli
