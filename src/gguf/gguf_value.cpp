@@ -100,6 +100,10 @@ Value make_scalar(ValueType t, uint64_t bits) {
 }  // namespace
 
 Value Value::scalar_from_raw(ValueType t, const uint8_t* raw) {
+  if (scalar_size(t) == 0) {
+    throw_invalid_argument("gguf value: " + std::string(value_type_name(t)) + " is not a scalar type");
+  }
+  if (t == ValueType::kBool && raw[0] > 1) throw_invalid_argument("gguf value: bool byte must be 0 or 1");
   Value v;
   v.type_ = t;
   v.bits_ = load_le(raw, scalar_size(t));
@@ -180,6 +184,16 @@ Value Value::i32_array(std::span<const int32_t> items) {
 }
 
 Value Value::numeric_array_from_raw(ValueType elem, std::vector<uint8_t> raw) {
+  const size_t w = scalar_size(elem);
+  if (w == 0 || raw.size() % w != 0) {
+    throw_invalid_argument("gguf value: " + std::to_string(raw.size()) + " bytes are not an array of " +
+                           std::string(value_type_name(elem)));
+  }
+  if (elem == ValueType::kBool) {
+    for (uint8_t b : raw) {
+      if (b > 1) throw_invalid_argument("gguf value: bool byte must be 0 or 1");
+    }
+  }
   Value v;
   v.type_ = ValueType::kArray;
   v.elem_ = elem;

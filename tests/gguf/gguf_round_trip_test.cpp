@@ -243,6 +243,14 @@ TEST(GgufWriterChecks, RejectsInconsistentInput) {
   w.add_tensor("x", DType::F32, {8}, d);
   EXPECT_THROW(w.add_tensor("x", DType::F32, {8}, d), Error);  // duplicate
   EXPECT_THROW(Value::array(ValueType::kInt32, {Value::u8(1)}), Error);
+  const uint8_t two[4] = {2, 0, 0, 0};
+  EXPECT_THROW(Value::scalar_from_raw(ValueType::kBool, two), Error);
+  EXPECT_THROW(Value::scalar_from_raw(ValueType::kString, two), Error);
+  EXPECT_THROW(Value::numeric_array_from_raw(ValueType::kUint32, {1, 2, 3}), Error);
+  EXPECT_THROW(Value::numeric_array_from_raw(ValueType::kBool, {0, 1, 2}), Error);
+  EXPECT_THROW(Value::numeric_array_from_raw(ValueType::kArray, {}), Error);
+  EXPECT_EQ(Value::numeric_array_from_raw(ValueType::kUint16, {1, 0, 2, 1}).to_u64_vector(),
+            (std::vector<uint64_t>{1, 258}));
   EXPECT_THROW(w.add_tensor("z", DType::F32, {8, 0}, d), Error);
   EXPECT_THROW(w.add_tensor("z", DType::F32, {1, 1, 1, 1, 8}, d), Error);
   EXPECT_THROW(w.add_tensor("z", DType::F32, {2, 1ull << 62, 1ull << 62}, d), Error);  // no overflow

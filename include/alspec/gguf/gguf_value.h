@@ -83,8 +83,9 @@ class Value {
   // Serialised form as stored after the type id (little-endian).
   void encode(std::vector<uint8_t>& out) const;
 
-  // Reader interface: build array values from already-decoded parts (no copies of raw data
-  // beyond one). raw holds array_size * scalar_size(elem) little-endian bytes.
+  // Build values from little-endian bytes (the reader's path: one copy of array data). t/elem
+  // must be a numeric or bool type, raw a whole number of elements, bools 0 or 1; else
+  // Error(kInvalidArgument).
   static Value scalar_from_raw(ValueType t, const uint8_t* raw);
   static Value numeric_array_from_raw(ValueType elem, std::vector<uint8_t> raw);
 
