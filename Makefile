@@ -40,7 +40,7 @@ test-sanitize: deps
 
 test-tsan: deps
 	cmake -S . -B build-tsan -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo -DALSPEC_SANITIZE=thread >/dev/null
-	cmake --build build-tsan -j $(JOBS) --target runtime_tests
+	cmake --build build-tsan -j $(JOBS) --target runtime_tests spec_tests
 	TSAN_OPTIONS=halt_on_error=1 ctest --test-dir build-tsan --output-on-failure -j $(JOBS) -L "runtime|spec"
 
 FUZZ_SECONDS ?= 60

@@ -105,39 +105,41 @@ class TwoDeviceDecoder final : public Decoder {
 
  private:
   // Runs job(d) as a job on each device's queue; an error on one stops both (channel abort).
+  // Failures cross threads as plain messages (no shared exception objects).
   template <typename F>
   void run_on_both(F&& job) {
+    struct Failure {
+      bool failed = false;
+      ErrorKind kind = ErrorKind::kRuntime;
+      std::string message;
+    };
+    std::array<Failure, 2> failures;
     std::array<std::future<void>, 2> futs;
     for (int d = 0; d < 2; ++d) {
       auto& side = *sides_[static_cast<size_t>(d)];
+      auto& failure = failures[static_cast<size_t>(d)];
       futs[static_cast<size_t>(d)] = side.device.submit([&, d] {
         try {
           job(d);
+        } catch (const Error& e) {
+          failure = {true, e.kind(), e.what()};
         } catch (const std::exception& e) {
-          side.channel->abort("device " + side.device.name() + ": " + e.what());
-          throw;
+          failure = {true, ErrorKind::kRuntime, e.what()};
         }
+        if (failure.failed) side.channel->abort("device " + side.device.name() + ": " + failure.message);
       });
     }
-    std::exception_ptr first, secondary;
-    for (auto& f : futs) {
-      try {
-        f.get();
-      } catch (const Error& e) {
-        // Prefer the original failure over the peer's "peer device stopped" echo.
-        const bool echo = std::string(e.what()).rfind("peer device stopped", 0) == 0;
-        if (echo) {
-          if (!secondary) secondary = std::current_exception();
-        } else if (!first) {
-          first = std::current_exception();
-        }
-      } catch (...) {
-        if (!first) first = std::current_exception();
-      }
+    for (auto& f : futs) f.get();
+    // Prefer the original failure over the peer's "peer device stopped" echo.
+    const Failure* report = nullptr;
+    for (const auto& f : failures) {
+      if (!f.failed) continue;
+      const bool echo = f.message.rfind("peer device stopped", 0) == 0;
+      if (!report || (!echo && report->message.rfind("peer device stopped", 0) == 0)) report = &f;
     }
-    if (first || secondary) {
+    if (report) {
       failed_ = true;
-      std::rethrow_exception(first ? first : secondary);
+      throw Error(report->kind, report->message);
     }
   }
 
