@@ -1,0 +1,147 @@
+#!/usr/bin/env python3
+"""Plots of an `alspec eval` results.json (run automatically by `alspec eval`).
+
+  plot_eval.py OUT/results.json [--out DIR]
+
+Writes into DIR (default: the folder of results.json):
+  hit_rate_vs_lambda.png  hit rate vs lambda, one panel per task, one line per (mode, S)
+  score_vs_lambda.png     task score vs lambda, with the exact and static scores as reference lines
+  hit_rate_by_layer.png   hit rate per layer, one panel per task, one line per (mode, lambda, S)
+Lambdas above 10 (used as "infinity" in tests) are left out of the lambda axes.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+MAX_PLOTTED_LAMBDA = 10.0
+
+
+def panels(n: int):
+    cols = min(n, 3)
+    rows = math.ceil(n / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.9 * rows), squeeze=False)
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    return fig, list(axes.flat[:n])
+
+
+def speculative_series(task):
+    """{(mode, S): [(lambda, result), ...]} for the modes that have a lambda."""
+    series = {}
+    for r in task["results"]:
+        c = r["config"]
+        if c["lambda"] is None or c["lambda"] > MAX_PLOTTED_LAMBDA:
+            continue
+        series.setdefault((c["mode"], c["spec_chunk"]), []).append((c["lambda"], r))
+    for v in series.values():
+        v.sort(key=lambda x: x[0])
+    return series
+
+
+def metric_label(task):
+    r = task["results"][0]
+    return r["metric"].replace("_", " ") + (" (higher is better)" if r["higher_is_better"] else " (lower is better)")
+
+
+def plot_hit_rate(results, path):
+    tasks = results["tasks"]
+    fig, axes = panels(len(tasks))
+    for ax, task in zip(axes, tasks):
+        for (mode, s), pts in speculative_series(task).items():
+            xs = [l for l, r in pts if r["hit_rate"] is not None]
+            ys = [100 * r["hit_rate"] for l, r in pts if r["hit_rate"] is not None]
+            ax.plot(xs, ys, marker="o", label=f"{mode}, S={s}")
+        ax.set_title(task["name"])
+        ax.set_xlabel("λ (acceptance threshold)")
+        ax.set_ylabel("hit rate (% of checked attention calls)")
+        ax.set_ylim(-2, 102)
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=8)
+        else:
+            ax.text(0.5, 0.5, "no speculative runs", ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle(f"Speculation hit rate vs λ — {os.path.basename(results['model']['path'])}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_score(results, path):
+    tasks = results["tasks"]
+    fig, axes = panels(len(tasks))
+    for ax, task in zip(axes, tasks):
+        series = speculative_series(task)
+        for (mode, s), pts in series.items():
+            ax.plot([l for l, _ in pts], [r["score"] for _, r in pts], marker="o", label=f"{mode}, S={s}")
+        for r in task["results"]:
+            c = r["config"]
+            if c["mode"] == "exact":
+                ax.axhline(r["score"], color="black", linestyle="--", linewidth=1.2, label="exact")
+            elif c["mode"] == "static":
+                ax.axhline(r["score"], color="tab:red", linestyle=":", linewidth=1.5, label=f"static, S={c['spec_chunk']}")
+        ax.set_title(task["name"])
+        ax.set_xlabel("λ (acceptance threshold)")
+        ax.set_ylabel(metric_label(task))
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(f"Task score vs λ — {os.path.basename(results['model']['path'])}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_layers(results, path):
+    tasks = results["tasks"]
+    fig, axes = panels(len(tasks))
+    for ax, task in zip(axes, tasks):
+        for r in task["results"]:
+            c = r["config"]
+            if r["checks"] == 0 or (c["lambda"] is not None and c["lambda"] > MAX_PLOTTED_LAMBDA):
+                continue
+            layers = [l["layer"] for l in r["per_layer"] if l["hit_rate"] is not None]
+            rates = [100 * l["hit_rate"] for l in r["per_layer"] if l["hit_rate"] is not None]
+            ax.plot(layers, rates, marker="o", label=c["label"])
+        ax.set_title(task["name"])
+        ax.set_xlabel("layer")
+        ax.set_ylabel("hit rate (%)")
+        ax.set_ylim(-2, 102)
+        n_layers = results["model"]["n_layers"]
+        ax.set_xticks(range(0, n_layers, max(1, n_layers // 12)))
+        ax.grid(alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize=7)
+        else:
+            ax.text(0.5, 0.5, "no checks", ha="center", va="center", transform=ax.transAxes)
+    fig.suptitle(f"Hit rate by layer — {os.path.basename(results['model']['path'])}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("results", help="results.json written by alspec eval")
+    ap.add_argument("--out", help="output folder (default: next to results.json)")
+    a = ap.parse_args()
+    with open(a.results, encoding="utf-8") as f:
+        results = json.load(f)
+    out = a.out or os.path.dirname(os.path.abspath(a.results))
+    os.makedirs(out, exist_ok=True)
+    written = []
+    for name, fn in (("hit_rate_vs_lambda.png", plot_hit_rate), ("score_vs_lambda.png", plot_score),
+                     ("hit_rate_by_layer.png", plot_layers)):
+        fn(results, os.path.join(out, name))
+        written.append(os.path.join(out, name))
+    print("plots: " + ", ".join(written))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,62 @@
+#include "alspec/eval/run_config.h"
+
+#include <algorithm>
+#include <sstream>
+
+#include "alspec/core/error.h"
+
+namespace alspec::eval {
+namespace {
+
+std::string number(double v) {
+  std::ostringstream s;
+  s << v;  // shortest natural form: 0.1, 0.05, 1e+09
+  return s.str();
+}
+
+bool speculative(AttentionMode m) { return m == AttentionMode::kSimulate || m == AttentionMode::kAlspec; }
+
+}  // namespace
+
+std::string RunConfig::key() const {
+  if (mode == AttentionMode::kExact) return "exact";
+  std::string k = attention_mode_name(mode);
+  if (speculative(mode)) k += "/l" + number(lambda);
+  return k + "/S" + std::to_string(spec_chunk);
+}
+
+std::string RunConfig::label() const {
+  if (mode == AttentionMode::kExact) return "exact";
+  std::string k = attention_mode_name(mode);
+  if (speculative(mode)) k += " λ=" + number(lambda);
+  return k + " S=" + std::to_string(spec_chunk);
+}
+
+std::vector<RunConfig> expand_sweep(const std::vector<AttentionMode>& modes, const std::vector<float>& lambdas,
+                                    const std::vector<int>& spec_chunks) {
+  for (int s : spec_chunks) {
+    if (s <= 0) throw_invalid_argument("--spec-chunk values must be > 0 (got " + std::to_string(s) + ")");
+  }
+  for (float l : lambdas) {
+    if (!(l >= 0.0f) || l > 3.0e38f) throw_invalid_argument("--lambdas values must be finite and >= 0");
+  }
+  std::vector<RunConfig> out{RunConfig{}};
+  auto add = [&](RunConfig c) {
+    const auto same = [&](const RunConfig& o) { return o.key() == c.key(); };
+    if (std::none_of(out.begin(), out.end(), same)) out.push_back(c);
+  };
+  const auto has = [&](AttentionMode m) { return std::find(modes.begin(), modes.end(), m) != modes.end(); };
+  for (int s : spec_chunks) {
+    if (has(AttentionMode::kStatic)) add({AttentionMode::kStatic, 0.0f, s});
+  }
+  for (AttentionMode m : {AttentionMode::kSimulate, AttentionMode::kAlspec}) {
+    if (!has(m)) continue;
+    if (lambdas.empty()) throw_invalid_argument("mode " + std::string(attention_mode_name(m)) + " needs --lambdas");
+    for (int s : spec_chunks) {
+      for (float l : lambdas) add({m, l, s});
+    }
+  }
+  return out;
+}
+
+}  // namespace alspec::eval

@@ -1,0 +1,183 @@
+// `alspec eval`: task scores, speculation hit rates and distance to exact over a sweep of attention
+// modes, lambdas and S (docs/eval.md); writes results.json, report.md, items.jsonl and PNG plots.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+
+#include "alspec/command.h"
+#include "alspec/core/error.h"
+#include "alspec/core/timer.h"
+#include "alspec/eval/evaluator.h"
+#include "alspec/eval/report.h"
+#include "alspec/model/model.h"
+#include "engine_options.h"
+
+namespace alspec::cli {
+namespace {
+namespace fs = std::filesystem;
+
+struct EvalArgs {
+  EngineArgs engine;
+  std::vector<std::string> tasks;
+  std::vector<std::string> modes{"exact", "static", "simulate"};
+  std::vector<float> lambdas{0.05f, 0.1f, 0.15f, 0.2f, 0.25f};
+  std::vector<int> spec_chunks{0};
+  int64_t limit = 0;
+  std::string out;
+  bool resume = false;
+  bool no_plot = false;
+  bool no_progress = false;
+  std::string python;
+};
+
+std::string format_duration(double s) {
+  char buf[32];
+  const long t = static_cast<long>(s + 0.5);
+  if (t >= 3600) std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  else std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  return buf;
+}
+
+// One line redrawn in place: bar, counts, what runs now, elapsed and ETA (from the units scored
+// in this run, so resumed units do not distort the rate).
+class ProgressBar {
+ public:
+  void update(const eval::EvalProgress& p) {
+    const double now = now_seconds();
+    if (p.done < p.total && now - last_ < 0.2) return;
+    last_ = now;
+    const int width = 30;
+    const double frac = p.total > 0 ? static_cast<double>(p.done) / static_cast<double>(p.total) : 1.0;
+    const int fill = static_cast<int>(frac * width);
+    std::string bar(static_cast<size_t>(fill), '=');
+    if (fill < width) bar += '>' + std::string(static_cast<size_t>(width - fill - 1), ' ');
+    const int64_t scored = p.done - p.resumed;
+    std::string eta = "?";
+    if (scored > 0) eta = format_duration(p.elapsed_seconds / static_cast<double>(scored) * static_cast<double>(p.total - p.done));
+    std::fprintf(stderr, "\r[%s] %3d%% %lld/%lld %s %s | %s elapsed, ETA %s   ", bar.c_str(), static_cast<int>(100 * frac),
+                 static_cast<long long>(p.done), static_cast<long long>(p.total), p.task.c_str(), p.config.c_str(),
+                 format_duration(p.elapsed_seconds).c_str(), eta.c_str());
+    if (p.done == p.total) std::fprintf(stderr, "\n");
+    std::fflush(stderr);
+  }
+
+ private:
+  double last_ = 0;
+};
+
+std::string shell_quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+// scripts/plot_eval.py in an ancestor of the executable (build trees live inside or next to the
+// source tree) or of the working directory.
+fs::path find_source_root() {
+  std::error_code ec;
+  std::vector<fs::path> starts{fs::read_symlink("/proc/self/exe", ec).parent_path(), fs::current_path()};
+  for (fs::path dir : starts) {
+    for (; !dir.empty(); dir = dir.parent_path()) {
+      if (fs::exists(dir / "scripts" / "plot_eval.py")) return dir;
+      if (dir == dir.parent_path()) break;
+    }
+  }
+  return {};
+}
+
+void make_plots(const EvalArgs& a, const fs::path& results) {
+  const fs::path root = find_source_root();
+  if (root.empty()) {
+    std::fprintf(stderr, "alspec eval: plots skipped: scripts/plot_eval.py not found near the executable or the working directory\n");
+    return;
+  }
+  std::vector<std::string> pythons;
+  if (!a.python.empty()) pythons.push_back(a.python);
+  else pythons = {(root / ".venv" / "bin" / "python").string(), "python3"};
+  for (const auto& py : pythons) {
+    if (py.find('/') != std::string::npos && !fs::exists(py)) continue;
+    const std::string probe = shell_quote(py) + " -c 'import matplotlib' >/dev/null 2>&1";
+    if (std::system(probe.c_str()) != 0) continue;
+    const std::string cmd = shell_quote(py) + " " + shell_quote((root / "scripts" / "plot_eval.py").string()) + " " +
+                            shell_quote(results.string()) + " --out " + shell_quote(a.out);
+    if (std::system(cmd.c_str()) != 0) {
+      std::fprintf(stderr, "alspec eval: plots failed: %s\n", cmd.c_str());
+    }
+    return;
+  }
+  std::string tried;
+  for (const auto& p : pythons) tried += (tried.empty() ? "" : ", ") + p;
+  std::fprintf(stderr, "alspec eval: plots skipped: no Python with matplotlib found (tried %s); run scripts/plot_eval.py %s later\n",
+               tried.c_str(), results.c_str());
+}
+
+int run(const EvalArgs& a) {
+  EngineOptions eo = a.engine.to_options();
+  std::vector<eval::TaskSpec> tasks;
+  for (const auto& t : a.tasks) tasks.push_back(eval::load_task(t));
+  for (size_t i = 0; i < tasks.size(); ++i) {
+    for (size_t j = 0; j < i; ++j) {
+      if (tasks[i].name == tasks[j].name) throw_invalid_argument(tasks[i].file + ": task name '" + tasks[i].name + "' is used twice");
+    }
+  }
+  std::vector<AttentionMode> modes;
+  for (const auto& m : a.modes) modes.push_back(parse_attention_mode(m));
+  auto model = Model::load(a.engine.model);
+  const int64_t ctx = eo.ctx_size > 0 ? eo.ctx_size : std::min<int64_t>(model->config().context_length, 4096);
+  std::vector<int> chunks;
+  for (int s : a.spec_chunks) chunks.push_back(s == 0 ? default_spec_chunk(ctx) : s);
+  eval::EvalOptions o;
+  o.engine = eo;
+  o.sweep = eval::expand_sweep(modes, a.lambdas, chunks);
+  o.limit = a.limit;
+  o.out_dir = a.out;
+  o.resume = a.resume;
+  o.settings = {{"alspec_version", ALSPEC_VERSION}, {"modes", a.modes}, {"lambdas", a.lambdas}, {"spec_chunks", chunks},
+                {"task_files", a.tasks}};
+  ProgressBar bar;
+  const bool show = !a.no_progress;
+  const nlohmann::json results =
+      eval::run_evaluation(*model, tasks, o, [&](const eval::EvalProgress& p) { if (show) bar.update(p); });
+  const fs::path out(a.out);
+  const fs::path results_path = out / "results.json";
+  {
+    std::ofstream f(results_path);
+    f << results.dump(2) << "\n";
+    if (!f) throw Error(ErrorKind::kIo, results_path.string() + ": cannot write");
+  }
+  {
+    std::ofstream f(out / "report.md");
+    f << eval::render_report(results);
+    if (!f) throw Error(ErrorKind::kIo, (out / "report.md").string() + ": cannot write");
+  }
+  if (!a.no_plot) make_plots(a, results_path);
+  std::fprintf(stderr, "alspec eval: wrote %s, %s\n", results_path.c_str(), (out / "report.md").c_str());
+  return 0;
+}
+
+const CommandRegistrar kEval({"eval", "Task scores and speculation hit rates over modes, lambdas and S", [](CLI::App& app) {
+  auto a = std::make_shared<EvalArgs>();
+  a->engine.add_to(app, false);
+  app.add_option("--task", a->tasks, "Task file(s), comma-separated (format: docs/eval.md)")->required()->delimiter(',');
+  app.add_option("--modes", a->modes, "Attention modes: exact,static,simulate,alspec (exact always runs)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--lambdas", a->lambdas, "Speculation thresholds for simulate/alspec")->delimiter(',')->capture_default_str();
+  app.add_option("--spec-chunk", a->spec_chunks, "S values (0 = auto from the context size)")->delimiter(',')->capture_default_str();
+  app.add_option("--limit", a->limit, "Score only the first N items of each task (0 = all)");
+  app.add_option("-o,--out", a->out, "Output directory")->required();
+  app.add_flag("--resume", a->resume, "Keep the items already scored in OUT/items.jsonl and score the rest");
+  app.add_flag("--no-plot", a->no_plot, "Do not run scripts/plot_eval.py");
+  app.add_flag("--no-progress", a->no_progress, "No progress bar on stderr");
+  app.add_option("--python", a->python, "Python with matplotlib for the plots (default: .venv next to the sources, then python3)");
+  return std::function<int()>([a] { return run(*a); });
+}});
+
+}  // namespace
+}  // namespace alspec::cli
