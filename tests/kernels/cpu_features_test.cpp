@@ -15,6 +15,7 @@ TEST(CpuFeatures, LevelFollowsFeaturesAndCap) {
   EXPECT_EQ(simd_level(), SimdLevel::kScalar);
   // A cap above what the CPU has never selects an unsupported level.
   EXPECT_LE(set_simd_level(SimdLevel::kAvx512), detected);
+  EXPECT_EQ(set_simd_level(SimdLevel::kAvx512), simd_level());
   EXPECT_EQ(simd_level_name(SimdLevel::kAvx2), "avx2");
 }
 

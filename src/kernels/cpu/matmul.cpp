@@ -58,6 +58,8 @@ kernels::FloatDot float_kernel(const DotKernels& k, DType t) {
   }
 }
 
+constexpr int64_t kTokenTile = 16;
+
 void run(Device& dev, const WeightMatrix& w, const float* x, int64_t n, float* y, const char* fn) {
   validate(w, fn);
   if (n < 0) throw_invalid_argument(std::string(fn) + ": negative token count");
@@ -65,32 +67,41 @@ void run(Device& dev, const WeightMatrix& w, const float* x, int64_t n, float* y
   const auto* base = static_cast<const uint8_t*>(w.data);
   const int64_t tasks = (w.rows + kMatmulRowsPerTask - 1) / kMatmulRowsPerTask;
   const DotKernels& k = active_kernels();
-  // Rows outer, tokens inner: a weight row is read from memory once and reused from L1 for every
-  // token of the batch.
+  // Cache blocking: a task's rows (kMatmulRowsPerTask rows, tens of KiB) are read from memory once
+  // and stay in L2 while tiles of kTokenTile activation rows pass over them; within a tile each
+  // weight row is reused from L1 for every token. Each element is still one dot-kernel call.
   if (const auto qdot = quant_kernel(k, w.type)) {
     const kernels::QuantDot2 qdot2 = w.type == DType::Q4_0 ? k.q4_0_x2 : nullptr;
-    thread_local kernels::QuantizedActivations acts;
-    acts.quantize(x, n, w.cols, w.type == DType::Q4_0 && k.q4_0_uses_groups);
+    thread_local kernels::QuantizedActivations caller_acts;
+    // A named reference: inside the lambda `caller_acts` would name each worker's own instance.
+    kernels::QuantizedActivations& acts = caller_acts;
+    acts.prepare(n, w.cols, w.type == DType::Q4_0 && k.q4_0_uses_groups);
+    dev.parallel_for(static_cast<size_t>(n), [&](size_t t, int) {
+      acts.quantize_row(static_cast<int64_t>(t), x + static_cast<int64_t>(t) * w.cols);
+    });
     std::vector<kernels::ActivationRow> rows(static_cast<size_t>(n));
     for (int64_t t = 0; t < n; ++t) rows[static_cast<size_t>(t)] = acts.row(t);
     dev.parallel_for(static_cast<size_t>(tasks), [&](size_t task, int) {
       const int64_t r0 = static_cast<int64_t>(task) * kMatmulRowsPerTask;
       const int64_t r1 = std::min(w.rows, r0 + kMatmulRowsPerTask);
-      int64_t r = r0;
-      if (qdot2) {  // two rows per call share the activation loads; per-row arithmetic unchanged
-        for (; r + 1 < r1; r += 2) {
-          const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
-          for (int64_t t = 0; t < n; ++t) {
-            float out[2];
-            qdot2(wr, wr + w.row_bytes, rows[static_cast<size_t>(t)], out);
-            y[t * w.rows + r] = out[0];
-            y[t * w.rows + r + 1] = out[1];
+      for (int64_t t0 = 0; t0 < n; t0 += kTokenTile) {
+        const int64_t t1 = std::min(n, t0 + kTokenTile);
+        int64_t r = r0;
+        if (qdot2) {  // two rows per call share the activation loads; per-row arithmetic unchanged
+          for (; r + 1 < r1; r += 2) {
+            const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
+            for (int64_t t = t0; t < t1; ++t) {
+              float out[2];
+              qdot2(wr, wr + w.row_bytes, rows[static_cast<size_t>(t)], out);
+              y[t * w.rows + r] = out[0];
+              y[t * w.rows + r + 1] = out[1];
+            }
           }
         }
-      }
-      for (; r < r1; ++r) {
-        const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
-        for (int64_t t = 0; t < n; ++t) y[t * w.rows + r] = qdot(wr, rows[static_cast<size_t>(t)]);
+        for (; r < r1; ++r) {
+          const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
+          for (int64_t t = t0; t < t1; ++t) y[t * w.rows + r] = qdot(wr, rows[static_cast<size_t>(t)]);
+        }
       }
     });
     return;
@@ -99,9 +110,12 @@ void run(Device& dev, const WeightMatrix& w, const float* x, int64_t n, float* y
   dev.parallel_for(static_cast<size_t>(tasks), [&](size_t task, int) {
     const int64_t r0 = static_cast<int64_t>(task) * kMatmulRowsPerTask;
     const int64_t r1 = std::min(w.rows, r0 + kMatmulRowsPerTask);
-    for (int64_t r = r0; r < r1; ++r) {
-      const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
-      for (int64_t t = 0; t < n; ++t) y[t * w.rows + r] = fdot(wr, x + t * w.cols, w.cols);
+    for (int64_t t0 = 0; t0 < n; t0 += kTokenTile) {
+      const int64_t t1 = std::min(n, t0 + kTokenTile);
+      for (int64_t r = r0; r < r1; ++r) {
+        const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
+        for (int64_t t = t0; t < t1; ++t) y[t * w.rows + r] = fdot(wr, x + t * w.cols, w.cols);
+      }
     }
   });
 }

@@ -6,13 +6,17 @@
 
 namespace alspec::kernels {
 
-void QuantizedActivations::quantize(const float* x, int64_t n, int64_t k, bool with_groups) {
+void QuantizedActivations::prepare(int64_t n, int64_t k, bool with_groups) {
   blocks_ = k / 32;
   q_.resize(static_cast<size_t>(n * k));
   d_.resize(static_cast<size_t>(n * blocks_));
   sum_.resize(static_cast<size_t>(n * blocks_));
-  for (int64_t b = 0; b < n * blocks_; ++b) {
-    const float* xb = x + 32 * b;
+  groups_.assign(with_groups ? static_cast<size_t>(n * groups_per_row() * kGroupBytes) : 0, 0);
+}
+
+void QuantizedActivations::quantize_row(int64_t t, const float* x) {
+  for (int64_t b = t * blocks_; b < (t + 1) * blocks_; ++b) {
+    const float* xb = x + 32 * (b - t * blocks_);
     float amax = 0.0f;
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
     const float d = amax / 127.0f;
@@ -30,14 +34,12 @@ void QuantizedActivations::quantize(const float* x, int64_t n, int64_t k, bool w
     d_[static_cast<size_t>(b)] = d;
     sum_[static_cast<size_t>(b)] = s;
   }
-  groups_.clear();
-  if (with_groups) build_groups(n);
+  if (!groups_.empty()) build_groups(t);
 }
 
-void QuantizedActivations::build_groups(int64_t n) {
+void QuantizedActivations::build_groups(int64_t t) {
   const int64_t gpr = groups_per_row();
-  groups_.assign(static_cast<size_t>(n * gpr * kGroupBytes), 0);
-  for (int64_t t = 0; t < n; ++t) {
+  {
     for (int64_t g = 0; g < gpr; ++g) {
       uint8_t* out = groups_.data() + (t * gpr + g) * kGroupBytes;
       int32_t init_lo[16] = {}, init_hi[16] = {};

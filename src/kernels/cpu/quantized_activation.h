@@ -12,9 +12,11 @@ namespace alspec::kernels {
 // Rows of a batch, stored contiguously.
 class QuantizedActivations {
  public:
-  // Quantises n rows of k floats (k a multiple of 32). Single-threaded, deterministic.
-  // with_groups also builds the 4-block group layout (ActivationRow::groups).
-  void quantize(const float* x, int64_t n, int64_t k, bool with_groups);
+  // Sizes the buffers for n rows of k floats (k a multiple of 32); with_groups also keeps the
+  // 4-block group layout (ActivationRow::groups). Then quantize_row fills each row; rows are
+  // independent, so they may be filled in parallel.
+  void prepare(int64_t n, int64_t k, bool with_groups);
+  void quantize_row(int64_t t, const float* x);
   ActivationRow row(int64_t t) const {
     return {q_.data() + t * blocks_ * 32, d_.data() + t * blocks_, sum_.data() + t * blocks_, blocks_,
             groups_.empty() ? nullptr : groups_.data() + t * groups_per_row() * kGroupBytes};
@@ -27,7 +29,7 @@ class QuantizedActivations {
   std::vector<uint8_t> groups_;
   int64_t blocks_ = 0;
   int64_t groups_per_row() const { return (blocks_ + 3) / 4; }
-  void build_groups(int64_t n);
+  void build_groups(int64_t t);
 };
 
 }  // namespace alspec::kernels
