@@ -1,0 +1,54 @@
+// `alspec serve`: an OpenAI-compatible HTTP server (cpp-httplib) over one loaded Model with N
+// engine slots. Endpoints: /v1/completions, /v1/chat/completions, /v1/models, /health,
+// /tokenize, /detokenize, /tokenizer_info, /metrics. See docs/server.md.
+#pragma once
+
+#include <cstddef>
+#include <memory>
+#include <string>
+
+#include "alspec/model/model.h"
+#include "alspec/spec/engine.h"
+
+namespace alspec::server {
+
+struct ServerOptions {
+  std::string host = "127.0.0.1";
+  int port = 8080;                 // 0 = any free port (see Server::bind)
+  int parallel = 1;                // engine slots = requests decoded at once
+  int max_queue = 64;              // requests waiting for a slot before 503
+  int http_threads = 0;            // 0 = parallel + max_queue + 4 (connections served at once)
+  size_t max_body_bytes = 8u << 20;
+  std::string model_name;          // id in /v1/models; empty = file name without .gguf
+  std::string chat_format;         // empty = detect from tokenizer.chat_template
+  EngineOptions engine;            // per slot; threads 0 = available cores / (parallel * devices)
+  int max_n = 16;
+  int max_logprobs = 20;
+  bool log_requests = false;       // one line per request on stderr
+};
+
+class Server {
+ public:
+  Server(const Model& model, ServerOptions options);
+  ~Server();
+  Server(const Server&) = delete;
+  Server& operator=(const Server&) = delete;
+
+  // Binds the listening socket; returns the port (the chosen one when options.port is 0).
+  // Throws Error(kIo) when the address cannot be bound.
+  int bind();
+  // Serves until stop(); returns after in-flight requests have been answered.
+  void run();
+  // Graceful shutdown, callable from any thread (not from a signal handler): new connections
+  // are refused, requests already received finish or are answered 503.
+  void stop();
+
+  const std::string& model_name() const;
+
+  struct Impl;
+
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace alspec::server
