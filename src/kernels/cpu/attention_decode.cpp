@@ -1,6 +1,7 @@
 // flash_decode and speculative_flash_decode: the shared partition plan, the task phases and the
 // final in-order merge (see attention.h for the plan and docs/attention.md for the reasoning).
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 #include <cstdint>
 #include <string>
@@ -182,8 +183,30 @@ class DecodeRun {
     }
   }
 
-  void run_tasks(Device& dev, const std::vector<Task>& tasks) const {
-    dev.parallel_for(tasks.size(), [&](size_t i, int) { run_task(tasks[i]); });
+  // Runs the tasks; `pending[seq * n_kv_heads + group]` counts the tasks of each group in this
+  // call, and the task that brings it to zero calls group_done(seq, group). Which task that is
+  // varies, but group_done merges in the fixed slot order, so the result does not; and no
+  // barrier is needed between computing the chunks and merging them.
+  template <typename Done>
+  void run_tasks(Device& dev, const std::vector<Task>& tasks, std::vector<std::atomic<int64_t>>& pending,
+                 const Done& group_done) const {
+    const auto n_groups = static_cast<size_t>(shape_.n_kv_heads);
+    dev.parallel_for(tasks.size(), [&](size_t i, int) {
+      const Task& t = tasks[i];
+      run_task(t);
+      const size_t unit = static_cast<size_t>(t.seq) * n_groups + static_cast<size_t>(t.group);
+      if (pending[unit].fetch_sub(1, std::memory_order_acq_rel) == 1) group_done(t.seq, t.group);
+    });
+  }
+
+  // Fresh per-group task counters for `tasks`.
+  std::vector<std::atomic<int64_t>> count_tasks(const std::vector<Task>& tasks) const {
+    std::vector<std::atomic<int64_t>> pending(queries_.size() * static_cast<size_t>(shape_.n_kv_heads));
+    for (const Task& t : tasks) {
+      pending[static_cast<size_t>(t.seq) * static_cast<size_t>(shape_.n_kv_heads) + static_cast<size_t>(t.group)]
+          .fetch_add(1, std::memory_order_relaxed);
+    }
+    return pending;
   }
 
   // Merges the group's slots in order into its first slot and writes the normalised result.
@@ -242,12 +265,10 @@ void flash_decode(Device& dev, const AttentionShape& shape, std::span<const Deco
     queries.push_back(&batch[i]);
   }
   const DecodeRun run(shape, queries, spec_chunk);
-  run.run_tasks(dev, run.tasks(true, true, true));
-  const auto n_groups = static_cast<size_t>(shape.n_kv_heads);
-  dev.parallel_for(queries.size() * n_groups, [&](size_t i, int) {
-    const int s = static_cast<int>(i / n_groups);
-    run.finish_group(s, static_cast<int>(i % n_groups), queries[static_cast<size_t>(s)]->out);
-  });
+  const std::vector<Task> tasks = run.tasks(true, true, true);
+  std::vector<std::atomic<int64_t>> pending = run.count_tasks(tasks);
+  run.run_tasks(dev, tasks, pending,
+                [&](int s, int g) { run.finish_group(s, g, queries[static_cast<size_t>(s)]->out); });
 }
 
 void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::span<const SpecDecodeQuery> batch,
@@ -278,30 +299,11 @@ void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::spa
   const int d = shape.head_dim;
   const size_t group_floats = static_cast<size_t>(shape.n_heads / shape.n_kv_heads) * static_cast<size_t>(d);
 
-  // Phase 1: sink+window of long sequences; whole short sequences (L <= 2S, O_spec = O_exact).
-  run.run_tasks(dev, run.tasks(true, false, true));
-  dev.parallel_for(n_units, [&](size_t i, int) {
-    const int s = static_cast<int>(i / n_groups);
-    const int g = static_cast<int>(i % n_groups);
-    const SpecDecodeQuery& q = batch[static_cast<size_t>(s)];
-    if (run.seq(s).split) {
-      run.normalize_group(slot_index(run.seq(s), g, -1), g, q.out_spec);
-    } else {
-      run.finish_group(s, g, q.base.out);
-      std::copy_n(q.base.out + g * group_floats, group_floats, q.out_spec + g * group_floats);
-    }
-  });
-  on_spec_ready();
-
-  // Phase 2: the middle chunks, then the in-order merge and the per-group sums of the check.
-  run.run_tasks(dev, run.tasks(false, true, false));
   std::vector<double> dist2(n_units, 0.0);
   std::vector<double> norm2(n_units, 0.0);
-  dev.parallel_for(n_units, [&](size_t i, int) {
-    const int s = static_cast<int>(i / n_groups);
-    const int g = static_cast<int>(i % n_groups);
+  // O_exact of group g of sequence s is final: the group's terms of dist2 and norm2.
+  auto check_sums = [&](int s, int g) {
     const SpecDecodeQuery& q = batch[static_cast<size_t>(s)];
-    if (run.seq(s).split) run.finish_group(s, g, q.base.out);
     const float* exact = q.base.out + g * group_floats;
     const float* spec = q.out_spec + g * group_floats;
     double d2 = 0.0;
@@ -312,8 +314,34 @@ void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::spa
       d2 += diff * diff;
       n2 += e * e;
     }
-    dist2[i] = d2;
-    norm2[i] = n2;
+    const size_t unit = static_cast<size_t>(s) * n_groups + static_cast<size_t>(g);
+    dist2[unit] = d2;
+    norm2[unit] = n2;
+  };
+
+  // Phase 1: sink+window of long sequences, normalised into out_spec as soon as a group's state
+  // is complete (the state itself is kept for the merge); short sequences (L <= 2S) entirely,
+  // O_spec = O_exact.
+  const std::vector<Task> first = run.tasks(true, false, true);
+  std::vector<std::atomic<int64_t>> pending = run.count_tasks(first);
+  run.run_tasks(dev, first, pending, [&](int s, int g) {
+    const SpecDecodeQuery& q = batch[static_cast<size_t>(s)];
+    if (run.seq(s).split) {
+      run.normalize_group(slot_index(run.seq(s), g, -1), g, q.out_spec);
+    } else {
+      run.finish_group(s, g, q.base.out);
+      std::copy_n(q.base.out + g * group_floats, group_floats, q.out_spec + g * group_floats);
+      check_sums(s, g);
+    }
+  });
+  on_spec_ready();
+
+  // Phase 2: the middle chunks; the last chunk of a group merges all its states in order.
+  const std::vector<Task> middle = run.tasks(false, true, false);
+  pending = run.count_tasks(middle);
+  run.run_tasks(dev, middle, pending, [&](int s, int g) {
+    run.finish_group(s, g, batch[static_cast<size_t>(s)].base.out);
+    check_sums(s, g);
   });
   const double lambda2 = static_cast<double>(lambda) * static_cast<double>(lambda);
   for (size_t s = 0; s < queries.size(); ++s) {
