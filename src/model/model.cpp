@@ -126,6 +126,14 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     L.w_gate = b.matrix(p + "ffn_gate.weight", c.n_embd, c.n_ff);
     L.w_up = b.matrix(p + "ffn_up.weight", c.n_embd, c.n_ff);
     L.w_down = b.matrix(p + "ffn_down.weight", c.n_ff, c.n_embd);
+    if (c.has_qk_norm) {
+      L.q_norm = b.vec(p + "attn_q_norm.weight", c.head_dim);
+      L.k_norm = b.vec(p + "attn_k_norm.weight", c.head_dim);
+    }
+    if (c.has_post_norms) {
+      L.post_attn_norm = b.vec(p + "post_attention_norm.weight", c.n_embd);
+      L.post_ffn_norm = b.vec(p + "post_ffw_norm.weight", c.n_embd);
+    }
     for (const auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) bytes += matrix_bytes(*w);
   }
   m->weight_bytes_per_token_ = bytes;

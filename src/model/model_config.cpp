@@ -45,6 +45,7 @@ const char* arch_name(Arch a) {
     case Arch::kLlama: return "llama";
     case Arch::kMistral: return "mistral";
     case Arch::kQwen2: return "qwen2";
+    case Arch::kGemma3: return "gemma3";
   }
   return "?";
 }
@@ -87,8 +88,11 @@ ModelConfig ModelConfig::from_gguf(const gguf::GgufFile& f) {
     c.arch = Arch::kMistral;
   } else if (*arch == "qwen2") {
     c.arch = Arch::kQwen2;
+  } else if (*arch == "gemma3") {
+    c.arch = Arch::kGemma3;
   } else {
-    throw_invalid_model(f.path() + ": unsupported architecture '" + *arch + "' (supported: llama, mistral, qwen2)");
+    throw_invalid_model(f.path() + ": unsupported architecture '" + *arch +
+                        "' (supported: llama, mistral, qwen2, gemma3)");
   }
   c.name = f.get_string("general.name").value_or("");
   const KeyReader r{f, *arch};
@@ -118,8 +122,18 @@ ModelConfig ModelConfig::from_gguf(const gguf::GgufFile& f) {
     r.fail("partial rotary embeddings (rope.dimension_count " + std::to_string(c.rope_dim) + " < head dim " +
            std::to_string(c.head_dim) + ") are not supported");
   }
-  c.rope_style = c.arch == Arch::kQwen2 ? RopeStyle::kNeox : RopeStyle::kAdjacent;
+  c.rope_style = (c.arch == Arch::kQwen2 || c.arch == Arch::kGemma3) ? RopeStyle::kNeox : RopeStyle::kAdjacent;
   c.has_qkv_bias = c.arch == Arch::kQwen2;
+  if (c.arch == Arch::kGemma3) {
+    // Defaults follow the reference Gemma 3 loader when keys are absent (see docs/models.md).
+    c.has_qk_norm = true;
+    c.has_post_norms = true;
+    c.gelu_mlp = true;
+    c.embed_scale = std::sqrt(static_cast<float>(c.n_embd));
+    c.sliding_window = r.optional_int("attention.sliding_window", 0, 0, 1 << 24);
+    c.swa_pattern = r.optional_int("attention.sliding_window_pattern", 6, 1, 4096);
+    if (f.find(*arch + ".final_logit_softcapping")) r.fail("final_logit_softcapping is not supported");
+  }
 
   // Vocabulary size: from the tokenizer (the embedding matrix is checked against it at load).
   const auto* tokens = f.find("tokenizer.ggml.tokens");
@@ -150,6 +164,11 @@ ModelConfig ModelConfig::from_gguf(const gguf::GgufFile& f) {
     r.fail("unknown rope scaling type '" + c.rope_scaling + "'");
   }
   c.inv_freq = rope_inv_freq(c.rope_dim, c.rope_base, c.rope_scaling, c.rope_scaling_factor, original_ctx, low, high);
+  if (c.sliding_window > 0) {
+    // Local (sliding-window) layers use their own base and no frequency scaling.
+    const float base_swa = r.optional_float("rope.freq_base_swa", 10000.0f);
+    c.inv_freq_swa = rope_inv_freq(c.rope_dim, base_swa, "none", 1.0f, 0, 1, 4);
+  }
   return c;
 }
 

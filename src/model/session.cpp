@@ -9,16 +9,66 @@
 namespace alspec {
 namespace {
 
-void apply_rope(const ModelConfig& c, float* v, int n_heads, int64_t pos) {
+void apply_rope(const ModelConfig& c, int layer, float* v, int n_heads, int64_t pos) {
+  const float* inv_freq = c.layer_inv_freq(layer).data();
   if (c.rope_style == RopeStyle::kNeox) {
-    rope_neox(v, n_heads, c.head_dim, static_cast<int>(pos), c.inv_freq.data());
+    rope_neox(v, n_heads, c.head_dim, static_cast<int>(pos), inv_freq);
   } else {
-    rope_interleaved(v, n_heads, c.head_dim, static_cast<int>(pos), c.inv_freq.data());
+    rope_interleaved(v, n_heads, c.head_dim, static_cast<int>(pos), inv_freq);
   }
 }
 
 void add_bias(float* y, const float* b, int64_t n) {
   if (b != nullptr) add_inplace(y, b, n);
+}
+
+// RMSNorm of each head in place (gemma3 QK-norm).
+void head_norm(float* v, const float* w, int n_heads, int head_dim, float eps) {
+  if (w == nullptr) return;
+  for (int h = 0; h < n_heads; ++h) {
+    float* x = v + static_cast<size_t>(h) * head_dim;
+    rmsnorm(x, w, x, head_dim, eps);
+  }
+}
+
+// Everything between the Q/K/V projections and the cache write, for one token: biases, QK-norm,
+// RoPE with the layer's frequencies. Shared by decode and prefill so both stay bitwise equal.
+void finish_qkv(const ModelConfig& c, const LayerWeights& L, int layer, float* q, float* k, float* v, int64_t pos) {
+  add_bias(q, L.bq, c.q_dim());
+  add_bias(k, L.bk, c.kv_dim());
+  add_bias(v, L.bv, c.kv_dim());
+  head_norm(q, L.q_norm, c.n_head, c.head_dim, c.rms_eps);
+  head_norm(k, L.k_norm, c.n_head_kv, c.head_dim, c.rms_eps);
+  apply_rope(c, layer, q, c.n_head, pos);
+  apply_rope(c, layer, k, c.n_head_kv, pos);
+}
+
+// Adds a sub-layer output to the residual, through the post-norm when the model has one.
+void residual_add(const ModelConfig& c, float* x, float* out, const float* post_norm) {
+  if (post_norm != nullptr) rmsnorm(out, post_norm, out, c.n_embd, c.rms_eps);
+  add_inplace(x, out, c.n_embd);
+}
+
+void gated_activation(const ModelConfig& c, const float* gate, const float* up, float* out) {
+  if (c.gelu_mlp) {
+    geglu_tanh(gate, up, out, c.n_ff);
+  } else {
+    swiglu(gate, up, out, c.n_ff);
+  }
+}
+
+// The cache rows a query at `pos` attends to: everything, or the last sliding_window rows on
+// local layers. A window is a view that starts later in the same head-major planes.
+DecodeQuery layer_query(const ModelConfig& c, const KvCache& kv, int layer, const float* q, int64_t pos, float* out) {
+  KvCacheView view = kv.view(layer);
+  int64_t first = 0;
+  if (c.is_local_layer(layer)) first = std::max<int64_t>(0, pos + 1 - c.sliding_window);
+  if (first > 0) {
+    const size_t off = static_cast<size_t>(first) * view.row_bytes();
+    view.k = static_cast<const uint8_t*>(view.k) + off;
+    view.v = static_cast<const uint8_t*>(view.v) + off;
+  }
+  return DecodeQuery{q, view, pos - first, out};
 }
 
 }  // namespace
@@ -94,6 +144,7 @@ void Session::check_room(int64_t n) const {
 void Session::begin_token(int32_t token) {
   check_room(1);
   model_.embed(token, x_.data());
+  if (model_.config().embed_scale != 1.0f) scale_inplace(x_.data(), model_.config().embed_scale, model_.config().n_embd);
 }
 
 void Session::attention_input(int layer) {
@@ -103,34 +154,25 @@ void Session::attention_input(int layer) {
   matvec(device_, L.wq, xn_.data(), q_.data());
   matvec(device_, L.wk, xn_.data(), k_.data());
   matvec(device_, L.wv, xn_.data(), v_.data());
-  add_bias(q_.data(), L.bq, c.q_dim());
-  add_bias(k_.data(), L.bk, c.kv_dim());
-  add_bias(v_.data(), L.bv, c.kv_dim());
-  apply_rope(c, q_.data(), c.n_head, pos_);
-  apply_rope(c, k_.data(), c.n_head_kv, pos_);
+  finish_qkv(c, L, layer, q_.data(), k_.data(), v_.data(), pos_);
   kv_.store(layer, pos_, k_.data(), v_.data());
 }
 
 DecodeQuery Session::attention_query(int layer, float* out) const {
-  DecodeQuery dq;
-  dq.q = q_.data();
-  dq.kv = kv_.view(layer);
-  dq.pos = pos_;
-  dq.out = out;
-  return dq;
+  return layer_query(model_.config(), kv_, layer, q_.data(), pos_, out);
 }
 
 void Session::attention_output(int layer, const float* attn) {
   const auto& c = model_.config();
   const auto& L = model_.layer(layer);
   matvec(device_, L.wo, attn, tmp_.data());
-  add_inplace(x_.data(), tmp_.data(), c.n_embd);
+  residual_add(c, x_.data(), tmp_.data(), L.post_attn_norm);
   rmsnorm(x_.data(), L.ffn_norm, xn_.data(), c.n_embd, c.rms_eps);
   matvec(device_, L.w_gate, xn_.data(), gate_.data());
   matvec(device_, L.w_up, xn_.data(), up_.data());
-  swiglu(gate_.data(), up_.data(), gate_.data(), c.n_ff);
+  gated_activation(c, gate_.data(), up_.data(), gate_.data());
   matvec(device_, L.w_down, gate_.data(), tmp_.data());
-  add_inplace(x_.data(), tmp_.data(), c.n_embd);
+  residual_add(c, x_.data(), tmp_.data(), L.post_ffn_norm);
 }
 
 const float* Session::finish_token(bool logits) {
@@ -185,7 +227,10 @@ void Session::prefill(std::span<const int32_t> tokens, PrefillLogits which,
     T.resize(N * E);
     G.resize(N * c.n_ff);
     U.resize(N * c.n_ff);
-    for (size_t i = 0; i < N; ++i) model_.embed(tokens[static_cast<size_t>(start) + i], &X[i * E]);
+    for (size_t i = 0; i < N; ++i) {
+      model_.embed(tokens[static_cast<size_t>(start) + i], &X[i * E]);
+      if (c.embed_scale != 1.0f) scale_inplace(&X[i * E], c.embed_scale, c.n_embd);
+    }
     for (int l = 0; l < c.n_layers; ++l) {
       const auto& L = model_.layer(l);
       for (size_t i = 0; i < N; ++i) rmsnorm(&X[i * E], L.attn_norm, &XN[i * E], c.n_embd, c.rms_eps);
@@ -197,28 +242,24 @@ void Session::prefill(std::span<const int32_t> tokens, PrefillLogits which,
         float* q = &Q[i * c.q_dim()];
         float* k = &K[i * c.kv_dim()];
         float* v = &V[i * c.kv_dim()];
-        add_bias(q, L.bq, c.q_dim());
-        add_bias(k, L.bk, c.kv_dim());
-        add_bias(v, L.bv, c.kv_dim());
         const int64_t p = pos_ + static_cast<int64_t>(i);
-        apply_rope(c, q, c.n_head, p);
-        apply_rope(c, k, c.n_head_kv, p);
+        finish_qkv(c, L, l, q, k, v, p);
         kv_.store(l, p, k, v);
-        batch[i] = DecodeQuery{q, kv_.view(l), p, &A[i * c.q_dim()]};
+        batch[i] = layer_query(c, kv_, l, q, p, &A[i * c.q_dim()]);
       }
       flash_decode(device_, shape, batch, options_.spec_chunk);
       matmul(device_, L.wo, A.data(), n, T.data());
       for (size_t i = 0; i < N; ++i) {
-        add_inplace(&X[i * E], &T[i * E], c.n_embd);
+        residual_add(c, &X[i * E], &T[i * E], L.post_attn_norm);
         rmsnorm(&X[i * E], L.ffn_norm, &XN[i * E], c.n_embd, c.rms_eps);
       }
       matmul(device_, L.w_gate, XN.data(), n, G.data());
       matmul(device_, L.w_up, XN.data(), n, U.data());
       for (size_t i = 0; i < N; ++i) {
-        swiglu(&G[i * c.n_ff], &U[i * c.n_ff], &G[i * c.n_ff], c.n_ff);
+        gated_activation(c, &G[i * c.n_ff], &U[i * c.n_ff], &G[i * c.n_ff]);
       }
       matmul(device_, L.w_down, G.data(), n, T.data());
-      for (size_t i = 0; i < N; ++i) add_inplace(&X[i * E], &T[i * E], c.n_embd);
+      for (size_t i = 0; i < N; ++i) residual_add(c, &X[i * E], &T[i * E], L.post_ffn_norm);
     }
     // Logits for the requested rows (bitwise equal to what decode() would produce).
     const bool last_chunk = start + n == n_total;

@@ -22,6 +22,10 @@ struct LayerWeights {
   const float* bv = nullptr;
   const float* ffn_norm = nullptr;
   WeightMatrix w_gate, w_up, w_down;
+  const float* q_norm = nullptr;          // gemma3: RMSNorm over each head of Q and K
+  const float* k_norm = nullptr;
+  const float* post_attn_norm = nullptr;  // gemma3: norms of the attention / MLP outputs
+  const float* post_ffn_norm = nullptr;
 };
 
 class Model {

@@ -10,7 +10,7 @@ namespace gguf {
 class GgufFile;
 }
 
-enum class Arch { kLlama, kMistral, kQwen2 };
+enum class Arch { kLlama, kMistral, kQwen2, kGemma3 };
 
 // Which element pairs RoPE rotates. GGUF Llama Q/K weights are stored permuted for kAdjacent.
 enum class RopeStyle {
@@ -39,6 +39,18 @@ struct ModelConfig {
   std::vector<float> inv_freq;        // rope_dim/2 per-pair frequencies, scaling applied
   bool has_qkv_bias = false;
   bool tied_output = false;
+  // Gemma 3: QK-norm, post-attention/post-FFN norms, GeGLU, embeddings scaled by sqrt(n_embd),
+  // and interleaved sliding-window ("local") layers with their own RoPE base.
+  bool has_qk_norm = false;
+  bool has_post_norms = false;
+  bool gelu_mlp = false;        // GeGLU (tanh GELU) instead of SwiGLU
+  float embed_scale = 1.0f;
+  int sliding_window = 0;       // 0: every layer attends to the whole context
+  int swa_pattern = 0;          // layer il is local iff il % swa_pattern < swa_pattern - 1
+  std::vector<float> inv_freq_swa;  // RoPE frequencies of local layers
+
+  bool is_local_layer(int il) const { return sliding_window > 0 && swa_pattern > 0 && il % swa_pattern < swa_pattern - 1; }
+  const std::vector<float>& layer_inv_freq(int il) const { return is_local_layer(il) ? inv_freq_swa : inv_freq; }
 
   int n_gqa() const { return n_head / n_head_kv; }
   int q_dim() const { return n_head * head_dim; }
