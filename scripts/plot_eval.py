@@ -6,7 +6,8 @@
 Writes into DIR (default: the folder of results.json):
   hit_rate_vs_lambda.png  hit rate vs lambda, one panel per task, one line per (mode, S)
   score_vs_lambda.png     task score vs lambda, with the exact and static scores as reference lines
-  hit_rate_by_layer.png   hit rate per layer, one panel per task, one line per (mode, lambda, S)
+  hit_rate_by_layer.png   hit rate per layer, one panel per task, one line per verified (mode, lambda, S)
+  distance_vs_lambda.png  mean KL(exact || mode) (log scale) and top-1 agreement vs lambda, static as reference
 Lambdas above 10 (used as "infinity" in tests) are left out of the lambda axes.
 """
 from __future__ import annotations
@@ -27,7 +28,7 @@ MAX_PLOTTED_LAMBDA = 10.0
 def panels(n: int):
     cols = min(n, 3)
     rows = math.ceil(n / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 3.9 * rows), squeeze=False)
+    fig, axes = plt.subplots(rows, cols, figsize=(5.2 * cols, 4.6 * rows), squeeze=False)
     for ax in axes.flat[n:]:
         ax.set_visible(False)
     return fig, list(axes.flat[:n])
@@ -90,6 +91,8 @@ def plot_score(results, path):
         ax.set_title(task["name"])
         ax.set_xlabel("λ (acceptance threshold)")
         ax.set_ylabel(metric_label(task))
+        if task["results"][0]["higher_is_better"]:  # accuracies: the whole [0, 1] range
+            ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(f"Task score vs λ — {os.path.basename(results['model']['path'])}")
@@ -104,7 +107,8 @@ def plot_layers(results, path):
     for ax, task in zip(axes, tasks):
         for r in task["results"]:
             c = r["config"]
-            if r["checks"] == 0 or (c["lambda"] is not None and c["lambda"] > MAX_PLOTTED_LAMBDA):
+            # static accepts every check by definition (100%): only verified modes are informative.
+            if r["checks"] == 0 or c["mode"] == "static" or (c["lambda"] is not None and c["lambda"] > MAX_PLOTTED_LAMBDA):
                 continue
             layers = [l["layer"] for l in r["per_layer"] if l["hit_rate"] is not None]
             rates = [100 * l["hit_rate"] for l in r["per_layer"] if l["hit_rate"] is not None]
@@ -116,11 +120,44 @@ def plot_layers(results, path):
         n_layers = results["model"]["n_layers"]
         ax.set_xticks(range(0, n_layers, max(1, n_layers // 12)))
         ax.grid(alpha=0.3)
-        if ax.lines:
-            ax.legend(fontsize=7)
+        if ax.lines:  # below the panel, off the data
+            ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
         else:
             ax.text(0.5, 0.5, "no checks", ha="center", va="center", transform=ax.transAxes)
     fig.suptitle(f"Hit rate by layer — {os.path.basename(results['model']['path'])}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+
+
+def plot_distance(results, path):
+    tasks = results["tasks"]
+    fig, axes = plt.subplots(2, len(tasks), figsize=(5.2 * len(tasks), 7.2), squeeze=False)
+    for col, task in enumerate(tasks):
+        kl_ax, top_ax = axes[0][col], axes[1][col]
+        for (mode, s), pts in speculative_series(task).items():
+            kl = [(l, r["kl_mean"]) for l, r in pts if r["kl_mean"] is not None and r["kl_mean"] > 0]
+            kl_ax.plot([l for l, _ in kl], [v for _, v in kl], marker="o", label=f"{mode}, S={s}")
+            top = [(l, r["top1"]) for l, r in pts if r["top1"] is not None]
+            top_ax.plot([l for l, _ in top], [100 * v for _, v in top], marker="o", label=f"{mode}, S={s}")
+        for r in task["results"]:
+            c = r["config"]
+            if c["mode"] == "static" and r["kl_mean"]:
+                kl_ax.axhline(r["kl_mean"], color="tab:red", linestyle=":", linewidth=1.5, label=f"static, S={c['spec_chunk']}")
+                top_ax.axhline(100 * r["top1"], color="tab:red", linestyle=":", linewidth=1.5,
+                               label=f"static, S={c['spec_chunk']}")
+        kl_ax.set_title(task["name"])
+        if kl_ax.lines:
+            kl_ax.set_yscale("log")
+        kl_ax.set_ylabel("mean KL(exact ‖ mode) [nats]")
+        top_ax.set_ylabel("top-1 agreement with exact (%)")
+        top_ax.set_ylim(-2, 102)
+        for ax in (kl_ax, top_ax):
+            ax.set_xlabel("λ (acceptance threshold)")
+            ax.grid(alpha=0.3, which="both")
+            if ax.lines:
+                ax.legend(fontsize=8)
+    fig.suptitle(f"Distance to exact vs λ — {os.path.basename(results['model']['path'])}")
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -137,7 +174,7 @@ def main():
     os.makedirs(out, exist_ok=True)
     written = []
     for name, fn in (("hit_rate_vs_lambda.png", plot_hit_rate), ("score_vs_lambda.png", plot_score),
-                     ("hit_rate_by_layer.png", plot_layers)):
+                     ("hit_rate_by_layer.png", plot_layers), ("distance_vs_lambda.png", plot_distance)):
         fn(results, os.path.join(out, name))
         written.append(os.path.join(out, name))
     print("plots: " + ", ".join(written))
