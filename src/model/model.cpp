@@ -39,7 +39,7 @@ class Binder {
     }
     if (!is_compute_type(t->type)) {
       fail("tensor '" + name + "' has type " + std::string(dtype_name(t->type)) +
-           ", which alspec cannot compute with (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_K, Q6_K)");
+           ", which alspec cannot compute with (supported: F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q4_K, Q6_K)");
     }
     WeightMatrix w;
     w.type = t->type;

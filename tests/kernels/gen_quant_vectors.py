@@ -32,6 +32,9 @@ SPECS = {
     "Q4_0": (256, 18, [0]),
     "Q4_K": (64, 144, [0, 2]),
     "Q6_K": (64, 210, [208]),
+    # Appended last so that the random stream, and thus the files above, stay unchanged.
+    "Q4_1": (256, 20, [0, 2]),
+    "Q5_0": (256, 22, [0]),
 }
 
 os.makedirs(OUT, exist_ok=True)

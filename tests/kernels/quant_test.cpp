@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -49,8 +50,8 @@ TEST_P(DequantizeVsGgufPy, BitExact) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Types, DequantizeVsGgufPy,
-                         ::testing::Values(DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_K,
-                                           DType::Q6_K),
+                         ::testing::Values(DType::F16, DType::BF16, DType::Q8_0, DType::Q4_0, DType::Q4_1,
+                                           DType::Q5_0, DType::Q4_K, DType::Q6_K),
                          [](const auto& info) { return std::string(dtype_name(info.param)); });
 
 struct RoundTripCase {
@@ -80,17 +81,32 @@ TEST_P(QuantizeRoundTrip, ErrorWithinBound) {
   std::snprintf(buf, sizeof buf, "%.3g", err / ref);
   RecordProperty("nmse", buf);
   // Per-element bound for the 32-element absmax formats (plus the fp16 rounding of the scale):
-  // Q8_0 half a step; Q4_0 a full step, because its 16 levels reach only 7 steps on the side
-  // opposite the largest-magnitude element.
+  // Q8_0 half a step; Q4_0/Q5_0 a full step, because their 16/32 levels reach only 7/15 steps on
+  // the side opposite the largest-magnitude element.
   const auto& info = dtype_info(t);
-  if (t == DType::Q8_0 || t == DType::Q4_0) {
-    const float bound_steps = t == DType::Q8_0 ? 0.5f / 127.0f : 1.0f / 8.0f;
+  if (t == DType::Q8_0 || t == DType::Q4_0 || t == DType::Q5_0) {
+    const float bound_steps = t == DType::Q8_0 ? 0.5f / 127.0f : t == DType::Q4_0 ? 1.0f / 8.0f : 1.0f / 16.0f;
     for (int64_t b = 0; b < n / info.block_size; ++b) {
       float amax = 0;
       for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[32 * b + j]));
       for (int j = 0; j < 32; ++j) {
         ASSERT_LE(std::fabs(x[32 * b + j] - y[32 * b + j]), bound_steps * amax * 1.01f + amax * 1e-3f)
             << dtype_name(t) << " block " << b << " element " << j;
+      }
+    }
+  }
+  // Q4_1: half a step (max-min)/15, plus the fp16 rounding of d (up to 15 steps) and of m.
+  if (t == DType::Q4_1) {
+    for (int64_t b = 0; b < n / info.block_size; ++b) {
+      float lo = x[32 * b], hi = x[32 * b], amax = 0;
+      for (int j = 0; j < 32; ++j) {
+        lo = std::min(lo, x[32 * b + j]);
+        hi = std::max(hi, x[32 * b + j]);
+        amax = std::max(amax, std::fabs(x[32 * b + j]));
+      }
+      for (int j = 0; j < 32; ++j) {
+        ASSERT_LE(std::fabs(x[32 * b + j] - y[32 * b + j]), 0.5f * (hi - lo) / 15.0f * 1.01f + amax * 2e-3f)
+            << "Q4_1 block " << b << " element " << j;
       }
     }
   }
@@ -104,7 +120,8 @@ TEST_P(QuantizeRoundTrip, ErrorWithinBound) {
 INSTANTIATE_TEST_SUITE_P(Types, QuantizeRoundTrip,
                          ::testing::Values(RoundTripCase{DType::F32, 0.0}, RoundTripCase{DType::F16, 1e-7},
                                            RoundTripCase{DType::BF16, 1e-5}, RoundTripCase{DType::Q8_0, 5e-5},
-                                           RoundTripCase{DType::Q4_0, 1.5e-2}, RoundTripCase{DType::Q4_K, 1e-2},
+                                           RoundTripCase{DType::Q4_0, 1.5e-2}, RoundTripCase{DType::Q4_1, 1e-2},
+                                           RoundTripCase{DType::Q5_0, 5e-3}, RoundTripCase{DType::Q4_K, 1e-2},
                                            RoundTripCase{DType::Q6_K, 1e-3}),
                          [](const auto& info) { return std::string(dtype_name(info.param.type)); });
 
@@ -116,6 +133,9 @@ TEST(Quant, RejectsPartialBlocksAndOtherTypes) {
   EXPECT_THROW(dequantize_row(DType::Q5_K, q.data(), x.data(), 256), Error);
   EXPECT_FALSE(is_compute_type(DType::Q5_K));
   EXPECT_TRUE(is_compute_type(DType::Q6_K));
+  EXPECT_TRUE(is_compute_type(DType::Q4_1));
+  EXPECT_TRUE(is_compute_type(DType::Q5_0));
+  EXPECT_FALSE(is_compute_type(DType::Q5_1));
 }
 
 }  // namespace

@@ -5,15 +5,19 @@
 //  - F32/F16/BF16: weights converted exactly to float; element e is fused-multiply-added into
 //    accumulator lane e % 64, in increasing e; the 64 lanes are then summed pairwise
 //    (lane i += lane i+32, then +16, +8, +4, +2, +1).
-//  - Q8_0/Q4_0/Q4_K/Q6_K: the activation row is quantised once per 32-element block
+//  - Q8_0/Q4_0/Q4_1/Q5_0/Q4_K/Q6_K: the activation row is quantised once per 32-element block
 //    (dx = amax/127, a = x*(1/dx) clamped to [-127,127], rounded half to even). For block b,
 //    lane k (0..7) holds the exact integer sum over elements 4k..4k+3 of w*a (w the block's
-//    integer weights: Q8_0 q, Q4_0 q-8, Q4_K q in 0..15, Q6_K q-32). It is fused-multiply-added
-//    with its float scale (Q8_0/Q4_0: d*dx; Q4_K: (d*sc)*dx; Q6_K: (d*sc)*dx with the scale of
-//    the lane's 16-element sub-block) into accumulator lane k of group b%4; the groups are
-//    combined as r[k] = (g0+g2) + (g1+g3) and the 8 lanes r[k] summed pairwise (+4, +2, +1).
-//    Q4_K adds the minimum term: per sub-block j of each super-block, lane j of an 8-lane
-//    accumulator gets fma(sum(a), -((dmin*m)*dx)); that is summed pairwise and added last.
+//    integer weights: Q8_0 q, Q4_0 q-8, Q4_1 q in 0..15, Q5_0 q-16 with q = nibble | qh bit << 4,
+//    Q4_K q in 0..15, Q6_K q-32). It is fused-multiply-added with its float scale
+//    (Q8_0/Q4_0/Q4_1/Q5_0: d*dx; Q4_K: (d*sc)*dx; Q6_K: (d*sc)*dx with the scale of the lane's
+//    16-element sub-block) into accumulator lane k of group b%4; the groups are combined as
+//    r[k] = (g0+g2) + (g1+g3) and the 8 lanes r[k] summed pairwise (+4, +2, +1).
+//    Q4_1 and Q4_K add their minimum term: for block b, lane b%8 of an 8-lane float accumulator
+//    gets fma(float(sum(a)), s_min) with sum(a) the exact integer sum of the block's 32
+//    activations and s_min = m*dx (Q4_1, m the block's fp16 minimum) or -((dmin*m)*dx) (Q4_K,
+//    b%8 is the sub-block j of the super-block); those 8 lanes are summed pairwise and the result
+//    is added last: dot = (pairwise sum of r) + (pairwise sum of the min lanes).
 // Rows are split into tasks of kMatmulRowsPerTask rows, independent of the thread count; matmul
 // passes tiles of 16 tokens over a task's rows so that weights are read from memory once.
 // x and y must not overlap.

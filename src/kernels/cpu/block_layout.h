@@ -13,6 +13,11 @@ namespace alspec::kernels {
 inline constexpr int kQ8_0Block = 32, kQ8_0Bytes = 34;
 // Q4_0: fp16 d, uint8 qs[16]; x[j] = d*((qs[j]&15)-8), x[j+16] = d*((qs[j]>>4)-8).
 inline constexpr int kQ4_0Block = 32, kQ4_0Bytes = 18;
+// Q4_1: fp16 d, fp16 m, uint8 qs[16]; x[j] = d*(qs[j]&15) + m, x[j+16] = d*(qs[j]>>4) + m.
+inline constexpr int kQ4_1Block = 32, kQ4_1Bytes = 20;
+// Q5_0: fp16 d, uint8 qh[4] (32 bits, little-endian), uint8 qs[16]; element j (0..31) is
+// q = (nibble j as in Q4_0) | (bit j of qh) << 4 and x = d*(q-16).
+inline constexpr int kQ5_0Block = 32, kQ5_0Bytes = 22;
 // Q4_K: fp16 d, fp16 dmin, uint8 scales[12] (8 packed 6-bit sc/m pairs), uint8 qs[128].
 // Chunk c (64 elements) uses qs[32c..32c+31]: low nibbles are sub-block 2c, high 2c+1.
 inline constexpr int kQK = 256, kQ4_KBytes = 144;
@@ -28,6 +33,11 @@ inline uint16_t load_u16(const uint8_t* p) {
 }
 inline void store_u16(uint8_t* p, uint16_t v) { std::memcpy(p, &v, sizeof v); }
 inline float load_fp16(const uint8_t* p) { return fp16_to_fp32(load_u16(p)); }
+inline uint32_t load_u32(const uint8_t* p) {
+  uint32_t v;
+  std::memcpy(&v, p, sizeof v);
+  return v;
+}
 
 // Q4_K 6-bit scale and min of sub-block j (0..7), as GGML's get_scale_min_k4.
 inline void q4_k_scale_min(const uint8_t* scales, int j, int& sc, int& m) {

@@ -24,6 +24,24 @@ void dequantize_q4_0(const uint8_t* b, float* y) {
   }
 }
 
+void dequantize_q4_1(const uint8_t* b, float* y) {
+  const float d = load_fp16(b), m = load_fp16(b + 2);
+  for (int j = 0; j < 16; ++j) {
+    y[j] = d * static_cast<float>(b[4 + j] & 0xF) + m;
+    y[j + 16] = d * static_cast<float>(b[4 + j] >> 4) + m;
+  }
+}
+
+void dequantize_q5_0(const uint8_t* b, float* y) {
+  const float d = load_fp16(b);
+  const uint32_t qh = load_u32(b + 2);
+  for (int j = 0; j < 16; ++j) {
+    const int hi0 = static_cast<int>((qh >> j) & 1), hi1 = static_cast<int>((qh >> (j + 16)) & 1);
+    y[j] = d * static_cast<float>(((b[6 + j] & 0xF) | (hi0 << 4)) - 16);
+    y[j + 16] = d * static_cast<float>(((b[6 + j] >> 4) | (hi1 << 4)) - 16);
+  }
+}
+
 void dequantize_q4_k(const uint8_t* b, float* y) {
   const float d = load_fp16(b);
   const float dmin = load_fp16(b + 2);
@@ -62,7 +80,7 @@ void dequantize_blocks(const void* src, float* dst, int64_t n) {
 bool is_compute_type(DType t) {
   switch (t) {
     case DType::F32: case DType::F16: case DType::BF16: case DType::Q8_0:
-    case DType::Q4_0: case DType::Q4_K: case DType::Q6_K:
+    case DType::Q4_0: case DType::Q4_1: case DType::Q5_0: case DType::Q4_K: case DType::Q6_K:
       return true;
     default:
       return false;
@@ -90,6 +108,8 @@ void dequantize_row(DType t, const void* src, float* dst, int64_t n) {
       break;
     case DType::Q8_0: dequantize_blocks<kQ8_0Block, kQ8_0Bytes, dequantize_q8_0>(src, dst, n); break;
     case DType::Q4_0: dequantize_blocks<kQ4_0Block, kQ4_0Bytes, dequantize_q4_0>(src, dst, n); break;
+    case DType::Q4_1: dequantize_blocks<kQ4_1Block, kQ4_1Bytes, dequantize_q4_1>(src, dst, n); break;
+    case DType::Q5_0: dequantize_blocks<kQ5_0Block, kQ5_0Bytes, dequantize_q5_0>(src, dst, n); break;
     case DType::Q4_K: dequantize_blocks<kQK, kQ4_KBytes, dequantize_q4_k>(src, dst, n); break;
     case DType::Q6_K: dequantize_blocks<kQK, kQ6_KBytes, dequantize_q6_k>(src, dst, n); break;
     default: break;

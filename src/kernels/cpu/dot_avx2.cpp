@@ -74,6 +74,48 @@ float dot_32(const uint8_t* row, const ActivationRow& a) {
 
 inline __m256i q8_0_weights(const uint8_t* p) { return load32(p + 2); }
 
+// 16 bytes of packed nibbles -> bytes 0..15 the low nibbles, 16..31 the high ones (unsigned).
+inline __m256i nibbles(const uint8_t* qs) {
+  const __m128i x = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+  const __m128i m = _mm_set1_epi8(0x0F);
+  return _mm256_set_m128i(_mm_and_si128(_mm_srli_epi16(x, 4), m), _mm_and_si128(x, m));
+}
+
+// Q5_0: byte j = nibble j | (bit j of qh) << 4, minus 16. With the bit clear that is the nibble
+// with the top four bits set (nibble - 16 in two's complement); with it set, the nibble itself.
+inline __m256i q5_0_weights(const uint8_t* p) {
+  const __m256i spread = _mm256_shuffle_epi8(
+      _mm256_set1_epi32(static_cast<int>(load_u32(p + 2))),
+      _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+  const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+  const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+  return _mm256_or_si256(nibbles(p + 6), _mm256_andnot_si256(set, _mm256_set1_epi8(static_cast<char>(0xF0))));
+}
+
+// Q4_1: unsigned nibbles times activations with scale d*dx in the block-group lanes; the min
+// term m*dx*sum(a) of block b goes to lane b % 8 of `mins` (scalar fused multiply-adds).
+inline void q4_1_block(const uint8_t* row, const ActivationRow& a, int64_t b, __m256& acc, float* mins) {
+  const uint8_t* p = row + kQ4_1Bytes * b;
+  const float dx = a.d[b];
+  const __m256 s = _mm256_set1_ps(half_to_float(p) * dx);
+  acc = fma_lanes(lane_dot_u4(nibbles(p + 4), load32(a.q + 32 * b)), s, acc);
+  float& slot = mins[b % 8];
+  slot = _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(static_cast<float>(a.sum[b])), _mm_set_ss(half_to_float(p + 2) * dx),
+                                    _mm_set_ss(slot)));
+}
+
+float dot_q4_1(const uint8_t* row, const ActivationRow& a) {
+  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
+  alignas(32) float mins[8] = {};
+  int64_t b = 0;
+  for (; b + 3 < a.blocks; b += 4) {
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) q4_1_block(row, a, b + j, acc[j], mins);
+  }
+  for (int j = 0; b + j < a.blocks; ++j) q4_1_block(row, a, b + j, acc[j], mins);
+  return reduce_groups(acc) + hsum8(_mm256_load_ps(mins));
+}
+
 float dot_q4_k(const uint8_t* row, const ActivationRow& a) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   __m256 mins = _mm256_setzero_ps();
@@ -193,6 +235,8 @@ const DotKernels& dot_kernels_avx2() {
                             dot_32<kQ4_0Bytes, q4_0_weights>,
                             dot_q4_k,
                             dot_q6_k,
+                            dot_q4_1,
+                            dot_32<kQ5_0Bytes, q5_0_weights>,
                             false,
                             nullptr};
   return k;

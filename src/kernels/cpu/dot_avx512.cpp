@@ -1,5 +1,5 @@
 // AVX-512 (F/BW/VL/VNNI/VBMI) dot kernels: the arithmetic of dot_scalar.cpp, with vpdpbusd for
-// the exact integer lane sums. Q4_K/Q6_K reuse the AVX2 kernels, whose arithmetic is the same.
+// the exact integer lane sums. Q4_K/Q6_K/Q4_1/Q5_0 reuse the AVX2 kernels (same arithmetic).
 // Headers come before the target pragma so that no shared inline code is compiled for AVX-512.
 // GCC 12 reports bogus (maybe-)uninitialized warnings inside its own AVX-512 intrinsic headers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -206,6 +206,8 @@ const DotKernels& dot_kernels_avx512() {
                             dot_q4_0_groups,
                             avx2.q4_k,
                             avx2.q6_k,
+                            avx2.q4_1,
+                            avx2.q5_0,
                             true,
                             dot2_q4_0_groups};
   return k;

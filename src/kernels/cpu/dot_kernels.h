@@ -34,7 +34,7 @@ using FloatDot = float (*)(const uint8_t* w_row, const float* x, int64_t k);
 
 struct DotKernels {
   FloatDot f32, f16, bf16;
-  QuantDot q8_0, q4_0, q4_k, q6_k;
+  QuantDot q8_0, q4_0, q4_k, q6_k, q4_1, q5_0;
   bool q4_0_uses_groups;  // q4_0 reads ActivationRow::groups
   QuantDot2 q4_0_x2;      // nullptr where no two-row kernel exists
 };

@@ -30,11 +30,12 @@ float load_f32(const uint8_t* w, int64_t e) {
 float load_f16(const uint8_t* w, int64_t e) { return load_fp16(w + 2 * e); }
 float load_bf16(const uint8_t* w, int64_t e) { return bf16_to_fp32(load_u16(w + 2 * e)); }
 
-// Integer weights w[32] and lane scales s[8] of 32-element block b; Q4_K also its min term.
+// Integer weights w[32] and lane scales s[8] of 32-element block b; Q4_K/Q4_1 also the scale
+// of their min term.
 struct Block {
   int w[32];
   float s[8];
-  float min_scale = 0.0f;  // Q4_K: -((dmin*m)*dx)
+  float min_scale = 0.0f;  // Q4_K: -((dmin*m)*dx); Q4_1: m*dx
 };
 
 void block_q8_0(const uint8_t* row, const ActivationRow& a, int64_t b, Block& out) {
@@ -49,6 +50,28 @@ void block_q4_0(const uint8_t* row, const ActivationRow& a, int64_t b, Block& ou
   for (int j = 0; j < 16; ++j) {
     out.w[j] = (p[2 + j] & 0xF) - 8;
     out.w[j + 16] = (p[2 + j] >> 4) - 8;
+  }
+  const float s = load_fp16(p) * a.d[b];
+  for (float& v : out.s) v = s;
+}
+
+void block_q4_1(const uint8_t* row, const ActivationRow& a, int64_t b, Block& out) {
+  const uint8_t* p = row + kQ4_1Bytes * b;
+  for (int j = 0; j < 16; ++j) {
+    out.w[j] = p[4 + j] & 0xF;
+    out.w[j + 16] = p[4 + j] >> 4;
+  }
+  const float s = load_fp16(p) * a.d[b];
+  for (float& v : out.s) v = s;
+  out.min_scale = load_fp16(p + 2) * a.d[b];
+}
+
+void block_q5_0(const uint8_t* row, const ActivationRow& a, int64_t b, Block& out) {
+  const uint8_t* p = row + kQ5_0Bytes * b;
+  const uint32_t qh = load_u32(p + 2);
+  for (int j = 0; j < 16; ++j) {
+    out.w[j] = ((p[6 + j] & 0xF) | static_cast<int>(((qh >> j) & 1) << 4)) - 16;
+    out.w[j + 16] = ((p[6 + j] >> 4) | static_cast<int>(((qh >> (j + 16)) & 1) << 4)) - 16;
   }
   const float s = load_fp16(p) * a.d[b];
   for (float& v : out.s) v = s;
@@ -107,7 +130,8 @@ const DotKernels& dot_kernels_scalar() {
   static const DotKernels k{float_dot<load_f32>,           float_dot<load_f16>,
                             float_dot<load_bf16>,          quant_dot<block_q8_0, false>,
                             quant_dot<block_q4_0, false>,  quant_dot<block_q4_k, true>,
-                            quant_dot<block_q6_k, false>, false, nullptr};
+                            quant_dot<block_q6_k, false>,  quant_dot<block_q4_1, true>,
+                            quant_dot<block_q5_0, false>, false, nullptr};
   return k;
 }
 

@@ -45,6 +45,8 @@ kernels::QuantDot quant_kernel(const DotKernels& k, DType t) {
     case DType::Q4_0: return k.q4_0;
     case DType::Q4_K: return k.q4_k;
     case DType::Q6_K: return k.q6_k;
+    case DType::Q4_1: return k.q4_1;
+    case DType::Q5_0: return k.q5_0;
     default: return nullptr;
   }
 }

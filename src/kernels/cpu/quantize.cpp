@@ -2,6 +2,7 @@
 // encoded with the stored, fp16-rounded scales so that dequantisation reproduces the intent.
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <string>
 
 #include "alspec/core/error.h"
@@ -50,6 +51,38 @@ void quantize_q4_0(const float* x, uint8_t* b) {
     const int q1 = d == 0.0f ? 8 : clamp_round(x[j + 16] / d + 8.0f, 0, 15);
     b[2 + j] = static_cast<uint8_t>(q0 | (q1 << 4));
   }
+}
+
+void quantize_q4_1(const float* x, uint8_t* b) {
+  float lo = x[0], hi = x[0];
+  for (int j = 1; j < 32; ++j) {
+    lo = std::min(lo, x[j]);
+    hi = std::max(hi, x[j]);
+  }
+  const uint16_t dh = fp32_to_fp16((hi - lo) / 15.0f), mh = fp32_to_fp16(lo);
+  store_u16(b, dh);
+  store_u16(b + 2, mh);
+  const float d = fp16_to_fp32(dh), m = fp16_to_fp32(mh);
+  for (int j = 0; j < 16; ++j) {
+    const int q0 = d == 0.0f ? 0 : clamp_round((x[j] - m) / d, 0, 15);
+    const int q1 = d == 0.0f ? 0 : clamp_round((x[j + 16] - m) / d, 0, 15);
+    b[4 + j] = static_cast<uint8_t>(q0 | (q1 << 4));
+  }
+}
+
+void quantize_q5_0(const float* x, uint8_t* b) {
+  const uint16_t dh = fp32_to_fp16(signed_absmax(x, 32) / -16.0f);
+  store_u16(b, dh);
+  const float d = fp16_to_fp32(dh);
+  uint32_t qh = 0;
+  for (int j = 0; j < 16; ++j) {
+    const int q0 = d == 0.0f ? 16 : clamp_round(x[j] / d + 16.0f, 0, 31);
+    const int q1 = d == 0.0f ? 16 : clamp_round(x[j + 16] / d + 16.0f, 0, 31);
+    b[6 + j] = static_cast<uint8_t>((q0 & 0xF) | ((q1 & 0xF) << 4));
+    qh |= static_cast<uint32_t>(q0 >> 4) << j;
+    qh |= static_cast<uint32_t>(q1 >> 4) << (j + 16);
+  }
+  std::memcpy(b + 2, &qh, sizeof qh);
 }
 
 void quantize_q4_k(const float* x, uint8_t* b) {
@@ -147,6 +180,8 @@ void quantize_row(DType t, const float* src, void* dst, int64_t n) {
       break;
     case DType::Q8_0: quantize_blocks<kQ8_0Block, kQ8_0Bytes, quantize_q8_0>(src, dst, n); break;
     case DType::Q4_0: quantize_blocks<kQ4_0Block, kQ4_0Bytes, quantize_q4_0>(src, dst, n); break;
+    case DType::Q4_1: quantize_blocks<kQ4_1Block, kQ4_1Bytes, quantize_q4_1>(src, dst, n); break;
+    case DType::Q5_0: quantize_blocks<kQ5_0Block, kQ5_0Bytes, quantize_q5_0>(src, dst, n); break;
     case DType::Q4_K: quantize_blocks<kQK, kQ4_KBytes, quantize_q4_k>(src, dst, n); break;
     case DType::Q6_K: quantize_blocks<kQK, kQ6_KBytes, quantize_q6_k>(src, dst, n); break;
     default: break;
