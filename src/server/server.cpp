@@ -6,6 +6,7 @@
 #include <chrono>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 #include <thread>
@@ -38,10 +39,21 @@ const char* openai_finish_reason(const std::string& r) {
   return "stop";  // eos and stop strings
 }
 
+// 0.1f as 0.1 rather than 0.10000000149011612: the float's shortest decimal form.
+double as_decimal(float v) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
+  for (int digits = 1; digits <= 9; ++digits) {
+    std::snprintf(buf, sizeof buf, "%.*g", digits, static_cast<double>(v));
+    if (std::strtof(buf, nullptr) == v) break;
+  }
+  return std::strtod(buf, nullptr);
+}
+
 json speculation_json(const Engine& e, const SpecStats& s) {
   json j;
   j["attention"] = attention_mode_name(e.mode());
-  j["lambda"] = e.options().spec.lambda;
+  j["lambda"] = as_decimal(e.options().spec.lambda);
   j["spec_chunk"] = e.spec_chunk();
   j["devices"] = e.n_devices();
   j["checks"] = s.checks();
@@ -164,7 +176,7 @@ json Server::Impl::models_json() const {
                {"parallel", opt.parallel},
                {"chat_format", chat_format_name(chat_format)},
                {"attention", attention_mode_name(opt.engine.spec.mode)},
-               {"lambda", opt.engine.spec.lambda},
+               {"lambda", as_decimal(opt.engine.spec.lambda)},
                {"spec_chunk", opt.engine.spec.spec_chunk}};
   return json{{"object", "list"}, {"data", json::array({m})}};
 }
