@@ -1,6 +1,7 @@
 #include "alspec/server/server.h"
 
 #include <httplib.h>
+#include <sys/socket.h>
 
 #include <atomic>
 #include <chrono>
@@ -98,6 +99,7 @@ struct Server::Impl {
   std::atomic<bool> stopping{false};
   std::atomic<bool> running{false};
   std::atomic<uint64_t> next_id{1};
+  std::atomic<int> listen_fd{-1};
   std::mutex log_mu;
 
   Impl(const Model& m, ServerOptions o);
@@ -285,6 +287,13 @@ void Server::Impl::routes() {
       std::lock_guard<std::mutex> lock(log_mu);
       std::fprintf(stderr, "alspec serve: %s %s -> %d (%.3f s)\n", req.method.c_str(), req.path.c_str(), res.status, seconds);
     }
+  });
+  // Remember the listening socket: httplib listens with a backlog of 5, which overflows when
+  // dozens of clients connect at once (connections then get reset); bind() raises it.
+  http.set_socket_options([this](socket_t sock) {
+    httplib::default_socket_options(sock);
+    int expected = -1;
+    listen_fd.compare_exchange_strong(expected, static_cast<int>(sock));
   });
   http.set_payload_max_length(opt.max_body_bytes);
   http.set_keep_alive_max_count(100);
@@ -490,6 +499,8 @@ int Server::bind() {
     throw Error(ErrorKind::kIo, impl_->opt.host + ":" + std::to_string(port) + ": cannot bind (address in use?)");
   }
   impl_->opt.port = port;
+  // listen() again on a listening socket only changes its backlog (capped by somaxconn).
+  if (impl_->listen_fd >= 0) ::listen(impl_->listen_fd, 1024);
   return port;
 }
 
