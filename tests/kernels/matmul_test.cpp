@@ -148,7 +148,8 @@ INSTANTIATE_TEST_SUITE_P(Types, MatmulTest,
                                            Case{DType::Q4_K, 256 * 3, 1e-4}, Case{DType::Q6_K, 256 * 3, 1e-4},
                                            Case{DType::Q4_1, 32 * 1, 1e-4}, Case{DType::Q4_1, 32 * 7, 1e-4},
                                            Case{DType::Q4_1, 32 * 65, 1e-4}, Case{DType::Q5_0, 32 * 1, 1e-4},
-                                           Case{DType::Q5_0, 32 * 7, 1e-4}, Case{DType::Q5_0, 32 * 65, 1e-4}),
+                                           Case{DType::Q5_0, 32 * 7, 1e-4}, Case{DType::Q5_0, 32 * 65, 1e-4},
+                                           Case{DType::Q4_1, 32 * 10, 1e-4}, Case{DType::Q5_0, 32 * 10, 1e-4}),
                          [](const auto& info) {
                            return std::string(dtype_name(info.param.type)) + "_K" + std::to_string(info.param.cols);
                          });

@@ -1,5 +1,5 @@
 // AVX-512 (F/BW/VL/VNNI/VBMI) dot kernels: the arithmetic of dot_scalar.cpp, with vpdpbusd for
-// the exact integer lane sums. Q4_K/Q6_K/Q4_1/Q5_0 reuse the AVX2 kernels (same arithmetic).
+// the exact integer lane sums. Q4_K/Q6_K reuse the AVX2 kernels, whose arithmetic is the same.
 // Headers come before the target pragma so that no shared inline code is compiled for AVX-512.
 // GCC 12 reports bogus (maybe-)uninitialized warnings inside its own AVX-512 intrinsic headers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -82,6 +82,112 @@ float dot_q8_0(const uint8_t* row, const ActivationRow& a) {
     }
   }
   return hsum16(_mm512_add_ps(acc01, acc23));
+}
+
+// Q4_1/Q5_0: 16 bytes of nibbles per block; two blocks per vector, elements 0..31 of block
+// b in bytes 0..31 (low nibbles, then high ones), block b+1 in bytes 32..63.
+struct Q4_1Format {
+  static constexpr int kBytes = kQ4_1Bytes, kQs = 4;
+  static constexpr bool kHasMin = true;
+};
+struct Q5_0Format {
+  static constexpr int kBytes = kQ5_0Bytes, kQs = 6;
+  static constexpr bool kHasMin = false;
+};
+
+// x0 (block b) and x1 (block b+1) -> [x0 & 15, x0 >> 4, x1 & 15, x1 >> 4] in 128-bit lanes.
+inline __m512i spread_nibbles(__m128i x0, __m128i x1) {
+  const __m512i x = _mm512_permutexvar_epi64(_mm512_setr_epi64(0, 1, 0, 1, 2, 3, 2, 3),
+                                             _mm512_castsi256_si512(_mm256_set_m128i(x1, x0)));
+  return _mm512_and_si512(_mm512_srlv_epi64(x, _mm512_setr_epi64(0, 0, 4, 4, 0, 0, 4, 4)), _mm512_set1_epi8(0x0F));
+}
+
+// Integer weights of blocks at p and p1 (p1 == nullptr: a lone block, upper half unused), and
+// the exact lane sums with the activations: Q4_1 unsigned nibbles; Q5_0 nibble | qh bit << 4,
+// minus 16, i.e. the nibble where the bit is set and nibble | 0xF0 where it is clear.
+template <class F>
+inline __m512i nibble_lanes(const uint8_t* p, const uint8_t* p1, __m512i a) {
+  const __m128i x0 = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + F::kQs));
+  const __m128i x1 = p1 ? _mm_loadu_si128(reinterpret_cast<const __m128i*>(p1 + F::kQs)) : _mm_setzero_si128();
+  const __m512i nib = spread_nibbles(x0, x1);
+  if constexpr (F::kHasMin) {
+    return _mm512_dpbusd_epi32(_mm512_setzero_si512(), nib, a);
+  } else {
+    const uint64_t bits = load_u32(p + 2) | (p1 ? static_cast<uint64_t>(load_u32(p1 + 2)) << 32 : 0);
+    const __m512i w = _mm512_mask_mov_epi8(_mm512_or_si512(nib, _mm512_set1_epi8(static_cast<char>(0xF0))),
+                                           static_cast<__mmask64>(bits), nib);
+    return lane_dot(w, a);
+  }
+}
+
+// fp16 field at byte offset `off` of blocks b..b+3, as floats in lanes 0..3.
+template <class F>
+inline __m128 four_halves(const uint8_t* p, int off) {
+  constexpr int kB = F::kBytes;
+  return _mm_cvtph_ps(_mm_setr_epi16(static_cast<short>(load_u16(p + off)), static_cast<short>(load_u16(p + kB + off)),
+                                     static_cast<short>(load_u16(p + 2 * kB + off)),
+                                     static_cast<short>(load_u16(p + 3 * kB + off)), 0, 0, 0, 0));
+}
+
+// The arithmetic of dot_q8_0 (groups 0|1 and 2|3 in two accumulators); Q4_1 also accumulates
+// m*dx*sum(a) of block b into lane b % 8 of mins (lanes 0..3 in mins[0], 4..7 in mins[1]).
+template <class F>
+float dot_nibble(const uint8_t* row, const ActivationRow& a) {
+  __m512 acc01 = _mm512_setzero_ps(), acc23 = _mm512_setzero_ps();
+  __m128 mins[2] = {_mm_setzero_ps(), _mm_setzero_ps()};
+  const __m512i idx01 = _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+  const __m512i idx23 = _mm512_add_epi32(idx01, _mm512_set1_epi32(2));
+  constexpr int kB = F::kBytes;
+  int64_t b = 0;
+  for (; b + 3 < a.blocks; b += 4) {
+    const uint8_t* p = row + kB * b;
+    const __m128 dx = _mm_loadu_ps(a.d + b);
+    const __m512 s4 = _mm512_castps128_ps512(_mm_mul_ps(four_halves<F>(p, 0), dx));
+    const __m512i l01 = nibble_lanes<F>(p, p + kB, _mm512_loadu_si512(a.q + 32 * b));
+    const __m512i l23 = nibble_lanes<F>(p + 2 * kB, p + 3 * kB, _mm512_loadu_si512(a.q + 32 * b + 64));
+    acc01 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(l01), _mm512_permutexvar_ps(idx01, s4), acc01);
+    acc23 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(l23), _mm512_permutexvar_ps(idx23, s4), acc23);
+    if constexpr (F::kHasMin) {
+      __m128& m = mins[(b / 4) % 2];
+      const __m128 sums = _mm_cvtepi32_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a.sum + b)));
+      m = _mm_fmadd_ps(sums, _mm_mul_ps(four_halves<F>(p, 2), dx), m);
+    }
+  }
+  const int64_t rem = a.blocks - b;  // 0..3 blocks, groups 0, 1, 2
+  const uint8_t* p = row + kB * b;
+  if (rem >= 2) {
+    const __m512 s = scale_pair(half_to_float(p) * a.d[b], half_to_float(p + kB) * a.d[b + 1]);
+    const __m512i l = nibble_lanes<F>(p, p + kB, _mm512_loadu_si512(a.q + 32 * b));
+    acc01 = _mm512_fmadd_ps(_mm512_cvtepi32_ps(l), s, acc01);
+  }
+  if (rem == 1 || rem == 3) {
+    const int64_t bl = b + rem - 1;
+    const uint8_t* pl = row + kB * bl;
+    const __m512 s = _mm512_set1_ps(half_to_float(pl) * a.d[bl]);
+    const __m512i l = nibble_lanes<F>(pl, nullptr, _mm512_castsi256_si512(load32(a.q + 32 * bl)));
+    if (rem == 1) {
+      acc01 = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(l), s, acc01, 0x00FF);
+    } else {
+      acc23 = _mm512_mask3_fmadd_ps(_mm512_cvtepi32_ps(l), s, acc23, 0x00FF);
+    }
+  }
+  const float dot = hsum16(_mm512_add_ps(acc01, acc23));
+  if constexpr (!F::kHasMin) {
+    return dot;
+  } else {
+    if (rem > 0) {  // blocks b..b+rem-1 into lanes 0..rem-1 of mins[(b/4) % 2]; nothing else read
+      alignas(16) float ms[4] = {}, sums[4] = {}, dx[4] = {};
+      for (int j = 0; j < rem; ++j) {
+        ms[j] = half_to_float(p + kB * j + 2);
+        sums[j] = static_cast<float>(a.sum[b + j]);
+        dx[j] = a.d[b + j];
+      }
+      __m128& m = mins[(b / 4) % 2];
+      m = _mm_mask3_fmadd_ps(_mm_load_ps(sums), _mm_mul_ps(_mm_load_ps(ms), _mm_load_ps(dx)), m,
+                             static_cast<__mmask8>((1u << rem) - 1));
+    }
+    return dot + hsum8(_mm256_set_m128(mins[1], mins[0]));
+  }
 }
 
 // Byte i of a 4-block Q4_0 group's nibbles: block i/16, byte i%16 (offset 18*(i/16) + 2 + i%16).
@@ -206,8 +312,8 @@ const DotKernels& dot_kernels_avx512() {
                             dot_q4_0_groups,
                             avx2.q4_k,
                             avx2.q6_k,
-                            avx2.q4_1,
-                            avx2.q5_0,
+                            dot_nibble<Q4_1Format>,
+                            dot_nibble<Q5_0Format>,
                             true,
                             dot2_q4_0_groups};
   return k;

@@ -18,7 +18,8 @@ namespace {
 std::vector<size_t> scale_offsets(DType t) {
   switch (t) {
     case DType::Q8_0: case DType::Q4_0: return {0};
-    case DType::Q4_K: return {0, 2};
+    case DType::Q5_0: return {0};
+    case DType::Q4_1: case DType::Q4_K: return {0, 2};
     case DType::Q6_K: return {208};
     default: return {};
   }
