@@ -1,0 +1,114 @@
+// `alspec score`: teacher-forced log-probabilities of a text or token sequence (perplexity), and
+// optionally the raw logits of every position, e.g. to compare against another implementation.
+#include <cmath>
+#include <fstream>
+#include <iostream>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "alspec/command.h"
+#include "alspec/core/error.h"
+#include "alspec/model/model.h"
+#include "alspec/spec/scoring.h"
+#include "alspec/tokenizer/tokenizer.h"
+#include "engine_options.h"
+#include "json_output.h"
+
+namespace alspec::cli {
+namespace {
+
+struct ScoreArgs {
+  EngineArgs engine;
+  std::string text;
+  std::string tokens;
+  std::string logits_out;
+  int64_t prefill_until = 0;
+  int top_k = 0;
+  bool no_bos = false;
+};
+
+std::vector<int32_t> parse_token_list(const std::string& s) {
+  std::vector<int32_t> ids;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t pos = 0;
+      const long v = std::stol(item, &pos);
+      if (pos != item.size() || v < INT32_MIN || v > INT32_MAX) throw std::invalid_argument(item);
+      ids.push_back(static_cast<int32_t>(v));
+    } catch (const std::exception&) {
+      throw_invalid_argument("--tokens: '" + item + "' is not a token id");
+    }
+  }
+  return ids;
+}
+
+int run(const ScoreArgs& a) {
+  const EngineOptions eo = a.engine.to_options();
+  auto model = Model::load(a.engine.model);
+  const Tokenizer& tok = model->tokenizer();
+  const std::vector<int32_t> ids = a.tokens.empty() ? tok.encode(a.text, !a.no_bos) : parse_token_list(a.tokens);
+  if (ids.size() < 2) throw_invalid_argument("score needs at least 2 tokens");
+  Engine engine(*model, eo);
+  std::ofstream logits_file;
+  ScoreOptions so;
+  so.prefill_until = a.prefill_until > 0 ? a.prefill_until : static_cast<int64_t>(ids.size());
+  so.top_k = a.top_k;
+  const int n_vocab = model->config().n_vocab;
+  if (!a.logits_out.empty()) {
+    logits_file.open(a.logits_out, std::ios::binary);
+    if (!logits_file) throw Error(ErrorKind::kIo, a.logits_out + ": cannot open for writing");
+    so.on_logits = [&logits_file, n_vocab](int64_t, const float* l) {
+      logits_file.write(reinterpret_cast<const char*>(l), static_cast<std::streamsize>(sizeof(float) * n_vocab));
+    };
+  }
+  const auto scores = score_tokens(engine, ids, so);
+  double nll = 0;
+  int64_t greedy = 0;
+  nlohmann::json per = nlohmann::json::array();
+  for (const auto& s : scores) {
+    nll -= s.logprob;
+    greedy += s.greedy ? 1 : 0;
+    nlohmann::json t{{"token", s.token}, {"logprob", s.logprob}, {"greedy", s.greedy}};
+    if (a.top_k > 0) {
+      nlohmann::json top = nlohmann::json::array();
+      for (const auto& [id, lp] : s.top) top.push_back({id, lp});
+      t["top"] = top;
+    }
+    per.push_back(t);
+  }
+  const double n = static_cast<double>(scores.size());
+  nlohmann::json j{{"model", a.engine.model},
+                   {"tokens", ids},
+                   {"scored", scores.size()},
+                   {"nll", nll},
+                   {"perplexity", std::exp(nll / n)},
+                   {"greedy_fraction", static_cast<double>(greedy) / n},
+                   {"per_token", per},
+                   {"speculation", speculation_json(engine, engine.stats())}};
+  std::cout << j.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+  return 0;
+}
+
+const CommandRegistrar kScore({"score", "Teacher-forced log-probabilities (perplexity) of a text or token ids",
+                               [](CLI::App& app) {
+  auto a = std::make_shared<ScoreArgs>();
+  a->engine.add_to(app);
+  auto* t = app.add_option("--text", a->text, "Text to score (BOS added per the model)");
+  auto* k = app.add_option("--tokens", a->tokens, "Comma-separated token ids to score instead of --text");
+  t->excludes(k);
+  app.add_flag("--no-bos", a->no_bos, "Do not add BOS to --text");
+  app.add_option("--prefill-until", a->prefill_until,
+                 "Positions before this run as exact prefill, later ones as decode steps in the attention mode "
+                 "(default: all prefill)");
+  app.add_option("--top-k", a->top_k, "Also report the k most likely tokens per position");
+  app.add_option("--logits-out", a->logits_out, "Write float32 logits [scored positions][n_vocab] to this file");
+  return std::function<int()>([a] {
+    if (a->text.empty() && a->tokens.empty()) throw_invalid_argument("give --text or --tokens");
+    return run(*a);
+  });
+}});
+
+}  // namespace
+}  // namespace alspec::cli
