@@ -22,13 +22,16 @@ constexpr const char* kQwen2Pattern =
     R"((?:'[sS]|'[tT]|'[rR][eE]|'[vV][eE]|'[mM]|'[lL][lL]|'[dD])|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N})"
     R"(| ?[^\s\p{L}\p{N}]+[\r\n]*|\s*[\r\n]+|\s+(?!\S)|\s+)";
 
-const char* pattern_for(PreTokenizerKind kind) {
+constexpr const char* kDigitPattern = R"(\p{N})";
+
+std::vector<const char*> patterns_for(PreTokenizerKind kind) {
   switch (kind) {
-    case PreTokenizerKind::kGpt2: return kGpt2Pattern;
-    case PreTokenizerKind::kLlama3: return kLlama3Pattern;
-    case PreTokenizerKind::kQwen2: return kQwen2Pattern;
+    case PreTokenizerKind::kGpt2: return {kGpt2Pattern};
+    case PreTokenizerKind::kLlama3: return {kLlama3Pattern};
+    case PreTokenizerKind::kQwen2: return {kQwen2Pattern};
+    case PreTokenizerKind::kSmollm: return {kDigitPattern, kGpt2Pattern};
   }
-  return kGpt2Pattern;
+  return {kGpt2Pattern};
 }
 
 struct MatchDataDeleter {
@@ -38,29 +41,43 @@ struct MatchDataDeleter {
 }  // namespace
 
 PreTokenizer::PreTokenizer(PreTokenizerKind kind, const std::string& source) {
-  int err = 0;
-  PCRE2_SIZE err_offset = 0;
-  // MATCH_INVALID_UTF: arbitrary bytes are legal input; invalid sequences simply never match.
-  pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern_for(kind)), PCRE2_ZERO_TERMINATED,
-                                   PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &err_offset, nullptr);
-  if (code == nullptr) {
-    PCRE2_UCHAR msg[256];
-    pcre2_get_error_message(err, msg, sizeof(msg));
-    throw_invalid_model(source + ": pre-tokenizer regex does not compile at offset " +
-                        std::to_string(err_offset) + ": " + reinterpret_cast<const char*>(msg));
+  for (const char* pattern : patterns_for(kind)) {
+    int err = 0;
+    PCRE2_SIZE err_offset = 0;
+    // MATCH_INVALID_UTF: arbitrary bytes are legal input; invalid sequences simply never match.
+    pcre2_code* code = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern), PCRE2_ZERO_TERMINATED,
+                                     PCRE2_UTF | PCRE2_UCP | PCRE2_MATCH_INVALID_UTF, &err, &err_offset, nullptr);
+    if (code == nullptr) {
+      PCRE2_UCHAR msg[256];
+      pcre2_get_error_message(err, msg, sizeof(msg));
+      for (void* c : codes_) pcre2_code_free(static_cast<pcre2_code*>(c));
+      throw_invalid_model(source + ": pre-tokenizer regex does not compile at offset " +
+                          std::to_string(err_offset) + ": " + reinterpret_cast<const char*>(msg));
+    }
+    // JIT is an optional speed-up; the interpreter gives the same matches when it is unavailable.
+    pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
+    codes_.push_back(code);
   }
-  // JIT is an optional speed-up; the interpreter gives the same matches when it is unavailable.
-  pcre2_jit_compile(code, PCRE2_JIT_COMPLETE);
-  code_ = code;
 }
 
-PreTokenizer::~PreTokenizer() { pcre2_code_free(static_cast<pcre2_code*>(code_)); }
+PreTokenizer::~PreTokenizer() {
+  for (void* c : codes_) pcre2_code_free(static_cast<pcre2_code*>(c));
+}
 
 std::vector<std::string_view> PreTokenizer::split(std::string_view text) const {
-  auto* code = static_cast<pcre2_code*>(code_);
+  std::vector<std::string_view> pieces{text};
+  for (void* code : codes_) {
+    std::vector<std::string_view> next;
+    for (std::string_view piece : pieces) split_one(code, piece, next);
+    pieces = std::move(next);
+  }
+  return pieces;
+}
+
+void PreTokenizer::split_one(void* compiled, std::string_view text, std::vector<std::string_view>& pieces) {
+  auto* code = static_cast<pcre2_code*>(compiled);
   std::unique_ptr<pcre2_match_data, MatchDataDeleter> md(pcre2_match_data_create_from_pattern(code, nullptr));
   if (!md) throw Error(ErrorKind::kRuntime, "pre-tokenizer: out of memory");
-  std::vector<std::string_view> pieces;
   const auto* subject = reinterpret_cast<PCRE2_SPTR>(text.data());
   size_t piece_start = 0;  // start of text not yet assigned to a piece
   size_t search_from = 0;
@@ -85,7 +102,6 @@ std::vector<std::string_view> PreTokenizer::split(std::string_view text) const {
     piece_start = search_from = end;
   }
   if (piece_start < text.size()) pieces.push_back(text.substr(piece_start));
-  return pieces;
 }
 
 }  // namespace alspec::tokenizer_detail

@@ -8,7 +8,8 @@
 
 namespace alspec::tokenizer_detail {
 
-enum class PreTokenizerKind { kGpt2, kLlama3, kQwen2 };
+// kSmollm: digits split one by one first, then the GPT-2 regex on the rest (two stages).
+enum class PreTokenizerKind { kGpt2, kLlama3, kQwen2, kSmollm };
 
 class PreTokenizer {
  public:
@@ -23,7 +24,9 @@ class PreTokenizer {
   std::vector<std::string_view> split(std::string_view text) const;
 
  private:
-  void* code_ = nullptr;  // pcre2_code_8*, kept opaque so pcre2.h stays out of headers
+  static void split_one(void* code, std::string_view text, std::vector<std::string_view>& pieces);
+  // One compiled regex per stage; each stage splits every piece of the previous one.
+  std::vector<void*> codes_;  // pcre2_code_8*, kept opaque so pcre2.h stays out of headers
 };
 
 }  // namespace alspec::tokenizer_detail

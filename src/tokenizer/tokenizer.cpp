@@ -42,6 +42,7 @@ std::optional<PreInfo> pre_info(std::string_view pre) {
     return PreInfo{PreTokenizerKind::kLlama3, true, true};
   }
   if (pre == "qwen2" || pre == "deepseek-r1-qwen") return PreInfo{PreTokenizerKind::kQwen2, false, false};
+  if (pre == "smollm") return PreInfo{PreTokenizerKind::kSmollm, false, false};
   return std::nullopt;
 }
 

@@ -39,6 +39,14 @@ TEST(PreTokenizer, Qwen2SplitsSingleDigits) {
   EXPECT_EQ(split(PreTokenizerKind::kQwen2, "x 2024"), (Pieces{"x", " ", "2", "0", "2", "4"}));
 }
 
+// SmolLM: digits are isolated first, then each remaining piece gets the GPT-2 regex, so
+// whitespace before a digit ends a piece on its own and "  def" keeps its two-stage split.
+TEST(PreTokenizer, SmollmTwoStages) {
+  EXPECT_EQ(split(PreTokenizerKind::kSmollm, "abc 123  def"), (Pieces{"abc", " ", "1", "2", "3", " ", " def"}));
+  EXPECT_EQ(split(PreTokenizerKind::kSmollm, "x's 42!"), (Pieces{"x", "'s", " ", "4", "2", "!"}));
+  EXPECT_EQ(split(PreTokenizerKind::kSmollm, ""), Pieces{});
+}
+
 TEST(PreTokenizer, InvalidUtf8BecomesGapPieces) {
   // Invalid bytes match nothing; they are kept as pieces of their own so no input is lost.
   const std::string text = "ab\xFF" "cd";
