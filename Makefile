@@ -25,8 +25,13 @@ run: build
 	$(BUILD)/bin/alspec generate --model $(MODEL) --prompt "$(PROMPT)" --n-predict 200 \
 	  --attention alspec --lambda 0.1 --spec-chunk 16 --temperature 0
 
+# lm-evaluation-harness (from PyPI) in its own venv, for the server's compatibility test.
+LMEVAL_VENV = $(BUILD)/lmeval-venv
+$(LMEVAL_VENV)/bin/lm_eval:
+	tests/server/setup_lmeval.sh $(CURDIR)/$(LMEVAL_VENV)
+
 # Every test: unit + integration (ctest), sanitizers (ASan/UBSan, TSan), bounded fuzzing.
-test: build
+test: build $(LMEVAL_VENV)/bin/lm_eval
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 	$(MAKE) --no-print-directory test-sanitize test-tsan fuzz
 

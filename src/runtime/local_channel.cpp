@@ -83,7 +83,7 @@ class LocalChannel final : public Channel {
     uint64_t v = a.load(std::memory_order_acquire);
     for (int i = 0; !ready(v); ++i) {
       check_aborted();
-      if (i < 20000) {
+      if (i < 2000) {
         ALSPEC_CPU_RELAX();
       } else {
         a.wait(v, std::memory_order_acquire);
