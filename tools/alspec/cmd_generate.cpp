@@ -30,23 +30,6 @@ struct GenerateArgs {
   bool ignore_eos = false;
 };
 
-std::vector<int32_t> parse_ids(const std::string& s) {
-  std::vector<int32_t> ids;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      size_t pos = 0;
-      const long v = std::stol(item, &pos);
-      if (pos != item.size() || v < INT32_MIN || v > INT32_MAX) throw std::invalid_argument(item);
-      ids.push_back(static_cast<int32_t>(v));
-    } catch (const std::exception&) {
-      throw_invalid_argument("--prompt-tokens: '" + item + "' is not a token id");
-    }
-  }
-  return ids;
-}
-
 int run(const GenerateArgs& a) {
   EngineOptions eo = a.engine.to_options();
   validate(a.sampling);
@@ -63,7 +46,7 @@ int run(const GenerateArgs& a) {
   }
   Engine engine(*model, eo);
   GenerateRequest req;
-  req.prompt = a.prompt_tokens.empty() ? tok.encode(a.prompt, !a.no_bos) : parse_ids(a.prompt_tokens);
+  req.prompt = a.prompt_tokens.empty() ? tok.encode(a.prompt, !a.no_bos) : parse_token_ids(a.prompt_tokens, "--prompt-tokens");
   req.n_predict = a.n_predict;
   req.sampling = a.sampling;
   req.stop = a.stop;

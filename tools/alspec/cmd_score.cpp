@@ -27,28 +27,11 @@ struct ScoreArgs {
   bool no_bos = false;
 };
 
-std::vector<int32_t> parse_token_list(const std::string& s) {
-  std::vector<int32_t> ids;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    try {
-      size_t pos = 0;
-      const long v = std::stol(item, &pos);
-      if (pos != item.size() || v < INT32_MIN || v > INT32_MAX) throw std::invalid_argument(item);
-      ids.push_back(static_cast<int32_t>(v));
-    } catch (const std::exception&) {
-      throw_invalid_argument("--tokens: '" + item + "' is not a token id");
-    }
-  }
-  return ids;
-}
-
 int run(const ScoreArgs& a) {
   const EngineOptions eo = a.engine.to_options();
   auto model = Model::load(a.engine.model);
   const Tokenizer& tok = model->tokenizer();
-  const std::vector<int32_t> ids = a.tokens.empty() ? tok.encode(a.text, !a.no_bos) : parse_token_list(a.tokens);
+  const std::vector<int32_t> ids = a.tokens.empty() ? tok.encode(a.text, !a.no_bos) : parse_token_ids(a.tokens, "--tokens");
   if (ids.size() < 2) throw_invalid_argument("score needs at least 2 tokens");
   Engine engine(*model, eo);
   std::ofstream logits_file;

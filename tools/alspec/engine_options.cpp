@@ -1,5 +1,8 @@
 #include "engine_options.h"
 
+#include <climits>
+#include <sstream>
+
 #include "alspec/core/error.h"
 #include "alspec/model/kv_cache.h"
 #include "alspec/runtime/device.h"
@@ -34,6 +37,23 @@ EngineOptions EngineArgs::to_options() const {
   o.devices = devices;
   if (!device_cores.empty()) o.device_cores = parse_device_cores(device_cores);
   return o;
+}
+
+std::vector<int32_t> parse_token_ids(const std::string& s, const std::string& option) {
+  std::vector<int32_t> ids;
+  std::stringstream ss(s);
+  std::string item;
+  while (std::getline(ss, item, ',')) {
+    try {
+      size_t pos = 0;
+      const long v = std::stol(item, &pos);
+      if (pos != item.size() || v < INT32_MIN || v > INT32_MAX) throw std::invalid_argument(item);
+      ids.push_back(static_cast<int32_t>(v));
+    } catch (const std::exception&) {
+      throw_invalid_argument(option + ": '" + item + "' is not a token id");
+    }
+  }
+  return ids;
 }
 
 }  // namespace alspec::cli

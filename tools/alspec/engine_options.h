@@ -3,7 +3,9 @@
 #pragma once
 
 #include <CLI/CLI.hpp>
+#include <cstdint>
 #include <string>
+#include <vector>
 
 #include "alspec/spec/engine.h"
 
@@ -25,5 +27,8 @@ struct EngineArgs {
   // Validates and converts; throws Error(kInvalidArgument) on impossible values.
   EngineOptions to_options() const;
 };
+
+// Parses "1,2,3" into token ids; Error(kInvalidArgument) naming `option` otherwise.
+std::vector<int32_t> parse_token_ids(const std::string& s, const std::string& option);
 
 }  // namespace alspec::cli
