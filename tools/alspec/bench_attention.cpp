@@ -1,3 +1,4 @@
+#include "alspec/median.h"
 #include "alspec/bench_attention.h"
 
 #include <algorithm>
@@ -35,12 +36,6 @@ struct BenchOptions {
   bool warm = false;
   bool json = false;
 };
-
-double median(std::vector<double> v) {
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 // One sequence's cache. Contents only need to be realistic numbers: a pool of random rows is
 // encoded once and copied around (encoding GiBs row by row would dominate the run).

@@ -6,7 +6,6 @@
 #include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "alspec/core/error.h"
 #include "alspec/core/timer.h"
@@ -15,58 +14,22 @@
 #include "alspec/runtime/device.h"
 #include "alspec/spec/engine.h"
 #include "engine_options.h"
+#include "median.h"
 
 namespace alspec::cli {
 namespace {
 
 struct BenchArgs {
   EngineArgs engine;
-  std::string depths = "0,4096,16384";
-  std::string threads = "1,2";
-  std::string modes = "exact";
+  std::vector<int64_t> depths{0, 4096, 16384};
+  std::vector<int> threads{1, 2};
+  std::vector<std::string> modes{"exact"};
   int n_gen = 16;
   int prompt_len = 64;
   int reps = 1;
   std::string fill = "random";
   bool json = false;
 };
-
-template <typename T>
-std::vector<T> parse_list(const std::string& s, const char* what) {
-  std::vector<T> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (item.empty()) continue;
-    try {
-      size_t pos = 0;
-      const long long v = std::stoll(item, &pos);
-      if (pos != item.size() || v < 0) throw std::invalid_argument(item);
-      out.push_back(static_cast<T>(v));
-    } catch (const std::exception&) {
-      throw_invalid_argument(std::string(what) + ": '" + item + "' is not a non-negative integer");
-    }
-  }
-  if (out.empty()) throw_invalid_argument(std::string(what) + ": empty list");
-  return out;
-}
-
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> out;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ',')) {
-    if (!item.empty()) out.push_back(item);
-  }
-  return out;
-}
-
-double median(std::vector<double> v) {
-  if (v.empty()) return 0;
-  std::sort(v.begin(), v.end());
-  const size_t n = v.size();
-  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
-}
 
 struct PointResult {
   double prefill_tps = 0, decode_ms = 0, gbps = 0, roofline = 0, hit_rate = 0;
@@ -81,9 +44,12 @@ double per_layer(const LayerProfile& p, double total) {
 int run(const BenchArgs& a) {
   auto model = Model::load(a.engine.model);
   const auto& c = model->config();
-  const auto depths = parse_list<int64_t>(a.depths, "--depth");
-  const auto threads = parse_list<int>(a.threads, "--threads");
-  const auto modes = split(a.modes);
+  const auto& depths = a.depths;
+  const auto& threads = a.threads;
+  const auto& modes = a.modes;
+  if (depths.empty() || threads.empty() || modes.empty()) {
+    throw_invalid_argument("bench: --depth, --threads and --attention need at least one value");
+  }
   if (a.fill != "random" && a.fill != "prefill") throw_invalid_argument("--fill must be random or prefill");
   if (a.n_gen < 1) throw_invalid_argument("--n-gen must be >= 1");
   if (a.reps < 1) throw_invalid_argument("--reps must be >= 1");
@@ -267,10 +233,16 @@ std::function<int()> setup_bench_model(CLI::App& app) {
   app.add_option("--lambda", a->engine.lambda, "Speculation threshold")->capture_default_str();
   app.add_option("--spec-chunk", a->engine.spec_chunk, "S (0 = auto)");
   app.add_option("--device-cores", a->engine.device_cores, "Core sets per device for alspec, e.g. '0;1'");
-  app.add_option("--depth", a->depths, "Comma-separated KV depths")->capture_default_str();
-  app.add_option("-t,--threads", a->threads, "Comma-separated thread counts (alspec: split over 2 devices)")
+  app.add_option("--depth", a->depths, "Comma-separated KV depths")
+      ->delimiter(',')
+      ->check(CLI::NonNegativeNumber)
       ->capture_default_str();
-  app.add_option("--attention", a->modes, "Comma-separated modes: exact,static,simulate,alspec")->capture_default_str();
+  app.add_option("-t,--threads", a->threads, "Comma-separated thread counts (alspec: split over 2 devices)")
+      ->delimiter(',')
+      ->capture_default_str();
+  app.add_option("--attention", a->modes, "Comma-separated modes: exact,static,simulate,alspec")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--n-gen", a->n_gen, "Decode steps per point")->capture_default_str();
   app.add_option("--prompt-len", a->prompt_len, "Prefill length for the prefill measurement")->capture_default_str();
   app.add_option("--reps", a->reps, "Repetitions (medians are reported)")->capture_default_str();
