@@ -157,9 +157,9 @@ class TaskRunner {
     json r;
     const double t0 = now_seconds();
     if (task_.type == OutputType::kGenerateUntil || task_.type == OutputType::kPasskey) {
-      engine.reset();
       GenerateRequest req;
       req.prompt = p.prompt;
+      req.reuse_prefix = true;  // sweep points and few-shot items share prompt prefixes
       req.n_predict = task_.max_tokens;
       req.stop = task_.stop;
       std::vector<LogitRow> gen_rows;
@@ -179,13 +179,12 @@ class TaskRunner {
       s.prefill_until = static_cast<int64_t>(p.prompt.size());
       if (!ref) {
         r["tokens"] = g.tokens;
-        built->push_back(teacher_forced_rows(engine, s));
-        // Row i of the generation predicted token i (position P + i); the reference starts at P + 1.
-        const auto& rows = built->back();
-        for (size_t i = 0; i < rows.size() && i + 1 < gen_rows.size(); ++i) {
-          const auto& g_row = gen_rows[i + 1];
-          dist.add(rows[i], g_row.logits.data(), n_vocab_);
-        }
+        // Row i of the generation predicted token i (position P + i); the reference rows are
+        // positions P + 1 .. P + n - 1. In exact mode, teacher forcing the generated tokens repeats
+        // the generation's decode steps bit for bit, so its rows are taken, not recomputed.
+        auto& rows = built->emplace_back();
+        for (size_t i = 1; i < g.tokens.size() && i < gen_rows.size(); ++i) rows.push_back(std::move(gen_rows[i]));
+        for (const auto& row : rows) dist.add(row, row.logits.data(), n_vocab_);
       } else {
         teacher_forced(engine, s, &(*ref)[0], nullptr, dist);
       }
@@ -236,18 +235,12 @@ class TaskRunner {
 
 
  private:
-  std::vector<LogitRow> teacher_forced_rows(Engine& engine, const Sequence& s) {
-    std::vector<LogitRow> rows;
-    DistanceSum unused;
-    teacher_forced(engine, s, nullptr, &rows, unused);
-    return rows;
-  }
-
   // Runs score_tokens; rows at decode-produced positions go to `out` and/or are compared with `ref`.
   std::vector<TokenScore> teacher_forced(Engine& engine, const Sequence& s, const std::vector<LogitRow>* ref,
                                          std::vector<LogitRow>* out, DistanceSum& dist) {
     ScoreOptions o;
     o.prefill_until = s.prefill_until;
+    o.reuse_prefix = true;  // only decode-produced positions are used, never reused prefill rows
     const int64_t split = std::clamp<int64_t>(s.prefill_until, 1, static_cast<int64_t>(s.tokens.size()));
     o.on_logits = [&](int64_t pos, const float* logits) {
       if (pos <= split) return;  // predicted by the exact prefill
@@ -451,16 +444,42 @@ json run_evaluation(const Model& model, const std::vector<TaskSpec>& tasks, cons
     throw_invalid_argument("eval: the sweep must start with exact mode (the reference)");
   }
   const double t_start = now_seconds();
-  // One engine per sweep point, created once: the items are scored item-major so that the exact
-  // reference of an item is held only while its sweep points run.
-  std::vector<std::unique_ptr<Engine>> engines;
+  // Items are scored item-major so that the exact reference of an item is held only while its
+  // sweep points run. Single-device sweep points with the same S share one engine (switched with
+  // set_speculation), so a prompt is prefilled once per item and S, not once per sweep point;
+  // alspec points get their own two-device engine. Prefill is always exact, hence shareable.
+  std::vector<std::unique_ptr<Engine>> engine_pool;
+  std::vector<Engine*> engines;  // per sweep point
+  std::map<int, Engine*> by_chunk;
   for (const auto& cfg : options.sweep) {
     EngineOptions eo = options.engine;
     eo.spec.mode = cfg.mode;
     eo.spec.lambda = cfg.lambda;
     eo.spec.spec_chunk = cfg.spec_chunk;
-    engines.push_back(std::make_unique<Engine>(model, eo));
+    const int chunk = cfg.spec_chunk > 0 || engine_pool.empty() ? cfg.spec_chunk
+                                                                : default_spec_chunk(engine_pool.front()->ctx_size());
+    const bool shared = cfg.mode != AttentionMode::kAlspec;
+    auto it = by_chunk.end();
+    if (shared && !engine_pool.empty()) {
+      it = by_chunk.find(chunk);
+    }
+    if (it != by_chunk.end()) {
+      engines.push_back(it->second);
+      continue;
+    }
+    engine_pool.push_back(std::make_unique<Engine>(model, eo));
+    engines.push_back(engine_pool.back().get());
+    if (shared) by_chunk[engine_pool.back()->spec_chunk()] = engine_pool.back().get();
   }
+  auto engine_for = [&](size_t c) -> Engine& {
+    const RunConfig& cfg = options.sweep[c];
+    SpecConfig spec = options.engine.spec;
+    spec.mode = cfg.mode;
+    spec.lambda = cfg.lambda;
+    spec.spec_chunk = cfg.spec_chunk;
+    engines[c]->set_speculation(spec);
+    return *engines[c];
+  };
   const int64_t ctx = engines.front()->ctx_size();
   const json header = {{"model", model.path()}, {"ctx_size", ctx}, {"kv_type", std::string(dtype_name(options.engine.kv_type))}};
   ItemLog log(options.out_dir, options.resume, header);
@@ -502,7 +521,7 @@ json run_evaluation(const Model& model, const std::vector<TaskSpec>& tasks, cons
       prog.config = options.sweep[0].key();
       report();
       Reference reference;
-      json exact = runner.score(*engines[0], item, prepared, nullptr, &reference, nullptr);
+      json exact = runner.score(engine_for(0), item, prepared, nullptr, &reference, nullptr);
       if (found[0]) {
         exact = *found[0];
         ++prog.resumed;
@@ -518,7 +537,7 @@ json run_evaluation(const Model& model, const std::vector<TaskSpec>& tasks, cons
           ++prog.resumed;
         } else {
           report();
-          const json r = runner.score(*engines[c], item, prepared, &reference, nullptr, &exact);
+          const json r = runner.score(engine_for(c), item, prepared, &reference, nullptr, &exact);
           log.append(task.name, options.sweep[c].key(), item.index, hash, r);
           records[c].push_back(r);
         }

@@ -20,6 +20,7 @@ class Decoder {
   virtual int64_t position() const = 0;
   virtual void truncate(int64_t n) = 0;
   virtual void fill_random(int64_t n, uint64_t seed) = 0;
+  virtual void set_spec(const SpecConfig& spec) = 0;  // checked by Engine::set_speculation
   const SpecStats& stats() const { return stats_; }
   void reset_stats(int n_layers) {
     stats_.reset(n_layers);

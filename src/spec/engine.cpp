@@ -62,12 +62,41 @@ Engine::~Engine() = default;
 
 int Engine::n_devices() const { return static_cast<int>(devices_.size()); }
 int64_t Engine::position() const { return decoder_->position(); }
-void Engine::reset() { decoder_->truncate(0); }
-void Engine::truncate(int64_t n) { decoder_->truncate(n); }
+void Engine::reset() { truncate(0); }
+void Engine::truncate(int64_t n) {
+  decoder_->truncate(n);
+  if (static_cast<int64_t>(prefilled_.size()) > n) prefilled_.resize(static_cast<size_t>(n));
+}
+
+int64_t Engine::reuse_prefix(std::span<const int32_t> tokens, int64_t max_keep) {
+  const size_t limit = std::min({prefilled_.size(), tokens.size(), static_cast<size_t>(std::max<int64_t>(0, max_keep))});
+  size_t keep = 0;
+  while (keep < limit && prefilled_[keep] == tokens[keep]) ++keep;
+  truncate(static_cast<int64_t>(keep));
+  return static_cast<int64_t>(keep);
+}
+
+void Engine::set_speculation(const SpecConfig& spec) {
+  validate(spec);
+  SpecConfig s = spec;
+  if (s.spec_chunk == 0) s.spec_chunk = default_spec_chunk(options_.ctx_size);
+  if (s.spec_chunk != options_.spec.spec_chunk) {
+    throw_invalid_argument("set_speculation: S = " + std::to_string(s.spec_chunk) + " differs from this engine's S = " +
+                           std::to_string(options_.spec.spec_chunk) + " (S fixes the attention partition plan)");
+  }
+  if ((s.mode == AttentionMode::kAlspec) != (options_.spec.mode == AttentionMode::kAlspec)) {
+    throw_invalid_argument(std::string("set_speculation: cannot switch between ") + attention_mode_name(options_.spec.mode) +
+                           " and " + attention_mode_name(s.mode) + " (alspec runs on two devices)");
+  }
+  decoder_->set_spec(s);
+  options_.spec = std::move(s);
+}
 
 void Engine::prefill(std::span<const int32_t> tokens, PrefillLogits which,
                      FunctionRef<void(int64_t, const float*)> on_logits) {
+  const bool extends = static_cast<int64_t>(prefilled_.size()) == position();
   decoder_->prefill(tokens, which, on_logits);
+  if (extends) prefilled_.insert(prefilled_.end(), tokens.begin(), tokens.end());
 }
 
 const float* Engine::decode(int32_t token) {
@@ -79,7 +108,10 @@ const float* Engine::decode(int32_t token) {
 
 const SpecStats& Engine::stats() const { return decoder_->stats(); }
 const LayerProfile& Engine::profile() const { return decoder_->profile(); }
-void Engine::fill_random(int64_t n, uint64_t seed) { decoder_->fill_random(n, seed); }
+void Engine::fill_random(int64_t n, uint64_t seed) {
+  prefilled_.clear();
+  decoder_->fill_random(n, seed);
+}
 void Engine::reset_stats() { decoder_->reset_stats(model_.config().n_layers); }
 
 }  // namespace alspec

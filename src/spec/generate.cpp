@@ -14,18 +14,21 @@ GenerateResult generate(Engine& engine, const GenerateRequest& req) {
   const int n_vocab = model.config().n_vocab;
   if (req.prompt.empty()) throw_invalid_argument("the prompt is empty (no tokens)");
   if (req.n_predict < 0) throw_invalid_argument("n_predict must be >= 0");
-  const int64_t need = engine.position() + static_cast<int64_t>(req.prompt.size());
+  const int64_t reused = req.reuse_prefix ? engine.reuse_prefix(req.prompt, static_cast<int64_t>(req.prompt.size()) - 1) : 0;
+  const std::span<const int32_t> to_prefill = std::span<const int32_t>(req.prompt).subspan(static_cast<size_t>(reused));
+  const int64_t need = engine.position() + static_cast<int64_t>(to_prefill.size());
   if (need > engine.ctx_size()) {
     throw_invalid_argument("prompt of " + std::to_string(req.prompt.size()) + " tokens does not fit the context size " +
                            std::to_string(engine.ctx_size()));
   }
   GenerateResult res;
   res.prompt_tokens = static_cast<int64_t>(req.prompt.size());
+  res.reused_prompt_tokens = reused;
   engine.reset_stats();
   Sampler sampler(req.sampling, n_vocab);
   std::vector<float> logits(static_cast<size_t>(n_vocab));
   const double t0 = now_seconds();
-  engine.prefill(req.prompt, PrefillLogits::kLast,
+  engine.prefill(to_prefill, PrefillLogits::kLast,
                  [&](int64_t, const float* l) { std::copy_n(l, n_vocab, logits.begin()); });
   res.prefill_seconds = now_seconds() - t0;
   std::vector<int32_t> history(req.prompt);

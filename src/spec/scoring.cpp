@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 
 #include "alspec/core/error.h"
 
@@ -35,9 +36,17 @@ std::vector<TokenScore> score_tokens(Engine& engine, std::span<const int32_t> to
   if (n > engine.ctx_size()) {
     throw_invalid_argument(std::to_string(n) + " tokens do not fit the context size " + std::to_string(engine.ctx_size()));
   }
-  engine.reset();
+  const int64_t split = std::clamp<int64_t>(o.prefill_until, 1, n);
+  const int64_t reused = o.reuse_prefix ? engine.reuse_prefix(tokens.subspan(0, static_cast<size_t>(split)), split - 1) : 0;
+  if (!o.reuse_prefix) engine.reset();
   std::vector<TokenScore> out;
   out.reserve(static_cast<size_t>(n - 1));
+  for (int64_t pos = 1; pos <= reused; ++pos) {  // inside the reused prefix: not recomputed
+    TokenScore s;
+    s.token = tokens[static_cast<size_t>(pos)];
+    s.logprob = std::numeric_limits<double>::quiet_NaN();
+    out.push_back(std::move(s));
+  }
   auto score = [&](int64_t pos, const float* logits) {  // logits predict tokens[pos]
     if (o.on_logits) o.on_logits(pos, logits);
     TokenScore s;
@@ -49,10 +58,11 @@ std::vector<TokenScore> score_tokens(Engine& engine, std::span<const int32_t> to
     if (o.top_k > 0) s.top = best;
     out.push_back(std::move(s));
   };
-  const int64_t split = std::clamp<int64_t>(o.prefill_until, 1, n);
-  engine.prefill(tokens.subspan(0, static_cast<size_t>(split)), PrefillLogits::kAll, [&](int64_t i, const float* logits) {
-    if (i + 1 < split) score(i + 1, logits);
-    if (i + 1 == split && split < n) score(split, logits);
+  const auto rest = tokens.subspan(static_cast<size_t>(reused), static_cast<size_t>(split - reused));
+  engine.prefill(rest, PrefillLogits::kAll, [&](int64_t i, const float* logits) {
+    const int64_t at = reused + i;  // absolute position of this row
+    if (at + 1 < split) score(at + 1, logits);
+    if (at + 1 == split && split < n) score(split, logits);
   });
   for (int64_t pos = split; pos + 1 < n; ++pos) {
     const float* logits = engine.decode(tokens[static_cast<size_t>(pos)]);

@@ -37,6 +37,7 @@ class SingleDeviceDecoder final : public Decoder {
   int64_t position() const override { return session_.position(); }
   void truncate(int64_t n) override { session_.truncate(n); }
   void fill_random(int64_t n, uint64_t seed) override { session_.fill_random(n, seed); }
+  void set_spec(const SpecConfig& spec) override { spec_ = spec; }
 
   const float* decode(int32_t token) override {
     const auto& c = session_.model().config();

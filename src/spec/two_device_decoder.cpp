@@ -63,6 +63,7 @@ class TwoDeviceDecoder final : public Decoder {
   void truncate(int64_t n) override {
     for (auto& s : sides_) s->session.truncate(n);
   }
+  void set_spec(const SpecConfig& spec) override { spec_ = spec; }
   void fill_random(int64_t n, uint64_t seed) override {
     run_on_both([&](int d) { sides_[static_cast<size_t>(d)]->session.fill_random(n, seed); });
   }

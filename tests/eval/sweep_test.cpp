@@ -9,6 +9,8 @@
 #include "alspec/core/error.h"
 #include "alspec/eval/evaluator.h"
 #include "alspec/eval/report.h"
+#include "alspec/spec/generate.h"
+#include "alspec/tokenizer/tokenizer.h"
 
 namespace alspec::eval {
 namespace {
@@ -103,6 +105,40 @@ TEST_F(EvalSweep, ScoresAreInRangeAndSpeculationIsChecked) {
     EXPECT_EQ(layer_checks, sim["checks"].get<int64_t>());
     const json& huge = result(t, "simulate/l1e+09/S16");
     EXPECT_EQ(huge["hits"], huge["checks"]) << t << ": lambda -> infinity accepts every check";
+  }
+}
+
+// The sweep shares one engine and its prompt cache between sweep points and items; every record
+// must still be what a fresh engine gives for that item alone.
+TEST_F(EvalSweep, SharedEnginesGiveFreshEngineResults) {
+  for (const char* task_name : {"tiny_generate", "tiny_passkey"}) {
+    const TaskSpec* task = nullptr;
+    for (const auto& t : tasks_) {
+      if (t.name == task_name) task = &t;
+    }
+    ASSERT_NE(task, nullptr);
+    const auto items = load_items(*task, model_->tokenizer(), 0);
+    for (const RunConfig& cfg : options_.sweep) {
+      const auto recs = records(task_name, cfg.key());
+      ASSERT_EQ(recs.size(), items.size());
+      EngineOptions eo = options_.engine;
+      eo.spec.mode = cfg.mode;
+      eo.spec.lambda = cfg.lambda;
+      eo.spec.spec_chunk = cfg.spec_chunk;
+      Engine fresh(*model_, eo);
+      for (size_t i = 0; i < items.size(); ++i) {
+        fresh.reset();
+        GenerateRequest req;
+        req.prompt = model_->tokenizer().encode(items[i].prompt, true);
+        req.n_predict = task->max_tokens;
+        req.stop = task->stop;
+        const GenerateResult g = generate(fresh, req);
+        EXPECT_EQ(recs[i]["output"], g.text) << task_name << " " << cfg.key() << " item " << i;
+        int64_t hits = 0;
+        for (const auto& h : recs[i]["stats"]["hits"]) hits += h.get<int64_t>();
+        EXPECT_EQ(hits, g.stats.hits()) << task_name << " " << cfg.key() << " item " << i;
+      }
+    }
   }
 }
 

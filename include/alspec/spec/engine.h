@@ -47,6 +47,16 @@ class Engine {
   int64_t position() const;
   void reset();                 // forget the sequence (keeps statistics)
   void truncate(int64_t n);     // keep the first n positions
+  // Prompt caching. Keeps the longest prefix of `tokens` (at most max_keep) whose KV rows came
+  // from exact prefills of the same tokens since the last reset, drops everything after it and
+  // returns its length. Prefill is exact and per position independent of how the tokens are
+  // split into calls, so continuing from there is bitwise identical to prefilling from scratch.
+  int64_t reuse_prefix(std::span<const int32_t> tokens, int64_t max_keep);
+  // Switches the attention mode, lambda and hooks without touching the KV cache (e.g. to score
+  // several sweep points on one prefilled prompt). S (spec_chunk, 0 = the default) must resolve
+  // to this engine's S, since it fixes the attention partition plan of every mode; alspec engines
+  // (two devices) only change lambda and hooks. Throws Error(kInvalidArgument) otherwise.
+  void set_speculation(const SpecConfig& spec);
   // Exact prefill; see Session::prefill.
   void prefill(std::span<const int32_t> tokens, PrefillLogits which,
                FunctionRef<void(int64_t index, const float* logits)> on_logits);
@@ -64,6 +74,7 @@ class Engine {
   EngineOptions options_;
   std::vector<std::unique_ptr<Device>> devices_;
   std::unique_ptr<Decoder> decoder_;
+  std::vector<int32_t> prefilled_;  // tokens at positions [0, size) written by exact prefill
 };
 
 }  // namespace alspec

@@ -17,6 +17,9 @@ struct GenerateRequest {
   SamplingParams sampling;
   std::vector<std::string> stop;     // stop strings (not included in the output)
   bool stop_at_eos = true;           // stop on end-of-generation tokens
+  // Prompt caching: start from the longest prefilled prefix the engine already holds (see
+  // Engine::reuse_prefix) instead of its current state; the last prompt token is always prefilled.
+  bool reuse_prefix = false;
   // Called with each new token and the text it releases (text that could still become a stop
   // string is held back, then flushed with token -1); return false to stop (client gone).
   std::function<bool(int32_t token, const std::string& piece)> on_token;
@@ -29,12 +32,13 @@ struct GenerateResult {
   std::string text;
   std::string finish_reason;         // "length" | "stop" | "eos" | "cancelled"
   int64_t prompt_tokens = 0;
+  int64_t reused_prompt_tokens = 0;  // prompt tokens taken from the engine's cache, not prefilled
   double prefill_seconds = 0, decode_seconds = 0;
   int64_t decoded_tokens = 0;        // decode steps timed
   SpecStats stats;                   // speculation statistics of this request
 };
 
-// Runs from the engine's current state (normally reset); throws Error for a prompt that does
+// Runs from the engine's current state (normally reset; see reuse_prefix); throws Error for a prompt that does
 // not fit the context or is empty.
 GenerateResult generate(Engine& engine, const GenerateRequest& request);
 

@@ -25,11 +25,16 @@ struct ScoreOptions {
   // Clamped to [1, n]. Exact mode gives bitwise the same numbers for any value.
   int64_t prefill_until = 1;
   int top_k = 0;
+  // Prompt caching: keep the longest prefix (k <= prefill_until - 1 tokens) that the engine holds
+  // from earlier exact prefills (Engine::reuse_prefix) instead of resetting. Positions inside the
+  // reused prefix (1..k) are not scored: their entries have logprob NaN and no on_logits call.
+  bool reuse_prefix = false;
   // Optional: sees each scored position's full n_vocab logits (e.g. for KL divergence).
   std::function<void(int64_t position, const float* logits)> on_logits;
 };
 
-// Scores tokens[1..n) given their prefixes, starting from an empty sequence (engine is reset).
+// Scores tokens[1..n) given their prefixes, starting from an empty sequence (engine is reset,
+// or truncated to a reused prefix).
 // result[i-1] is the score of tokens[i].
 std::vector<TokenScore> score_tokens(Engine& engine, std::span<const int32_t> tokens, const ScoreOptions& options);
 
