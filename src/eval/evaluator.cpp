@@ -440,6 +440,10 @@ json summarize_task(const TaskSpec& task, const std::vector<RunConfig>& sweep,
 
 json run_evaluation(const Model& model, const std::vector<TaskSpec>& tasks, const EvalOptions& options,
                     const std::function<void(const EvalProgress&)>& progress) {
+  if (options.shard_count < 1 || options.shard < 0 || options.shard >= options.shard_count) {
+    throw_invalid_argument("eval: shard " + std::to_string(options.shard) + " of " + std::to_string(options.shard_count) +
+                           " (expected 0 <= shard < count)");
+  }
   if (options.sweep.empty() || options.sweep.front().mode != AttentionMode::kExact) {
     throw_invalid_argument("eval: the sweep must start with exact mode (the reference)");
   }
@@ -488,6 +492,9 @@ json run_evaluation(const Model& model, const std::vector<TaskSpec>& tasks, cons
   EvalProgress prog;
   for (const auto& t : tasks) {
     items.push_back(load_items(t, model.tokenizer(), options.limit));
+    if (options.shard_count > 1) {
+      std::erase_if(items.back(), [&](const TaskItem& it) { return it.index % options.shard_count != options.shard; });
+    }
     prog.total += static_cast<int64_t>(items.back().size() * options.sweep.size());
   }
   auto report = [&] {
@@ -563,6 +570,7 @@ json run_evaluation(const Model& model, const std::vector<TaskSpec>& tasks, cons
   out["settings"]["kv_type"] = std::string(dtype_name(options.engine.kv_type));
   out["settings"]["threads"] = engines.front()->threads_per_device();
   out["settings"]["limit"] = options.limit;
+  if (options.shard_count > 1) out["settings"]["shard"] = std::to_string(options.shard) + "/" + std::to_string(options.shard_count);
   json sweep = json::array();
   for (const auto& c : options.sweep) sweep.push_back(c.key());
   out["sweep"] = sweep;

@@ -142,6 +142,47 @@ TEST_F(EvalSweep, SharedEnginesGiveFreshEngineResults) {
   }
 }
 
+// Two shards, their items.jsonl concatenated and resumed, give the unsharded results.
+TEST_F(EvalSweep, ShardsMergeIntoTheSameResults) {
+  std::vector<TaskSpec> one = {tasks_[1]};  // tiny_choice
+  std::string merged_lines;
+  for (int k = 0; k < 2; ++k) {
+    EvalOptions o = options_;
+    o.shard = k;
+    o.shard_count = 2;
+    o.out_dir = dir_ + "-shard" + std::to_string(k);
+    fs::remove_all(o.out_dir);
+    const json r = run_evaluation(*model_, one, o);
+    EXPECT_LT(r["tasks"][0]["n_items"].get<int64_t>(), result("tiny_choice", "exact")["n_items"].get<int64_t>());
+    std::ifstream in(fs::path(o.out_dir) / "items.jsonl");
+    std::string line;
+    bool header = true;
+    while (std::getline(in, line)) {
+      if (!header || k == 0) merged_lines += line + "\n";
+      header = false;
+    }
+    fs::remove_all(o.out_dir);
+  }
+  EvalOptions o = options_;
+  o.out_dir = dir_ + "-merged";
+  o.resume = true;
+  fs::remove_all(o.out_dir);
+  fs::create_directories(o.out_dir);
+  std::ofstream(fs::path(o.out_dir) / "items.jsonl") << merged_lines;
+  const json merged = run_evaluation(*model_, one, o);
+  fs::remove_all(o.out_dir);
+  EXPECT_EQ(merged["timings"]["scored_units"], 0);
+  for (const auto& r : merged["tasks"][0]["results"]) {
+    const json& full = result("tiny_choice", r["config"]["key"]);
+    for (const char* f : {"n_items", "score", "checks", "hits", "kl_mean", "top1"}) {
+      EXPECT_EQ(r[f], full[f]) << r["config"]["key"] << " " << f;
+    }
+  }
+  o.shard = 2;
+  o.shard_count = 2;
+  EXPECT_THROW(run_evaluation(*model_, one, o), Error);
+}
+
 // lambda -> infinity accepts every approximation, which is exactly what static does.
 TEST_F(EvalSweep, SimulateWithHugeLambdaEqualsStatic) {
   for (const auto& t : kTaskNames) {

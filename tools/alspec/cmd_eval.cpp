@@ -29,6 +29,7 @@ struct EvalArgs {
   std::vector<float> lambdas{0.05f, 0.1f, 0.15f, 0.2f, 0.25f};
   std::vector<int> spec_chunks{0};
   int64_t limit = 0;
+  std::string shard;
   std::string out;
   bool resume = false;
   bool no_plot = false;
@@ -136,6 +137,19 @@ int run(const EvalArgs& a) {
   o.engine = eo;
   o.sweep = eval::expand_sweep(modes, a.lambdas, chunks);
   o.limit = a.limit;
+  if (!a.shard.empty()) {
+    const auto slash = a.shard.find('/');
+    try {
+      if (slash == std::string::npos) throw std::invalid_argument("no slash");
+      size_t used = 0;
+      o.shard = std::stoi(a.shard.substr(0, slash), &used);
+      if (used != slash) throw std::invalid_argument("trailing");
+      o.shard_count = std::stoi(a.shard.substr(slash + 1), &used);
+      if (used != a.shard.size() - slash - 1) throw std::invalid_argument("trailing");
+    } catch (const std::exception&) {
+      throw_invalid_argument("--shard " + a.shard + ": expected K/N, e.g. 0/2");
+    }
+  }
   o.out_dir = a.out;
   o.resume = a.resume;
   o.settings = {{"alspec_version", ALSPEC_VERSION}, {"modes", a.modes}, {"lambdas", a.lambdas}, {"spec_chunks", chunks},
@@ -172,6 +186,9 @@ const CommandRegistrar kEval({"eval", "Task scores and speculation hit rates ove
   app.add_option("--spec-chunk", a->spec_chunks, "S values (0 = auto from the context size)")->delimiter(',')->capture_default_str();
   app.add_option("--limit", a->limit, "Score only the first N items of each task (0 = all)");
   app.add_option("-o,--out", a->out, "Output directory")->required();
+  app.add_option("--shard", a->shard,
+                 "K/N: score only items with index % N == K (split a run over N processes; merge by concatenating "
+                 "their items.jsonl and rerunning with --resume)");
   app.add_flag("--resume", a->resume, "Keep the items already scored in OUT/items.jsonl and score the rest");
   app.add_flag("--no-plot", a->no_plot, "Do not run scripts/plot_eval.py");
   app.add_flag("--no-progress", a->no_progress, "No progress bar on stderr");

@@ -19,6 +19,10 @@ struct EvalOptions {
   EngineOptions engine;             // threads, ctx_size, kv_type (spec is set per sweep point)
   std::vector<RunConfig> sweep;     // from expand_sweep; must start with exact
   int64_t limit = 0;                // > 0: first N items per task
+  // Sharding: score only items whose index % shard_count == shard (after --limit), so that N
+  // processes can split one evaluation; their items.jsonl files concatenated and rerun with
+  // resume (no sharding) give the merged results without recomputation.
+  int shard = 0, shard_count = 1;
   std::string out_dir;              // items.jsonl goes here (empty: nothing written)
   bool resume = false;              // reuse the records already in out_dir/items.jsonl
   nlohmann::json settings = nlohmann::json::object();  // echoed into results.json
