@@ -78,7 +78,14 @@ Engine& EnginePool::Lease::engine(const SpecConfig& spec) {
   Slot& s = pool_.slots_[static_cast<size_t>(slot_)];
   const bool same = s.engine && s.spec.mode == spec.mode && s.spec.lambda == spec.lambda &&
                     s.spec.spec_chunk == spec.spec_chunk;
-  if (!same) {
+  // Same S and device count: switch mode/lambda in place and keep the KV cache for prompt caching.
+  const bool switchable = s.engine && (spec.mode == AttentionMode::kAlspec) == (s.engine->mode() == AttentionMode::kAlspec) &&
+                          (spec.spec_chunk == 0 ? default_spec_chunk(s.engine->ctx_size()) : spec.spec_chunk) ==
+                              s.engine->spec_chunk();
+  if (!same && switchable) {
+    s.engine->set_speculation(spec);
+    s.spec = spec;
+  } else if (!same) {
     EngineOptions o = pool_.base_;
     const bool devices_change = (spec.mode == AttentionMode::kAlspec) != (o.spec.mode == AttentionMode::kAlspec);
     o.spec.mode = spec.mode;

@@ -51,6 +51,14 @@ double as_decimal(float v) {
   return std::strtod(buf, nullptr);
 }
 
+// OpenAI's usage object; cached_tokens = prompt tokens taken from the slot's prompt cache.
+json usage_json(int64_t prompt_tokens, int64_t completion_tokens, int64_t cached_tokens) {
+  return {{"prompt_tokens", prompt_tokens},
+          {"completion_tokens", completion_tokens},
+          {"total_tokens", prompt_tokens + completion_tokens},
+          {"prompt_tokens_details", {{"cached_tokens", cached_tokens}}}};
+}
+
 json speculation_json(const Engine& e, const SpecStats& s) {
   json j;
   j["attention"] = attention_mode_name(e.mode());
@@ -342,7 +350,7 @@ ChoiceOutput Server::Impl::run_choice(Engine& engine, const CompletionRequest& r
     g.stop = r.stop;
     g.stop_at_eos = !r.ignore_eos;
     g.on_token = [&on_piece](int32_t, const std::string& piece) { return on_piece(piece); };
-    engine.reset();
+    g.reuse_prefix = true;  // prompt caching: bitwise the same as prefilling from scratch
     out.gen = generate(engine, g);
     stats.merge(out.gen.stats);
   }
@@ -353,6 +361,7 @@ ChoiceOutput Server::Impl::run_choice(Engine& engine, const CompletionRequest& r
     ScoreOptions so;
     so.prefill_until = r.alspec.echo_prefill.value_or(static_cast<int64_t>(prompt.size()));
     so.top_k = *r.logprobs;
+    so.reuse_prefix = !r.echo;  // without echo only the completion's positions are reported
     engine.reset_stats();
     const auto scores = score_tokens(engine, all, so);
     stats.merge(engine.stats());
@@ -380,7 +389,7 @@ bool Server::Impl::run_generation(const CompletionRequest& r, EnginePool::Lease&
     Engine& engine = lease.engine(spec);
     SpecStats stats;
     stats.reset(model.config().n_layers);
-    int64_t prompt_tokens = 0, completion_tokens = 0;
+    int64_t prompt_tokens = 0, completion_tokens = 0, cached_tokens = 0;
     json choices = json::array();
     const int total = static_cast<int>(r.prompts.size()) * r.n;
     for (size_t p = 0; p < r.prompts.size(); ++p) {
@@ -418,6 +427,7 @@ bool Server::Impl::run_generation(const CompletionRequest& r, EnginePool::Lease&
         ChoiceOutput out = run_choice(engine, r, prompt, j, on_piece, choice_stats);
         stats.merge(choice_stats);
         completion_tokens += static_cast<int64_t>(out.gen.tokens.size());
+        if (j == 0) cached_tokens += out.gen.reused_prompt_tokens;
         if (out.gen.finish_reason == "cancelled" || client_gone) {
           client_gone = true;
           break;
@@ -430,9 +440,7 @@ bool Server::Impl::run_generation(const CompletionRequest& r, EnginePool::Lease&
           json c = chunk(std::move(last));
           c["alspec"] = speculation_json(engine, choice_stats);
           if (index + 1 == total) {
-            c["usage"] = {{"prompt_tokens", prompt_tokens},
-                          {"completion_tokens", completion_tokens},
-                          {"total_tokens", prompt_tokens + completion_tokens}};
+            c["usage"] = usage_json(prompt_tokens, completion_tokens, cached_tokens);
           }
           sse(c);
         } else if (r.chat) {
@@ -461,10 +469,7 @@ bool Server::Impl::run_generation(const CompletionRequest& r, EnginePool::Lease&
                 {"created", created},
                 {"model", opt.model_name},
                 {"choices", std::move(choices)},
-                {"usage",
-                 {{"prompt_tokens", prompt_tokens},
-                  {"completion_tokens", completion_tokens},
-                  {"total_tokens", prompt_tokens + completion_tokens}}},
+                {"usage", usage_json(prompt_tokens, completion_tokens, cached_tokens)},
                 {"alspec", speculation_json(engine, stats)}};
       write(dump(resp));
     }
