@@ -4,6 +4,7 @@
 #include <string>
 
 #include "alspec/core/error.h"
+#include "alspec/kernels/matmul.h"
 #include "alspec/kernels/ops.h"
 
 namespace alspec {
@@ -151,9 +152,8 @@ void Session::attention_input(int layer) {
   const auto& c = model_.config();
   const auto& L = model_.layer(layer);
   rmsnorm(x_.data(), L.attn_norm, xn_.data(), c.n_embd, c.rms_eps);
-  matvec(device_, L.wq, xn_.data(), q_.data());
-  matvec(device_, L.wk, xn_.data(), k_.data());
-  matvec(device_, L.wv, xn_.data(), v_.data());
+  const MatvecTarget qkv[] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
+  matvec_fused(device_, qkv, xn_.data());
   finish_qkv(c, L, layer, q_.data(), k_.data(), v_.data(), pos_);
   kv_.store(layer, pos_, k_.data(), v_.data());
 }
@@ -168,8 +168,8 @@ void Session::attention_output(int layer, const float* attn) {
   matvec(device_, L.wo, attn, tmp_.data());
   residual_add(c, x_.data(), tmp_.data(), L.post_attn_norm);
   rmsnorm(x_.data(), L.ffn_norm, xn_.data(), c.n_embd, c.rms_eps);
-  matvec(device_, L.w_gate, xn_.data(), gate_.data());
-  matvec(device_, L.w_up, xn_.data(), up_.data());
+  const MatvecTarget gate_up[] = {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}};
+  matvec_fused(device_, gate_up, xn_.data());
   gated_activation(c, gate_.data(), up_.data(), gate_.data());
   matvec(device_, L.w_down, gate_.data(), tmp_.data());
   residual_add(c, x_.data(), tmp_.data(), L.post_ffn_norm);

@@ -91,7 +91,7 @@ struct Case {
 
 class MatmulTest : public ::testing::TestWithParam<Case> {};
 
-constexpr int64_t kRows = 77;  // not a multiple of kMatmulRowsPerTask
+constexpr int64_t kRows = 77;  // odd: the two-row kernels get a lone last row
 
 TEST_P(MatmulTest, AllLevelsMatchReferenceAndEachOtherBitwise) {
   const auto c = GetParam();
@@ -202,6 +202,49 @@ TEST(Matmul, Q4_1OffsetWeightsAllLevels) {
       EXPECT_TRUE(bitwise_equal(y, first)) << simd_level_name(level) << " differs from scalar";
     }
   }
+}
+
+// Fused products (Q/K/V shapes scaled down, mixed types as in Q4_K_M files) equal separate matvecs
+// bitwise, for 1-3 threads; the matrices span several tasks, so the task split is exercised too.
+TEST(Matmul, FusedMatvecEqualsSeparateMatvecsBitwise) {
+  constexpr int64_t kCols = 32 * 65;
+  const Matrix q = random_matrix(DType::Q4_0, 301, kCols, 0, 41);
+  const Matrix k = random_matrix(DType::Q8_0, 75, kCols, 0, 42);
+  const Matrix v = random_matrix(DType::F16, 75, kCols, 0, 43);
+  const Matrix e = random_matrix(DType::Q4_K, 0, kCols - 32 * 65 + 256 * 8, 0, 44);  // no rows: skipped
+  ASSERT_GT(q.w.rows, 2 * matmul_rows_per_task(q.w));
+  const auto x = random_vector(kCols, 45);
+  std::vector<std::vector<float>> expected;
+  {
+    Device dev(device_options(1));
+    for (const Matrix* m : {&q, &k, &v}) {
+      expected.emplace_back(static_cast<size_t>(m->w.rows));
+      matvec(dev, m->w, x.data(), expected.back().data());
+    }
+  }
+  for (int threads : {1, 2, 3}) {
+    Device dev(device_options(threads));
+    std::vector<float> yq(q.w.rows), yk(k.w.rows), yv(v.w.rows);
+    const MatvecTarget targets[] = {{&q.w, yq.data()}, {&k.w, yk.data()}, {&v.w, yv.data()}};
+    matvec_fused(dev, targets, x.data());
+    EXPECT_TRUE(bitwise_equal(yq, expected[0])) << threads << " threads";
+    EXPECT_TRUE(bitwise_equal(yk, expected[1])) << threads << " threads";
+    EXPECT_TRUE(bitwise_equal(yv, expected[2])) << threads << " threads";
+  }
+  Device dev(device_options(2));
+  std::vector<float> y(8);
+  const MatvecTarget mixed[] = {{&q.w, y.data()}, {&e.w, y.data()}};  // different cols
+  EXPECT_THROW(matvec_fused(dev, mixed, x.data()), Error);
+}
+
+TEST(Matmul, RowsPerTaskIsEvenAndNearTheTaskBytes) {
+  const WeightMatrix w{DType::Q4_0, nullptr, 8192, 2048, row_bytes(DType::Q4_0, 2048)};
+  const int64_t r = matmul_rows_per_task(w);
+  EXPECT_EQ(r % 2, 0);
+  EXPECT_LE(static_cast<size_t>(r) * w.row_bytes, kMatmulTaskBytes);
+  EXPECT_GT(static_cast<size_t>(r + 2) * w.row_bytes, kMatmulTaskBytes);
+  const WeightMatrix wide{DType::F32, nullptr, 4, 1 << 20, size_t{4} << 20};  // a row above the task size
+  EXPECT_EQ(matmul_rows_per_task(wide), 2);
 }
 
 TEST(Matmul, RejectsBadShapes) {

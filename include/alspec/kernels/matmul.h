@@ -18,13 +18,15 @@
 //    activations and s_min = m*dx (Q4_1, m the block's fp16 minimum) or -((dmin*m)*dx) (Q4_K,
 //    b%8 is the sub-block j of the super-block); those 8 lanes are summed pairwise and the result
 //    is added last: dot = (pairwise sum of r) + (pairwise sum of the min lanes).
-// Rows are split into tasks of kMatmulRowsPerTask rows, independent of the thread count; matmul
-// passes tiles of 16 tokens over a task's rows so that weights are read from memory once.
+// Rows are split into tasks of matmul_rows_per_task(w) rows (about kMatmulTaskBytes of weights,
+// independent of the thread count); matmul passes tiles of 16 tokens over a task's rows so that
+// weights are read from memory once.
 // x and y must not overlap.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "alspec/core/dtype.h"
 #include "alspec/runtime/device.h"
@@ -39,10 +41,25 @@ struct WeightMatrix {
   size_t row_bytes = 0;  // stride between rows, >= alspec::row_bytes(type, cols)
 };
 
-inline constexpr int64_t kMatmulRowsPerTask = 32;
+// Weight bytes per task: long contiguous runs keep the kernels' prefetch streams useful (a
+// thread's prefetches past its task's end are wasted when the next task goes to another thread)
+// while leaving enough tasks to balance the threads. Measured on the 1B Q4_0 decode at 2 threads:
+// 32 KiB 0.66 of the roofline, 64 KiB 0.69-0.70, 128 KiB 0.75, 256 KiB 0.75.
+inline constexpr size_t kMatmulTaskBytes = size_t{128} << 10;
+// Rows per task for w: an even number (two-row kernels), at least 2.
+int64_t matmul_rows_per_task(const WeightMatrix& w);
+
+// One product of a fused matvec.
+struct MatvecTarget {
+  const WeightMatrix* w;
+  float* y;  // w->rows floats
+};
 
 // y[rows] = W x. Throws Error(kInvalidArgument) for a non-compute type or a bad shape.
 void matvec(Device& dev, const WeightMatrix& w, const float* x, float* y);
+// y_i = W_i x for several matrices with the same cols (Q/K/V, gate/up): each y_i is bitwise equal
+// to matvec(W_i, x), but x is quantised once and all rows share one parallel loop (one barrier).
+void matvec_fused(Device& dev, std::span<const MatvecTarget> targets, const float* x);
 // y[t][rows] = W x[t] for t < n (x is n rows of cols floats). Row t equals matvec on x[t] bitwise.
 void matmul(Device& dev, const WeightMatrix& w, const float* x, int64_t n, float* y);
 // Plain twin: dequantised weights times unquantised x, accumulated in double.

@@ -1,8 +1,9 @@
-// matvec/matmul: row blocks of kMatmulRowsPerTask rows per task, each output element computed by
-// one dot kernel call, so the split and the thread count never change a result.
+// matvec/matmul: row blocks of matmul_rows_per_task rows per task, each output element computed
+// by one dot kernel call, so the split and the thread count never change a result.
 #include "alspec/kernels/matmul.h"
 
 #include <algorithm>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -62,72 +63,123 @@ kernels::FloatDot float_kernel(const DotKernels& k, DType t) {
 
 constexpr int64_t kTokenTile = 16;
 
-void run(Device& dev, const WeightMatrix& w, const float* x, int64_t n, float* y, const char* fn) {
-  validate(w, fn);
-  if (n < 0) throw_invalid_argument(std::string(fn) + ": negative token count");
-  if (n == 0 || w.rows == 0) return;
+// One matrix of a (possibly fused) product: its tasks are [first_task, first_task + tasks).
+struct Part {
+  const WeightMatrix* w;
+  float* y;
+  int64_t rows_per_task, first_task, tasks;
+  kernels::QuantDot qdot;
+  kernels::QuantDot2 qdot2;
+  kernels::FloatDot fdot;
+};
+
+// Rows [r0, r1) of one matrix for n tokens; x is n rows of w.cols floats, acts their quantised
+// form (quantised types only). Each element is one dot-kernel call, whatever the split.
+void run_rows(const Part& p, const float* x, const kernels::ActivationRow* acts, int64_t n, int64_t r0, int64_t r1) {
+  const WeightMatrix& w = *p.w;
   const auto* base = static_cast<const uint8_t*>(w.data);
-  const int64_t tasks = (w.rows + kMatmulRowsPerTask - 1) / kMatmulRowsPerTask;
-  const DotKernels& k = active_kernels();
-  // Cache blocking: a task's rows (kMatmulRowsPerTask rows, tens of KiB) are read from memory once
-  // and stay in L2 while tiles of kTokenTile activation rows pass over them; within a tile each
-  // weight row is reused from L1 for every token. Each element is still one dot-kernel call.
-  if (const auto qdot = quant_kernel(k, w.type)) {
-    const kernels::QuantDot2 qdot2 = w.type == DType::Q4_0 ? k.q4_0_x2 : nullptr;
-    thread_local kernels::QuantizedActivations caller_acts;
-    // A named reference: inside the lambda `caller_acts` would name each worker's own instance.
-    kernels::QuantizedActivations& acts = caller_acts;
-    acts.prepare(n, w.cols, w.type == DType::Q4_0 && k.q4_0_uses_groups);
-    dev.parallel_for(static_cast<size_t>(n), [&](size_t t, int) {
-      acts.quantize_row(static_cast<int64_t>(t), x + static_cast<int64_t>(t) * w.cols);
-    });
-    std::vector<kernels::ActivationRow> rows(static_cast<size_t>(n));
-    for (int64_t t = 0; t < n; ++t) rows[static_cast<size_t>(t)] = acts.row(t);
-    dev.parallel_for(static_cast<size_t>(tasks), [&](size_t task, int) {
-      const int64_t r0 = static_cast<int64_t>(task) * kMatmulRowsPerTask;
-      const int64_t r1 = std::min(w.rows, r0 + kMatmulRowsPerTask);
-      for (int64_t t0 = 0; t0 < n; t0 += kTokenTile) {
-        const int64_t t1 = std::min(n, t0 + kTokenTile);
-        int64_t r = r0;
-        if (qdot2) {  // two rows per call share the activation loads; per-row arithmetic unchanged
-          for (; r + 1 < r1; r += 2) {
-            const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
-            for (int64_t t = t0; t < t1; ++t) {
-              float out[2];
-              qdot2(wr, wr + w.row_bytes, rows[static_cast<size_t>(t)], out);
-              y[t * w.rows + r] = out[0];
-              y[t * w.rows + r + 1] = out[1];
-            }
+  float* y = p.y;
+  // Cache blocking: a task's rows (~kMatmulTaskBytes) are read from memory once and stay in L2
+  // while tiles of kTokenTile activation rows pass over them; within a tile each weight row is
+  // reused from L1 for every token.
+  for (int64_t t0 = 0; t0 < n; t0 += kTokenTile) {
+    const int64_t t1 = std::min(n, t0 + kTokenTile);
+    int64_t r = r0;
+    if (p.qdot) {
+      if (p.qdot2) {  // two rows per call share the activation loads; per-row arithmetic unchanged
+        for (; r + 1 < r1; r += 2) {
+          const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
+          for (int64_t t = t0; t < t1; ++t) {
+            float out[2];
+            p.qdot2(wr, wr + w.row_bytes, acts[t], out);
+            y[t * w.rows + r] = out[0];
+            y[t * w.rows + r + 1] = out[1];
           }
         }
-        for (; r < r1; ++r) {
-          const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
-          for (int64_t t = t0; t < t1; ++t) y[t * w.rows + r] = qdot(wr, rows[static_cast<size_t>(t)]);
-        }
       }
-    });
-    return;
-  }
-  const auto fdot = float_kernel(k, w.type);
-  dev.parallel_for(static_cast<size_t>(tasks), [&](size_t task, int) {
-    const int64_t r0 = static_cast<int64_t>(task) * kMatmulRowsPerTask;
-    const int64_t r1 = std::min(w.rows, r0 + kMatmulRowsPerTask);
-    for (int64_t t0 = 0; t0 < n; t0 += kTokenTile) {
-      const int64_t t1 = std::min(n, t0 + kTokenTile);
-      for (int64_t r = r0; r < r1; ++r) {
+      for (; r < r1; ++r) {
         const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
-        for (int64_t t = t0; t < t1; ++t) y[t * w.rows + r] = fdot(wr, x + t * w.cols, w.cols);
+        for (int64_t t = t0; t < t1; ++t) y[t * w.rows + r] = p.qdot(wr, acts[t]);
+      }
+    } else {
+      for (; r < r1; ++r) {
+        const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
+        for (int64_t t = t0; t < t1; ++t) y[t * w.rows + r] = p.fdot(wr, x + t * w.cols, w.cols);
       }
     }
+  }
+}
+
+// y_i = W_i x for every target (all with the same cols), n tokens: the activations are quantised
+// once and the rows of all matrices run in one parallel loop.
+void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int64_t n, const char* fn) {
+  if (n < 0) throw_invalid_argument(std::string(fn) + ": negative token count");
+  for (const auto& t : targets) {
+    if (t.w == nullptr || t.y == nullptr) throw_invalid_argument(std::string(fn) + ": null matrix or output");
+    validate(*t.w, fn);
+    if (t.w->cols != targets[0].w->cols) throw_invalid_argument(std::string(fn) + ": fused matrices differ in cols");
+  }
+  if (n == 0 || targets.empty()) return;
+  const DotKernels& k = active_kernels();
+  std::vector<Part> parts;
+  int64_t tasks = 0;
+  bool any_quant = false, groups = false;
+  for (const auto& t : targets) {
+    const WeightMatrix& w = *t.w;
+    if (w.rows == 0) continue;
+    Part p{&w, t.y, matmul_rows_per_task(w), tasks, 0, quant_kernel(k, w.type), nullptr, float_kernel(k, w.type)};
+    if (w.type == DType::Q4_0) {
+      p.qdot2 = k.q4_0_x2;
+      groups = groups || k.q4_0_uses_groups;
+    }
+    any_quant = any_quant || p.qdot != nullptr;
+    p.tasks = (w.rows + p.rows_per_task - 1) / p.rows_per_task;
+    tasks += p.tasks;
+    parts.push_back(p);
+  }
+  if (parts.empty()) return;
+  const int64_t cols = parts[0].w->cols;
+  thread_local kernels::QuantizedActivations caller_acts;
+  // A named reference: inside a lambda `caller_acts` would name each worker's own instance.
+  kernels::QuantizedActivations& acts = caller_acts;
+  std::vector<kernels::ActivationRow> rows;
+  if (any_quant) {
+    acts.prepare(n, cols, groups);
+    dev.parallel_for(static_cast<size_t>(n), [&](size_t t, int) {
+      acts.quantize_row(static_cast<int64_t>(t), x + static_cast<int64_t>(t) * cols);
+    });
+    rows.resize(static_cast<size_t>(n));
+    for (int64_t t = 0; t < n; ++t) rows[static_cast<size_t>(t)] = acts.row(t);
+  }
+  dev.parallel_for(static_cast<size_t>(tasks), [&](size_t task, int) {
+    const auto ti = static_cast<int64_t>(task);
+    size_t i = 0;
+    while (ti >= parts[i].first_task + parts[i].tasks) ++i;
+    const Part& p = parts[i];
+    const int64_t r0 = (ti - p.first_task) * p.rows_per_task;
+    run_rows(p, x, rows.data(), n, r0, std::min(p.w->rows, r0 + p.rows_per_task));
   });
 }
 
 }  // namespace
 
-void matvec(Device& dev, const WeightMatrix& w, const float* x, float* y) { run(dev, w, x, 1, y, "matvec"); }
+int64_t matmul_rows_per_task(const WeightMatrix& w) {
+  const auto rows = static_cast<int64_t>(kMatmulTaskBytes / std::max<size_t>(w.row_bytes, 1));
+  return std::max<int64_t>(2, rows & ~int64_t{1});
+}
+
+void matvec(Device& dev, const WeightMatrix& w, const float* x, float* y) {
+  const MatvecTarget t{&w, y};
+  run(dev, std::span<const MatvecTarget>(&t, 1), x, 1, "matvec");
+}
+
+void matvec_fused(Device& dev, std::span<const MatvecTarget> targets, const float* x) {
+  run(dev, targets, x, 1, "matvec_fused");
+}
 
 void matmul(Device& dev, const WeightMatrix& w, const float* x, int64_t n, float* y) {
-  run(dev, w, x, n, y, "matmul");
+  const MatvecTarget t{&w, y};
+  run(dev, std::span<const MatvecTarget>(&t, 1), x, n, "matmul");
 }
 
 void matvec_reference(const WeightMatrix& w, const float* x, float* y) {
