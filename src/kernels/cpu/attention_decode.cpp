@@ -66,10 +66,16 @@ struct SeqPlan {
   size_t slot_base = 0;
 };
 
+// Chunks per task: consecutive chunks of one group run on one thread, so the row kernel can
+// prefetch across the chunk boundaries (a fresh stream at every 256 rows starts cold). Scheduling
+// only: each chunk keeps its own state and slot, so results do not depend on it.
+constexpr int64_t kChunksPerTask = 4;
+
 struct Task {
   int seq;
   int group;
-  int64_t chunk;  // -1: the sink+window state
+  int64_t chunk;     // first chunk; -1: the sink+window state
+  int64_t n_chunks;  // chunks [chunk, chunk + n_chunks); 1 for the sink+window state
 };
 
 struct Plan {
@@ -146,9 +152,11 @@ class DecodeRun {
       const SeqPlan& p = seq(s);
       const bool want_chunks = p.split ? chunks_of_split : chunks_of_plain;
       for (int g = 0; g < shape_.n_kv_heads; ++g) {
-        if (p.split && sink_window) t.push_back({s, g, -1});
+        if (p.split && sink_window) t.push_back({s, g, -1, 1});
         if (want_chunks) {
-          for (int64_t c = 0; c < p.n_chunks; ++c) t.push_back({s, g, c});
+          for (int64_t c = 0; c < p.n_chunks; c += kChunksPerTask) {
+            t.push_back({s, g, c, std::min(kChunksPerTask, p.n_chunks - c)});
+          }
         }
       }
     }
@@ -159,27 +167,34 @@ class DecodeRun {
     const SeqPlan& p = seq(task.seq);
     const DecodeQuery& q = *queries_[static_cast<size_t>(task.seq)];
     const int d = shape_.head_dim;
-    const GroupRows rows{q.q + static_cast<size_t>(task.group) * static_cast<size_t>(n_rep_) * static_cast<size_t>(d),
-                         n_rep_,
-                         d,
-                         1.0f / std::sqrt(static_cast<float>(d)),
-                         q.kv.type,
-                         q.kv.k_row(task.group, 0),
-                         q.kv.v_row(task.group, 0),
-                         q.kv.row_bytes()};
+    GroupRows rows{q.q + static_cast<size_t>(task.group) * static_cast<size_t>(n_rep_) * static_cast<size_t>(d),
+                   n_rep_,
+                   d,
+                   1.0f / std::sqrt(static_cast<float>(d)),
+                   q.kv.type,
+                   q.kv.k_row(task.group, 0),
+                   q.kv.v_row(task.group, 0),
+                   q.kv.row_bytes()};
     thread_local std::vector<float> scratch;
     const size_t need = attention_detail::group_rows_scratch_floats(n_rep_, d) + 16;  // + alignment slack
     if (scratch.size() < need) scratch.resize(need);
     float* scratch64 = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
-    const size_t slot = slot_index(p, task.group, task.chunk);
-    for (int h = 0; h < n_rep_; ++h) reset_attention_state(head_state(slot, h), d);
-    const GroupState st = state(slot);
     if (task.chunk < 0) {
-      rows_(rows, 0, S_, st, scratch64);
-      rows_(rows, p.length - S_, p.length, st, scratch64);
-    } else {
-      const int64_t begin = p.chunk_begin + task.chunk * kAttentionChunkRows;
-      rows_(rows, begin, std::min(begin + kAttentionChunkRows, p.chunk_end), st, scratch64);
+      const size_t slot = slot_index(p, task.group, -1);
+      for (int h = 0; h < n_rep_; ++h) reset_attention_state(head_state(slot, h), d);
+      rows_(rows, 0, S_, state(slot), scratch64);
+      rows_(rows, p.length - S_, p.length, state(slot), scratch64);
+      return;
+    }
+    // Each chunk into its own slot; the rows up to the task's end may be prefetched.
+    const int64_t task_end =
+        std::min(p.chunk_begin + (task.chunk + task.n_chunks) * kAttentionChunkRows, p.chunk_end);
+    rows.prefetch_end = task_end;
+    for (int64_t c = task.chunk; c < task.chunk + task.n_chunks; ++c) {
+      const size_t slot = slot_index(p, task.group, c);
+      for (int h = 0; h < n_rep_; ++h) reset_attention_state(head_state(slot, h), d);
+      const int64_t begin = p.chunk_begin + c * kAttentionChunkRows;
+      rows_(rows, begin, std::min(begin + kAttentionChunkRows, task_end), state(slot), scratch64);
     }
   }
 

@@ -23,6 +23,9 @@ struct GroupRows {
   const uint8_t* k;      // row 0 of this KV head in K
   const uint8_t* v;      // row 0 of this KV head in V
   size_t row_bytes;
+  // Rows [end, prefetch_end) are the caller's next rows of this head (the next chunk of the same
+  // task): the SIMD kernels may prefetch them. Only a hint; it never changes the results.
+  int64_t prefetch_end = 0;
 };
 
 // Per-thread scratch floats (64-byte aligned): float tiles of K and V plus scores, or (fused AVX-512

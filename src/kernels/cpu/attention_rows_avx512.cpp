@@ -154,10 +154,10 @@ constexpr size_t kRowBytes = T == DType::F32 ? 64 * NV : T == DType::Q8_0 ? 17 *
 
 // Asks for one row (the next tile's) while this tile computes; the last byte too, as Q8_0 rows
 // do not start on a cache line.
-template <size_t RB>
+template <size_t RB, _mm_hint Hint = _MM_HINT_T0>
 ALSPEC_TARGET_AVX512 inline void prefetch_row(const uint8_t* p) {
-  for (size_t off = 0; off < RB; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), _MM_HINT_T0);
-  if (RB % 64 != 0) _mm_prefetch(reinterpret_cast<const char*>(p + RB - 1), _MM_HINT_T0);
+  for (size_t off = 0; off < RB; off += 64) _mm_prefetch(reinterpret_cast<const char*>(p + off), Hint);
+  if (RB % 64 != 0) _mm_prefetch(reinterpret_cast<const char*>(p + RB - 1), Hint);
 }
 
 // r[i] = horizontal sum of v[i] for 16 vectors: an add/shuffle tree, ~3 operations per sum
@@ -220,16 +220,25 @@ ALSPEC_TARGET_AVX512 void accumulate_fused(const GroupRows& g, int64_t begin, in
   constexpr size_t RB = kRowBytes<T, NV>;
   float* p = scratch;                      // [n_rep][TR] scores, then probabilities
   float* dots = p + g.n_rep * TR;          // [n_rep][TR][16], 64-byte aligned by the caller
+  // The first tile has no previous tile to prefetch it: request all of it (into L2) up front, so
+  // its misses overlap instead of stalling row by row. When the caller's previous rows ended right
+  // before `begin`, they prefetched it already and these hit.
+  for (int64_t r = begin; r < std::min<int64_t>(end, begin + TR); ++r) {
+    prefetch_row<RB, _MM_HINT_T1>(g.k + static_cast<size_t>(r) * RB);
+    prefetch_row<RB, _MM_HINT_T1>(g.v + static_cast<size_t>(r) * RB);
+  }
+  const int64_t prefetch_end = std::max(end, g.prefetch_end);
   for (int64_t r0 = begin; r0 < end; r0 += TR) {
     const int nt = static_cast<int>(std::min<int64_t>(TR, end - r0));
     const uint8_t* krows = g.k + static_cast<size_t>(r0) * RB;
     const uint8_t* vrows = g.v + static_cast<size_t>(r0) * RB;
-    const int next = static_cast<int>(std::min<int64_t>(TR, end - r0 - nt));
+    // Rows of the next tile, [r0 + nt, r0 + nt + next): inside this range or the caller's next rows.
+    const int next = static_cast<int>(std::clamp<int64_t>(prefetch_end - r0 - nt, 0, TR));
     // Unreduced dot products, [n_rep][TR][16]; reduced 16 rows at a time below.
     for (int t = 0; t < nt; ++t) {
       if (t < next) {
-        prefetch_row<RB>(krows + static_cast<size_t>(TR + t) * RB);
-        prefetch_row<RB>(vrows + static_cast<size_t>(TR + t) * RB);
+        prefetch_row<RB>(krows + static_cast<size_t>(nt + t) * RB);
+        prefetch_row<RB>(vrows + static_cast<size_t>(nt + t) * RB);
       }
       const uint8_t* row = krows + static_cast<size_t>(t) * RB;
       __m512 k[NV];
