@@ -50,12 +50,19 @@ void residual_add(const ModelConfig& c, float* x, float* out, const float* post_
   add_inplace(x, out, c.n_embd);
 }
 
-void gated_activation(const ModelConfig& c, const float* gate, const float* up, float* out) {
-  if (c.gelu_mlp) {
-    geglu_tanh(gate, up, out, c.n_ff);
-  } else {
-    swiglu(gate, up, out, c.n_ff);
-  }
+// Element-wise, so chunks on the device's threads give the same result for any thread count
+// (a scalar exp per element: ~0.4 ms per 1B-model token on one thread, halved on two).
+void gated_activation(Device& dev, const ModelConfig& c, const float* gate, const float* up, float* out) {
+  constexpr int64_t kChunk = 1024;
+  const int64_t n = c.n_ff;
+  dev.parallel_for(static_cast<size_t>((n + kChunk - 1) / kChunk), [&](size_t task, int) {
+    const int64_t i = static_cast<int64_t>(task) * kChunk, m = std::min(kChunk, n - i);
+    if (c.gelu_mlp) {
+      geglu_tanh(gate + i, up + i, out + i, m);
+    } else {
+      swiglu(gate + i, up + i, out + i, m);
+    }
+  });
 }
 
 // The cache rows a query at `pos` attends to: everything, or the last sliding_window rows on
@@ -170,7 +177,7 @@ void Session::attention_output(int layer, const float* attn) {
   rmsnorm(x_.data(), L.ffn_norm, xn_.data(), c.n_embd, c.rms_eps);
   const MatvecTarget gate_up[] = {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}};
   matvec_fused(device_, gate_up, xn_.data());
-  gated_activation(c, gate_.data(), up_.data(), gate_.data());
+  gated_activation(device_, c, gate_.data(), up_.data(), gate_.data());
   matvec(device_, L.w_down, gate_.data(), tmp_.data());
   residual_add(c, x_.data(), tmp_.data(), L.post_ffn_norm);
 }
@@ -256,7 +263,7 @@ void Session::prefill(std::span<const int32_t> tokens, PrefillLogits which,
       matmul(device_, L.w_gate, XN.data(), n, G.data());
       matmul(device_, L.w_up, XN.data(), n, U.data());
       for (size_t i = 0; i < N; ++i) {
-        gated_activation(c, &G[i * c.n_ff], &U[i * c.n_ff], &G[i * c.n_ff]);
+        gated_activation(device_, c, &G[i * c.n_ff], &U[i * c.n_ff], &G[i * c.n_ff]);
       }
       matmul(device_, L.w_down, G.data(), n, T.data());
       for (size_t i = 0; i < N; ++i) residual_add(c, &X[i * E], &T[i * E], L.post_ffn_norm);

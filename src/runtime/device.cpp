@@ -90,6 +90,7 @@ std::vector<std::vector<int>> parse_device_cores(const std::string& spec) {
 
 Device::Device(DeviceOptions options) : options_(std::move(options)) {
   if (options_.threads < 1) throw_invalid_argument("device " + options_.name + ": threads must be >= 1");
+  shares_ = std::make_unique<Share[]>(static_cast<size_t>(options_.threads));
   for (int i = 1; i < options_.threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
   leader_ = std::thread([this] { leader_loop(); });
 }
@@ -107,16 +108,62 @@ Device::~Device() {
   for (auto& t : workers_) t.join();
 }
 
+void Device::record_error() {
+  std::lock_guard lock(error_mu_);
+  if (!error_) error_ = std::current_exception();
+  next_task_.store(job_tasks_, std::memory_order_relaxed);  // stop handing out tasks
+  for (int i = 0; i < options_.threads; ++i) shares_[static_cast<size_t>(i)].range.store(0, std::memory_order_relaxed);
+}
+
 void Device::run_tasks(int thread_index) {
+  if (contiguous_) {
+    run_shares(thread_index);
+    return;
+  }
   for (;;) {
     const size_t t = next_task_.fetch_add(1, std::memory_order_relaxed);
     if (t >= job_tasks_) break;
     try {
       (*job_)(t, thread_index);
     } catch (...) {
-      std::lock_guard lock(error_mu_);
-      if (!error_) error_ = std::current_exception();
-      next_task_.store(job_tasks_, std::memory_order_relaxed);  // stop handing out tasks
+      record_error();
+    }
+  }
+}
+
+namespace {
+
+constexpr uint64_t pack_range(uint64_t lo, uint64_t hi) { return lo | (hi << 32); }
+
+// Takes the first (front) or the last task of a share; false when it is empty.
+bool take_task(std::atomic<uint64_t>& range, bool front, size_t& task) {
+  uint64_t v = range.load(std::memory_order_relaxed);
+  for (;;) {
+    const uint64_t lo = v & 0xFFFFFFFFu, hi = v >> 32;
+    if (lo >= hi) return false;
+    const uint64_t next = front ? pack_range(lo + 1, hi) : pack_range(lo, hi - 1);
+    if (range.compare_exchange_weak(v, next, std::memory_order_relaxed)) {
+      task = static_cast<size_t>(front ? lo : hi - 1);
+      return true;
+    }
+  }
+}
+
+}  // namespace
+
+void Device::run_shares(int thread_index) {
+  const int n = options_.threads;
+  // Own share first, front to back; then the others' shares from their ends, nearest first.
+  for (int k = 0; k < n; ++k) {
+    const int owner = (thread_index + k) % n;
+    auto& range = shares_[static_cast<size_t>(owner)].range;
+    size_t t = 0;
+    while (take_task(range, k == 0, t)) {
+      try {
+        (*job_)(t, thread_index);
+      } catch (...) {
+        record_error();
+      }
     }
   }
 }
@@ -133,7 +180,13 @@ void Device::worker_loop(int thread_index) {
   }
 }
 
-void Device::parallel_for(size_t n_tasks, FunctionRef<void(size_t, int)> fn) {
+void Device::parallel_for(size_t n_tasks, FunctionRef<void(size_t, int)> fn) { launch(n_tasks, fn, false); }
+
+void Device::parallel_for_contiguous(size_t n_tasks, FunctionRef<void(size_t, int)> fn) {
+  launch(n_tasks, fn, n_tasks <= 0xFFFFFFFFu);  // shares hold 32-bit task indices
+}
+
+void Device::launch(size_t n_tasks, FunctionRef<void(size_t, int)>& fn, bool contiguous) {
   if (n_tasks == 0) return;
   if (workers_.empty() || n_tasks == 1) {
     for (size_t t = 0; t < n_tasks; ++t) fn(t, 0);
@@ -142,8 +195,16 @@ void Device::parallel_for(size_t n_tasks, FunctionRef<void(size_t, int)> fn) {
   job_ = &fn;
   job_tasks_ = n_tasks;
   error_ = nullptr;
+  contiguous_ = contiguous;
   next_task_.store(0, std::memory_order_relaxed);
+  if (contiguous) {
+    const auto n = static_cast<uint64_t>(n_tasks), threads = static_cast<uint64_t>(options_.threads);
+    for (uint64_t i = 0; i < threads; ++i) {
+      shares_[i].range.store(pack_range(i * n / threads, (i + 1) * n / threads), std::memory_order_relaxed);
+    }
+  }
   busy_workers_.store(static_cast<int>(workers_.size()), std::memory_order_relaxed);
+  // The release below publishes job_, contiguous_ and the shares to the workers.
   generation_.fetch_add(1, std::memory_order_acq_rel);
   generation_.notify_all();
   run_tasks(0);

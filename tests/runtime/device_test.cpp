@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <chrono>
 #include <numeric>
 #include <stdexcept>
+#include <thread>
 #include <vector>
 
 #include "alspec/core/error.h"
@@ -25,6 +27,46 @@ TEST(Device, ParallelForRunsEveryTaskOnce) {
       for (size_t i = 0; i < n; ++i) EXPECT_EQ(hits[i].load(), 1) << "task " << i;
     }
   }
+}
+
+TEST(Device, ParallelForContiguousRunsEveryTaskOnce) {
+  for (int threads : {1, 2, 3, 4}) {
+    Device dev({.name = "t", .threads = threads, .cores = {}});
+    for (size_t n : {0u, 1u, 2u, 7u, 1000u}) {
+      std::vector<std::atomic<int>> hits(n);
+      dev.parallel_for_contiguous(n, [&](size_t t, int th) {
+        EXPECT_GE(th, 0);
+        EXPECT_LT(th, threads);
+        hits[t].fetch_add(1);
+      });
+      for (size_t i = 0; i < n; ++i) EXPECT_EQ(hits[i].load(), 1) << "task " << i;
+    }
+  }
+}
+
+TEST(Device, ParallelForContiguousBalancesWhenOneThreadIsSlow) {
+  Device dev({.name = "t", .threads = 2, .cores = {}});
+  std::vector<std::atomic<int>> hits(64);
+  std::atomic<int> by_thread0{0};
+  dev.parallel_for_contiguous(hits.size(), [&](size_t t, int th) {
+    if (th == 0) {
+      by_thread0.fetch_add(1);
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));  // thread 1 must steal from share 0
+    }
+    hits[t].fetch_add(1);
+  });
+  for (auto& h : hits) EXPECT_EQ(h.load(), 1);
+  EXPECT_LT(by_thread0.load(), 32);
+}
+
+TEST(Device, ParallelForContiguousExceptionPropagates) {
+  Device dev({.name = "t", .threads = 3, .cores = {}});
+  EXPECT_THROW(dev.parallel_for_contiguous(100, [&](size_t t, int) {
+    if (t == 37) throw std::runtime_error("boom");
+  }), std::runtime_error);
+  std::atomic<int> n{0};
+  dev.parallel_for_contiguous(10, [&](size_t, int) { n++; });
+  EXPECT_EQ(n.load(), 10);
 }
 
 TEST(Device, ManyShortLoops) {

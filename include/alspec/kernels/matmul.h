@@ -41,10 +41,11 @@ struct WeightMatrix {
   size_t row_bytes = 0;  // stride between rows, >= alspec::row_bytes(type, cols)
 };
 
-// Weight bytes per task: long contiguous runs keep the kernels' prefetch streams useful (a
-// thread's prefetches past its task's end are wasted when the next task goes to another thread)
-// while leaving enough tasks to balance the threads. Measured on the 1B Q4_0 decode at 2 threads:
-// 32 KiB 0.66 of the roofline, 64 KiB 0.69-0.70, 128 KiB 0.75, 256 KiB 0.75.
+// Weight bytes per task. Tasks run through Device::parallel_for_contiguous, so a thread streams its
+// share of the rows in order and the kernels' prefetches past a task's end are useful; smaller
+// tasks only refine the balance at the end. Measured on the 1B Q4_0 decode at 2 threads (one
+// quiet run, roofline ratios): 16 KiB 0.67, 32 KiB 0.73-0.78, 64 KiB 0.78, 128 KiB 0.79,
+// 256 KiB 0.75 (with plain parallel_for: 32 KiB 0.66, 64 KiB 0.70, 128 KiB 0.75).
 inline constexpr size_t kMatmulTaskBytes = size_t{128} << 10;
 // Rows per task for w: an even number (two-row kernels), at least 2.
 int64_t matmul_rows_per_task(const WeightMatrix& w);

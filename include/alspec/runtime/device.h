@@ -11,6 +11,7 @@
 #include <exception>
 #include <functional>
 #include <future>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -41,6 +42,11 @@ class Device {
   // The calling thread takes part as thread 0. Not re-entrant; one caller at a time.
   // The first exception thrown by a task is rethrown here after all tasks finished.
   void parallel_for(size_t n_tasks, FunctionRef<void(size_t task, int thread)> fn);
+  // The same contract, scheduled for streaming kernels: thread i starts on its own contiguous
+  // share of the tasks, [i*n/T, (i+1)*n/T), and runs it in order; a thread that runs out takes
+  // tasks from the end of the others' shares. Each thread then reads long contiguous runs of
+  // memory (which keeps prefetching useful) while the load still balances dynamically.
+  void parallel_for_contiguous(size_t n_tasks, FunctionRef<void(size_t task, int thread)> fn);
 
   // Queues a job for this device's leader thread (pinned to cores[0] when pinned). Jobs run in
   // submission order; a job typically calls parallel_for. Exceptions reach the future.
@@ -50,6 +56,9 @@ class Device {
   void worker_loop(int thread_index);
   void leader_loop();
   void run_tasks(int thread_index);
+  void run_shares(int thread_index);
+  void launch(size_t n_tasks, FunctionRef<void(size_t, int)>& fn, bool contiguous);
+  void record_error();
 
   DeviceOptions options_;
   std::vector<std::thread> workers_;  // threads 1..n-1
@@ -62,6 +71,13 @@ class Device {
   std::atomic<int> busy_workers_{0};
   std::atomic<uint64_t> generation_{0};
   std::atomic<bool> stop_{false};
+  // parallel_for_contiguous: per-thread task range [lo, hi) packed as lo | hi << 32; the owner
+  // takes from lo, other threads from hi, both by compare-and-swap on the whole word.
+  struct alignas(64) Share {
+    std::atomic<uint64_t> range{0};
+  };
+  std::unique_ptr<Share[]> shares_;
+  bool contiguous_ = false;
   std::mutex error_mu_;
   std::exception_ptr error_;
 

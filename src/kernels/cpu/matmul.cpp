@@ -151,7 +151,8 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
     rows.resize(static_cast<size_t>(n));
     for (int64_t t = 0; t < n; ++t) rows[static_cast<size_t>(t)] = acts.row(t);
   }
-  dev.parallel_for(static_cast<size_t>(tasks), [&](size_t task, int) {
+  // Contiguous shares: each thread streams one long run of rows (see parallel_for_contiguous).
+  dev.parallel_for_contiguous(static_cast<size_t>(tasks), [&](size_t task, int) {
     const auto ti = static_cast<int64_t>(task);
     size_t i = 0;
     while (ti >= parts[i].first_task + parts[i].tasks) ++i;

@@ -1,10 +1,50 @@
+// GCC 12 reports bogus (maybe-)uninitialized warnings inside its own AVX-512 intrinsic headers.
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include "kernels/cpu/quantized_activation.h"
+
+#include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
 #include <cstring>
 
+#include "alspec/kernels/cpu_features.h"
+
 namespace alspec::kernels {
+namespace {
+
+// AVX-512 twin of quantize_block_scalar: the same float operations in the same order per element
+// (max/min with the scalar's NaN choices: vmaxps/vminps return the second operand on NaN), so the
+// results are bitwise equal; the block maximum is order-free.
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void quantize_blocks_avx512(const float* x, int64_t blocks,
+                                                                                         int8_t* q, float* d,
+                                                                                         int32_t* sum) {
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+  const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f), magic = _mm512_set1_ps(12582912.0f);
+  for (int64_t b = 0; b < blocks; ++b) {
+    const __m512 x0 = _mm512_loadu_ps(x + 32 * b), x1 = _mm512_loadu_ps(x + 32 * b + 16);
+    // max(|x|, acc): a NaN |x| leaves acc, as std::max(amax, fabs(x)) does.
+    __m512 m = _mm512_max_ps(_mm512_and_ps(x0, abs_mask), _mm512_setzero_ps());
+    m = _mm512_max_ps(_mm512_and_ps(x1, abs_mask), m);
+    const float amax = _mm512_reduce_max_ps(m);
+    const float dd = amax / 127.0f;
+    const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
+    const __m512 vid = _mm512_set1_ps(id);
+    __m512i qi[2];
+    for (int h = 0; h < 2; ++h) {
+      // std::max(-127, v) keeps -127 for NaN v (vmaxps returns its second operand), then std::min(127, .).
+      const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(h ? x1 : x0, vid), lo), hi);
+      const __m512 r = _mm512_sub_ps(_mm512_add_ps(v, magic), magic);
+      qi[h] = _mm512_cvttps_epi32(r);
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 32 * b + 16 * h), _mm512_cvtepi32_epi8(qi[h]));
+    }
+    d[b] = dd;
+    sum[b] = _mm512_reduce_add_epi32(_mm512_add_epi32(qi[0], qi[1]));
+  }
+}
+
+}  // namespace
 
 void QuantizedActivations::prepare(int64_t n, int64_t k, bool with_groups) {
   blocks_ = k / 32;
@@ -15,6 +55,15 @@ void QuantizedActivations::prepare(int64_t n, int64_t k, bool with_groups) {
 }
 
 void QuantizedActivations::quantize_row(int64_t t, const float* x) {
+  if (simd_level() >= SimdLevel::kAvx512) {
+    quantize_blocks_avx512(x, blocks_, q_.data() + t * blocks_ * 32, d_.data() + t * blocks_, sum_.data() + t * blocks_);
+  } else {
+    quantize_row_scalar(t, x);
+  }
+  if (!groups_.empty()) build_groups(t);
+}
+
+void QuantizedActivations::quantize_row_scalar(int64_t t, const float* x) {
   for (int64_t b = t * blocks_; b < (t + 1) * blocks_; ++b) {
     const float* xb = x + 32 * (b - t * blocks_);
     float amax = 0.0f;
@@ -34,7 +83,6 @@ void QuantizedActivations::quantize_row(int64_t t, const float* x) {
     d_[static_cast<size_t>(b)] = d;
     sum_[static_cast<size_t>(b)] = s;
   }
-  if (!groups_.empty()) build_groups(t);
 }
 
 void QuantizedActivations::build_groups(int64_t t) {
