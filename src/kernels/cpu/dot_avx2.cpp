@@ -36,6 +36,17 @@ inline __m256i lane_dot_u4(__m256i w, __m256i a) {
 
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 
+// L2 prefetches for a loop step that reads kStep bytes from p, kPrefetchBytes ahead (see
+// dot_kernels.h): lines 64 bytes apart so that the steps together touch every line. Integer
+// arithmetic: the address may lie past the matrix.
+template <int kStep>
+inline void prefetch_step(const uint8_t* p) {
+#pragma GCC unroll 8
+  for (int o = 0; o < kStep; o += 64) {
+    _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + kPrefetchBytes + o), _MM_HINT_T1);
+  }
+}
+
 inline __m256 fma_lanes(__m256i lanes, __m256 scale, __m256 acc) {
   return _mm256_fmadd_ps(_mm256_cvtepi32_ps(lanes), scale, acc);
 }
@@ -57,6 +68,7 @@ float dot_32(const uint8_t* row, const ActivationRow& a) {
   __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
   int64_t b = 0;
   for (; b + 3 < a.blocks; b += 4) {
+    prefetch_step<4 * kBytes>(row + kBytes * b);
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       const uint8_t* p = row + kBytes * (b + j);
@@ -109,6 +121,7 @@ float dot_q4_1(const uint8_t* row, const ActivationRow& a) {
   alignas(32) float mins[8] = {};
   int64_t b = 0;
   for (; b + 3 < a.blocks; b += 4) {
+    prefetch_step<4 * kQ4_1Bytes>(row + kQ4_1Bytes * b);
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) q4_1_block(row, a, b + j, acc[j], mins);
   }
@@ -123,6 +136,7 @@ float dot_q4_k(const uint8_t* row, const ActivationRow& a) {
   const __m256 sign = _mm256_set1_ps(-0.0f);
   for (int64_t sb = 0; sb < a.blocks / 8; ++sb) {
     const uint8_t* p = row + kQ4_KBytes * sb;
+    prefetch_step<kQ4_KBytes>(p);
     const float d = half_to_float(p), dmin = half_to_float(p + 2);
     const float* dx = a.d + 8 * sb;
     alignas(32) float scf[8], mf[8];
@@ -157,6 +171,7 @@ float dot_q6_k(const uint8_t* row, const ActivationRow& a) {
   const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
   for (int64_t sb = 0; sb < a.blocks / 8; ++sb) {
     const uint8_t* p = row + kQ6_KBytes * sb;
+    prefetch_step<kQ6_KBytes>(p);
     const float d = half_to_float(p + kQ6_KD);
     const auto* sc = reinterpret_cast<const int8_t*>(p + kQ6_KScales);
     for (int half = 0; half < 2; ++half) {
@@ -202,6 +217,7 @@ float float_dot(const uint8_t* w, const float* x, int64_t k) {
   for (auto& v : acc) v = _mm256_setzero_ps();
   int64_t e = 0;
   for (; e + 64 <= k; e += 64) {
+    prefetch_step<64 * kElemBytes>(w + kElemBytes * e);
 #pragma GCC unroll 8
     for (int j = 0; j < 8; ++j) acc[j] = _mm256_fmadd_ps(Load8(w, e + 8 * j), _mm256_loadu_ps(x + e + 8 * j), acc[j]);
   }

@@ -42,13 +42,17 @@ inline __m512 scale_pair(float s0, float s1) {
   return _mm512_insertf32x8(_mm512_castps256_ps512(_mm256_set1_ps(s0)), _mm256_set1_ps(s1), 1);
 }
 
-// Software prefetch into L2, this many bytes ahead of the block being read. Rows are contiguous,
-// so this runs ahead into the following rows; the hardware prefetcher alone left a core at
-// ~65-75% of its streaming bandwidth (it loses track of the interleaved multi-row accesses).
-// Prefetches never fault, so running past the end of a matrix is harmless.
-constexpr int kPrefetchBytes = 8192;
-inline void prefetch_l2(const uint8_t* p, int offset) {  // integer arithmetic: the address may lie past the row
+// L2 prefetch of the line kPrefetchBytes + offset past p (integer arithmetic: that address may
+// lie past the matrix).
+inline void prefetch_l2(const uint8_t* p, int offset) {
   _mm_prefetch(reinterpret_cast<const char*>(reinterpret_cast<uintptr_t>(p) + kPrefetchBytes + offset), _MM_HINT_T1);
+}
+// Prefetches for a loop step that reads kStep bytes from p: lines 64 bytes apart, so that the
+// steps together touch every line.
+template <int kStep>
+inline void prefetch_step(const uint8_t* p) {
+#pragma GCC unroll 8
+  for (int o = 0; o < kStep; o += 64) prefetch_l2(p, o);
 }
 
 inline __m512i q8_0_pair(const uint8_t* p) { return join(load32(p + 2), load32(p + 2 + kQ8_0Bytes)); }
@@ -64,9 +68,7 @@ float dot_q8_0(const uint8_t* row, const ActivationRow& a) {
   int64_t b = 0;
   for (; b + 3 < a.blocks; b += 4) {
     const uint8_t* p = row + kB * b;
-    prefetch_l2(p, 0);  // 136 bytes per step: three lines cover them
-    prefetch_l2(p, 64);
-    prefetch_l2(p, 128);
+    prefetch_step<4 * kB>(p);
     const __m128i h = _mm_setr_epi16(static_cast<short>(load_u16(p)), static_cast<short>(load_u16(p + kB)),
                                      static_cast<short>(load_u16(p + 2 * kB)),
                                      static_cast<short>(load_u16(p + 3 * kB)), 0, 0, 0, 0);
@@ -153,6 +155,7 @@ float dot_nibble(const uint8_t* row, const ActivationRow& a) {
   int64_t b = 0;
   for (; b + 3 < a.blocks; b += 4) {
     const uint8_t* p = row + kB * b;
+    prefetch_step<4 * kB>(p);
     const __m128 dx = _mm_loadu_ps(a.d + b);
     const __m512 s4 = _mm512_castps128_ps512(_mm_mul_ps(four_halves<F>(p, 0), dx));
     const __m512i l01 = nibble_lanes<F>(p, p + kB, _mm512_loadu_si512(a.q + 32 * b));
@@ -248,8 +251,7 @@ void q4_0_groups_rows(const uint8_t* const* rows, const ActivationRow& a, float*
 #pragma GCC unroll 4
     for (int r = 0; r < kRows; ++r) {
       const uint8_t* p = rows[r] + 4 * kQ4_0Bytes * g;
-      prefetch_l2(p, 0);
-      prefetch_l2(p, 64);
+      prefetch_step<4 * kQ4_0Bytes>(p);
       z0[r] = _mm512_loadu_si512(p);
       z1[r] = _mm512_castsi128_si512(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(p + 64)));
     }
@@ -304,6 +306,7 @@ float float_dot(const uint8_t* w, const float* x, int64_t k) {
   for (auto& v : acc) v = _mm512_setzero_ps();
   int64_t e = 0;
   for (; e + 64 <= k; e += 64) {
+    prefetch_step<64 * kElemBytes>(w + kElemBytes * e);
 #pragma GCC unroll 4
     for (int j = 0; j < 4; ++j) {
       acc[j] = _mm512_fmadd_ps(Load16(w + kElemBytes * (e + 16 * j), 0xFFFF), _mm512_loadu_ps(x + e + 16 * j), acc[j]);
