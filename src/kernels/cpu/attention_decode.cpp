@@ -201,12 +201,14 @@ class DecodeRun {
   // Runs the tasks; `pending[seq * n_kv_heads + group]` counts the tasks of each group in this
   // call, and the task that brings it to zero calls group_done(seq, group). Which task that is
   // varies, but group_done merges in the fixed slot order, so the result does not; and no
-  // barrier is needed between computing the chunks and merging them.
+  // barrier is needed between computing the chunks and merging them. Contiguous shares: a thread
+  // runs consecutive tasks (neighbouring chunks of one group), so the memory it streams stays
+  // sequential across tasks; scheduling only, the results do not depend on it.
   template <typename Done>
   void run_tasks(Device& dev, const std::vector<Task>& tasks, std::vector<std::atomic<int64_t>>& pending,
                  const Done& group_done) const {
     const auto n_groups = static_cast<size_t>(shape_.n_kv_heads);
-    dev.parallel_for(tasks.size(), [&](size_t i, int) {
+    dev.parallel_for_contiguous(tasks.size(), [&](size_t i, int) {
       const Task& t = tasks[i];
       run_task(t);
       const size_t unit = static_cast<size_t>(t.seq) * n_groups + static_cast<size_t>(t.group);
