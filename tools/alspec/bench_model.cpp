@@ -9,7 +9,9 @@
 
 #include "alspec/core/error.h"
 #include "alspec/core/timer.h"
+#include "alspec/kernels/matmul.h"
 #include "alspec/kernels/memory_bandwidth.h"
+#include "alspec/kernels/ops.h"
 #include "alspec/model/model.h"
 #include "alspec/runtime/device.h"
 #include "alspec/spec/engine.h"
@@ -29,6 +31,7 @@ struct BenchArgs {
   int reps = 1;
   std::string fill = "random";
   bool json = false;
+  bool ops = false;
 };
 
 struct PointResult {
@@ -39,6 +42,71 @@ struct PointResult {
 
 double per_layer(const LayerProfile& p, double total) {
   return p.layers ? total / static_cast<double>(p.layers) : 0.0;
+}
+
+// --ops: where a decode step's time goes. Replays the step's weight products (the fused Q/K/V
+// and gate/up as the session runs them, o, down, the LM head) and its element-wise ops on the
+// model's weights for n_gen steps, timing each; attention and the per-architecture extras
+// (biases, QK-norm, RoPE) are left out. Medians per step; GB/s = the op's weight bytes / time.
+void op_profile(const Model& model, int threads, int steps, double membw, bool json) {
+  const auto& c = model.config();
+  Device dev({.name = "ops", .threads = threads, .cores = {}});
+  std::vector<float> x(static_cast<size_t>(c.n_embd)), xn(x.size()), q(static_cast<size_t>(c.q_dim())),
+      k(static_cast<size_t>(c.kv_dim())), v(k.size()), t(x.size()), g(static_cast<size_t>(c.n_ff)), u(g.size()),
+      logits(static_cast<size_t>(c.n_vocab));
+  auto bytes = [](std::initializer_list<const WeightMatrix*> ws) {
+    double b = 0;
+    for (const auto* w : ws) b += static_cast<double>(w->row_bytes) * static_cast<double>(w->rows);
+    return b;
+  };
+  std::map<std::string, std::vector<double>> per_step;  // op -> seconds per step
+  std::map<std::string, double> op_bytes;                // op -> weight bytes per step
+  std::vector<double> step_s;
+  for (int s = 0; s < steps; ++s) {
+    model.embed(1 + s % std::max(1, c.n_vocab - 1), x.data());
+    std::map<std::string, double> acc;
+    auto timed = [&](const char* name, double b, auto&& f) {
+      const double t0 = now_seconds();
+      f();
+      acc[name] += now_seconds() - t0;
+      if (s == 0) op_bytes[name] += b;
+    };
+    const double t_step = now_seconds();
+    for (int l = 0; l < c.n_layers; ++l) {
+      const auto& L = model.layer(l);
+      timed("norms", 0, [&] { rmsnorm(x.data(), L.attn_norm, xn.data(), c.n_embd, c.rms_eps); });
+      const MatvecTarget qkv[] = {{&L.wq, q.data()}, {&L.wk, k.data()}, {&L.wv, v.data()}};
+      timed("qkv", bytes({&L.wq, &L.wk, &L.wv}), [&] { matvec_fused(dev, qkv, xn.data()); });
+      timed("o", bytes({&L.wo}), [&] { matvec(dev, L.wo, q.data(), t.data()); });
+      timed("norms", 0, [&] {
+        add_inplace(x.data(), t.data(), c.n_embd);
+        rmsnorm(x.data(), L.ffn_norm, xn.data(), c.n_embd, c.rms_eps);
+      });
+      const MatvecTarget gate_up[] = {{&L.w_gate, g.data()}, {&L.w_up, u.data()}};
+      timed("gate_up", bytes({&L.w_gate, &L.w_up}), [&] { matvec_fused(dev, gate_up, xn.data()); });
+      timed("activation", 0, [&] { swiglu(g.data(), u.data(), g.data(), c.n_ff); });
+      timed("down", bytes({&L.w_down}), [&] { matvec(dev, L.w_down, g.data(), t.data()); });
+      timed("norms", 0, [&] { add_inplace(x.data(), t.data(), c.n_embd); });
+    }
+    timed("norms", 0, [&] { rmsnorm(x.data(), model.output_norm(), xn.data(), c.n_embd, c.rms_eps); });
+    timed("output", bytes({&model.output()}), [&] { matvec(dev, model.output(), xn.data(), logits.data()); });
+    step_s.push_back(now_seconds() - t_step);
+    for (const auto& [name, sec] : acc) per_step[name].push_back(sec);
+  }
+  const double step = median(step_s);
+  nlohmann::json j{{"threads", threads}, {"membw_gbps", membw}, {"step_ms", step * 1e3}};
+  if (!json) std::printf("ops, %d thread(s): step %.2f ms (no attention), bandwidth %.2f GB/s\n", threads, step * 1e3, membw);
+  for (const auto& [name, v] : per_step) {
+    const double m = median(v), b = op_bytes[name];
+    const double gbps = b > 0 ? b / m / 1e9 : 0.0;
+    j["ops"][name] = {{"ms", m * 1e3}, {"share", m / step}, {"gbps", gbps}, {"bw_ratio", gbps / membw}};
+    if (!json) {
+      std::printf("  %-10s %8.3f ms %5.1f%%", name.c_str(), m * 1e3, 100 * m / step);
+      if (b > 0) std::printf("  %6.2f GB/s  %.3f of bw", gbps, gbps / membw);
+      std::printf("\n");
+    }
+  }
+  if (json) std::cout << nlohmann::json{{"op_profile", j}}.dump() << "\n" << std::flush;
 }
 
 int run(const BenchArgs& a) {
@@ -220,6 +288,7 @@ int run(const BenchArgs& a) {
       }
     }
     if (!a.json) std::printf("  (threads %d: measured memory read bandwidth %.2f GB/s)\n", t, membw);
+    if (a.ops) op_profile(*model, t, a.n_gen, membw, a.json);
   }
   return 0;
 }
@@ -249,6 +318,9 @@ std::function<int()> setup_bench_model(CLI::App& app) {
   app.add_option("--fill", a->fill, "How the depth is filled: random K/V (fast) or prefill of tokens")
       ->capture_default_str();
   app.add_flag("--json", a->json, "One JSON object per point");
+  app.add_flag("--ops", a->ops,
+               "Also time each op of a decode step (weight products and element-wise ops replayed on the "
+               "model's weights, no attention), per thread count");
   return [a] {
     if (a->engine.model.empty()) throw_invalid_argument("bench: give --model PATH (or use `alspec bench attention`)");
     return run(*a);
