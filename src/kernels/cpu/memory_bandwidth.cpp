@@ -45,6 +45,36 @@ __attribute__((target("avx2"))) uint64_t read_chunk_avx2(const uint64_t* p, size
   return out[0] ^ out[1] ^ out[2] ^ out[3];
 }
 
+// The fastest read loop we know on AVX-512 machines: 512-bit loads plus software prefetch into L2
+// 8 KiB ahead (what the dot kernels do), so that the roofline is a true ceiling for them; plain
+// 256-bit loads without prefetch read 8-11% less on the development machine.
+constexpr size_t kPrefetchAhead = 8192;
+__attribute__((target("avx512f"))) uint64_t read_chunk_avx512(const uint64_t* p, size_t words) {
+  __m512i a = _mm512_setzero_si512(), b = a, c = a, d = a;
+  const auto* v = reinterpret_cast<const __m512i*>(p);
+  const char* bytes = reinterpret_cast<const char*>(p);
+  const size_t n = words / 8;  // 64-byte vectors; chunks are whole multiples of 256 bytes
+  for (size_t i = 0; i < n; i += 4) {
+    const size_t ahead = i * 64 + kPrefetchAhead;
+    if (ahead < n * 64) {
+      _mm_prefetch(bytes + ahead, _MM_HINT_T1);
+      _mm_prefetch(bytes + ahead + 64, _MM_HINT_T1);
+      _mm_prefetch(bytes + ahead + 128, _MM_HINT_T1);
+      _mm_prefetch(bytes + ahead + 192, _MM_HINT_T1);
+    }
+    a = _mm512_xor_si512(a, _mm512_load_si512(v + i));
+    b = _mm512_xor_si512(b, _mm512_load_si512(v + i + 1));
+    c = _mm512_xor_si512(c, _mm512_load_si512(v + i + 2));
+    d = _mm512_xor_si512(d, _mm512_load_si512(v + i + 3));
+  }
+  const __m512i x = _mm512_xor_si512(_mm512_xor_si512(a, b), _mm512_xor_si512(c, d));
+  alignas(64) uint64_t out[8];
+  _mm512_store_si512(reinterpret_cast<__m512i*>(out), x);
+  uint64_t r = 0;
+  for (uint64_t w : out) r ^= w;
+  return r;
+}
+
 struct FreeDeleter {
   void operator()(void* p) const { std::free(p); }
 };
@@ -65,12 +95,15 @@ class ChunkBuffer {
   size_t chunks() const { return chunks_; }
   // Reads chunks [first, first + count) on dev; returns the seconds taken.
   double read(Device& dev, size_t first, size_t count) {
-    const bool avx2 = simd_level() >= SimdLevel::kAvx2;
+    const SimdLevel level = simd_level();
     const uint64_t* data = buf_.get();
     const double t0 = now_seconds();
     dev.parallel_for(count, [&](size_t i, int) {
       const size_t c = first + i;
-      sinks_[c] = avx2 ? read_chunk_avx2(data + c * kWords, kWords) : read_chunk_scalar(data + c * kWords, kWords);
+      const uint64_t* p = data + c * kWords;
+      sinks_[c] = level >= SimdLevel::kAvx512 ? read_chunk_avx512(p, kWords)
+                  : level >= SimdLevel::kAvx2 ? read_chunk_avx2(p, kWords)
+                                              : read_chunk_scalar(p, kWords);
     });
     return now_seconds() - t0;
   }
