@@ -23,6 +23,12 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 MAX_PLOTTED_LAMBDA = 10.0
+STATIC_STYLES = [":", (0, (5, 2)), "-.", (0, (1, 3))]  # one dash pattern per S, so the S values stay apart
+
+
+def static_style(task, spec_chunk):
+    chunks = sorted({r["config"]["spec_chunk"] for r in task["results"] if r["config"]["mode"] == "static"})
+    return STATIC_STYLES[chunks.index(spec_chunk) % len(STATIC_STYLES)]
 
 
 def panels(n: int):
@@ -69,7 +75,7 @@ def plot_hit_rate(results, path):
             ax.legend(fontsize=8)
         else:
             ax.text(0.5, 0.5, "no speculative runs", ha="center", va="center", transform=ax.transAxes)
-    fig.suptitle(f"Speculation hit rate vs λ — {os.path.basename(results['model']['path'])}")
+    fig.suptitle(f"Speculation hit rate vs λ\n{os.path.basename(results['model']['path'])}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -87,7 +93,8 @@ def plot_score(results, path):
             if c["mode"] == "exact":
                 ax.axhline(r["score"], color="black", linestyle="--", linewidth=1.2, label="exact")
             elif c["mode"] == "static":
-                ax.axhline(r["score"], color="tab:red", linestyle=":", linewidth=1.5, label=f"static, S={c['spec_chunk']}")
+                ax.axhline(r["score"], color="tab:red", linestyle=static_style(task, c["spec_chunk"]), linewidth=1.5,
+                           label=f"static, S={c['spec_chunk']}")
         ax.set_title(task["name"])
         ax.set_xlabel("λ (acceptance threshold)")
         ax.set_ylabel(metric_label(task))
@@ -95,7 +102,7 @@ def plot_score(results, path):
             ax.set_ylim(-0.03, 1.03)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
-    fig.suptitle(f"Task score vs λ — {os.path.basename(results['model']['path'])}")
+    fig.suptitle(f"Task score vs λ\n{os.path.basename(results['model']['path'])}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -124,7 +131,7 @@ def plot_layers(results, path):
             ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
         else:
             ax.text(0.5, 0.5, "no checks", ha="center", va="center", transform=ax.transAxes)
-    fig.suptitle(f"Hit rate by layer — {os.path.basename(results['model']['path'])}")
+    fig.suptitle(f"Hit rate by layer\n{os.path.basename(results['model']['path'])}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
@@ -143,8 +150,9 @@ def plot_distance(results, path):
         for r in task["results"]:
             c = r["config"]
             if c["mode"] == "static" and r["kl_mean"]:
-                kl_ax.axhline(r["kl_mean"], color="tab:red", linestyle=":", linewidth=1.5, label=f"static, S={c['spec_chunk']}")
-                top_ax.axhline(100 * r["top1"], color="tab:red", linestyle=":", linewidth=1.5,
+                ls = static_style(task, c["spec_chunk"])
+                kl_ax.axhline(r["kl_mean"], color="tab:red", linestyle=ls, linewidth=1.5, label=f"static, S={c['spec_chunk']}")
+                top_ax.axhline(100 * r["top1"], color="tab:red", linestyle=ls, linewidth=1.5,
                                label=f"static, S={c['spec_chunk']}")
         kl_ax.set_title(task["name"])
         if kl_ax.lines:
@@ -157,7 +165,7 @@ def plot_distance(results, path):
             ax.grid(alpha=0.3, which="both")
             if ax.lines:
                 ax.legend(fontsize=8)
-    fig.suptitle(f"Distance to exact vs λ — {os.path.basename(results['model']['path'])}")
+    fig.suptitle(f"Distance to exact vs λ\n{os.path.basename(results['model']['path'])}", fontsize=10)
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
