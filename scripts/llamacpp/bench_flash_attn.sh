@@ -7,9 +7,9 @@
 # sources), builds ggml's CPU backend (Release, GGML_NATIVE=ON, OpenMP) together with
 # bench_ggml_flash_attn.cpp into $BUILD_DIR, then runs the benchmark with the given options
 # (default: --ctx 4096,16384,65536 --threads 1,2 --batch 1,4 --kv-type f16 --reps 7), one JSON
-# line per point. Not part of `make test`; on the shared machine wrap the run in quiet.sh:
+# line per point. Not part of `make test`; on the shared machine wrap the run in scripts/quiet-window.sh:
 #   scripts/llamacpp/bench_flash_attn.sh --build-only
-#   /work/briefs/quiet.sh scripts/llamacpp/bench_flash_attn.sh --ctx 4096,16384,65536
+#   scripts/quiet-window.sh scripts/llamacpp/bench_flash_attn.sh --ctx 4096,16384,65536
 # Environment: LLAMA_CPP_PYTHON_VERSION (0.3.36), BUILD_DIR (/tmp/alspec-llamacpp),
 # PYTHON (the repo's .venv python if present, else python3), JOBS (2).
 set -euo pipefail
