@@ -449,39 +449,30 @@ json run_evaluation(const Model& model, const std::vector<TaskSpec>& tasks, cons
   }
   const double t_start = now_seconds();
   // Items are scored item-major so that the exact reference of an item is held only while its
-  // sweep points run. Single-device sweep points with the same S share one engine (switched with
-  // set_speculation), so a prompt is prefilled once per item and S, not once per sweep point;
-  // alspec points get their own two-device engine. Prefill is always exact, hence shareable.
+  // sweep points run. Sweep points share an engine whenever it accepts their settings (same S and
+  // device count; switched with set_speculation), so a prompt is prefilled once per item and
+  // engine, not once per sweep point. Prefill is always exact, hence shareable.
+  std::vector<SpecConfig> specs;  // per sweep point
   std::vector<std::unique_ptr<Engine>> engine_pool;
   std::vector<Engine*> engines;  // per sweep point
-  std::map<int, Engine*> by_chunk;
   for (const auto& cfg : options.sweep) {
-    EngineOptions eo = options.engine;
-    eo.spec.mode = cfg.mode;
-    eo.spec.lambda = cfg.lambda;
-    eo.spec.spec_chunk = cfg.spec_chunk;
-    const int chunk = cfg.spec_chunk > 0 || engine_pool.empty() ? cfg.spec_chunk
-                                                                : default_spec_chunk(engine_pool.front()->ctx_size());
-    const bool shared = cfg.mode != AttentionMode::kAlspec;
-    auto it = by_chunk.end();
-    if (shared && !engine_pool.empty()) {
-      it = by_chunk.find(chunk);
-    }
-    if (it != by_chunk.end()) {
-      engines.push_back(it->second);
-      continue;
-    }
-    engine_pool.push_back(std::make_unique<Engine>(model, eo));
-    engines.push_back(engine_pool.back().get());
-    if (shared) by_chunk[engine_pool.back()->spec_chunk()] = engine_pool.back().get();
-  }
-  auto engine_for = [&](size_t c) -> Engine& {
-    const RunConfig& cfg = options.sweep[c];
-    SpecConfig spec = options.engine.spec;
+    SpecConfig& spec = specs.emplace_back(options.engine.spec);
     spec.mode = cfg.mode;
     spec.lambda = cfg.lambda;
     spec.spec_chunk = cfg.spec_chunk;
-    engines[c]->set_speculation(spec);
+    Engine* engine = nullptr;
+    for (const auto& e : engine_pool) {
+      if (e->accepts_speculation(spec)) engine = e.get();
+    }
+    if (engine == nullptr) {
+      EngineOptions eo = options.engine;
+      eo.spec = spec;
+      engine = engine_pool.emplace_back(std::make_unique<Engine>(model, eo)).get();
+    }
+    engines.push_back(engine);
+  }
+  auto engine_for = [&](size_t c) -> Engine& {
+    engines[c]->set_speculation(specs[c]);
     return *engines[c];
   };
   const int64_t ctx = engines.front()->ctx_size();

@@ -79,10 +79,7 @@ Engine& EnginePool::Lease::engine(const SpecConfig& spec) {
   const bool same = s.engine && s.spec.mode == spec.mode && s.spec.lambda == spec.lambda &&
                     s.spec.spec_chunk == spec.spec_chunk;
   // Same S and device count: switch mode/lambda in place and keep the KV cache for prompt caching.
-  const bool switchable = s.engine && (spec.mode == AttentionMode::kAlspec) == (s.engine->mode() == AttentionMode::kAlspec) &&
-                          (spec.spec_chunk == 0 ? default_spec_chunk(s.engine->ctx_size()) : spec.spec_chunk) ==
-                              s.engine->spec_chunk();
-  if (!same && switchable) {
+  if (!same && s.engine && s.engine->accepts_speculation(spec)) {
     s.engine->set_speculation(spec);
     s.spec = spec;
   } else if (!same) {

@@ -76,15 +76,27 @@ int64_t Engine::reuse_prefix(std::span<const int32_t> tokens, int64_t max_keep) 
   return static_cast<int64_t>(keep);
 }
 
+namespace {
+int resolved_chunk(const SpecConfig& spec, int64_t ctx_size) {
+  return spec.spec_chunk == 0 ? default_spec_chunk(ctx_size) : spec.spec_chunk;
+}
+bool two_devices(AttentionMode m) { return m == AttentionMode::kAlspec; }
+}  // namespace
+
+bool Engine::accepts_speculation(const SpecConfig& spec) const {
+  return resolved_chunk(spec, options_.ctx_size) == options_.spec.spec_chunk &&
+         two_devices(spec.mode) == two_devices(options_.spec.mode);
+}
+
 void Engine::set_speculation(const SpecConfig& spec) {
   validate(spec);
   SpecConfig s = spec;
-  if (s.spec_chunk == 0) s.spec_chunk = default_spec_chunk(options_.ctx_size);
+  s.spec_chunk = resolved_chunk(spec, options_.ctx_size);
   if (s.spec_chunk != options_.spec.spec_chunk) {
     throw_invalid_argument("set_speculation: S = " + std::to_string(s.spec_chunk) + " differs from this engine's S = " +
                            std::to_string(options_.spec.spec_chunk) + " (S fixes the attention partition plan)");
   }
-  if ((s.mode == AttentionMode::kAlspec) != (options_.spec.mode == AttentionMode::kAlspec)) {
+  if (two_devices(s.mode) != two_devices(options_.spec.mode)) {
     throw_invalid_argument(std::string("set_speculation: cannot switch between ") + attention_mode_name(options_.spec.mode) +
                            " and " + attention_mode_name(s.mode) + " (alspec runs on two devices)");
   }

@@ -57,6 +57,8 @@ class Engine {
   // to this engine's S, since it fixes the attention partition plan of every mode; alspec engines
   // (two devices) only change lambda and hooks. Throws Error(kInvalidArgument) otherwise.
   void set_speculation(const SpecConfig& spec);
+  // Whether set_speculation(spec) would succeed: the same resolved S and the same device count.
+  bool accepts_speculation(const SpecConfig& spec) const;
   // Exact prefill; see Session::prefill.
   void prefill(std::span<const int32_t> tokens, PrefillLogits which,
                FunctionRef<void(int64_t index, const float* logits)> on_logits);
