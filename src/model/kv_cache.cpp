@@ -1,7 +1,5 @@
 #include "alspec/model/kv_cache.h"
 
-#include <sys/mman.h>
-
 #include <string>
 
 #include "alspec/core/error.h"
@@ -25,14 +23,17 @@ KvCache::KvCache(const ModelConfig& c, int64_t capacity, DType type)
   row_bytes_ = row_bytes(type, head_dim_);
   plane_bytes_ = row_bytes_ * static_cast<size_t>(capacity) * static_cast<size_t>(n_kv_heads_);
   bytes_ = plane_bytes_ * 2 * static_cast<size_t>(n_layers_);
-  void* p = ::mmap(nullptr, bytes_, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-  if (p == MAP_FAILED) {
+  // Sized to the capacity, touched only as far as used: not reserved in swap. Huge pages: decode
+  // streams whole planes, and 4 KiB pages cost a TLB miss every 4 KiB.
+  try {
+    memory_ = PageBuffer(bytes_, /*reserve=*/false);
+  } catch (const Error&) {
     throw Error(ErrorKind::kRuntime, "cannot reserve " + std::to_string(bytes_ >> 20) + " MiB for the KV cache");
   }
-  data_ = static_cast<uint8_t*>(p);
+  data_ = memory_.data();
 }
 
-KvCache::~KvCache() { ::munmap(data_, bytes_); }
+KvCache::~KvCache() = default;
 
 uint8_t* KvCache::k_base(int layer) const { return data_ + plane_bytes_ * 2 * static_cast<size_t>(layer); }
 uint8_t* KvCache::v_base(int layer) const { return k_base(layer) + plane_bytes_; }

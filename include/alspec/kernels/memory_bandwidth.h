@@ -3,7 +3,10 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
+#include <vector>
 
+#include "alspec/core/page_buffer.h"
 #include "alspec/runtime/device.h"
 
 namespace alspec {
@@ -12,6 +15,30 @@ struct BandwidthResult {
   double gbps;     // 1e9 bytes per second
   double seconds;  // of the median repetition
   size_t bytes;    // read per repetition
+};
+
+// The probe's buffer: whole 1 MiB chunks (huge pages requested, like the KV cache), written by
+// dev's threads so pages are faulted in where they are read, and read with the fastest loop we
+// have (512-bit loads and software prefetch where available). Exposed for callers that read it
+// between other work, e.g. to evict the caches before each timed kernel call and take that read
+// as the bandwidth of the moment.
+class ReadProbeBuffer {
+ public:
+  static constexpr size_t kChunkBytes = size_t{1} << 20;
+  // bytes is rounded down to whole chunks, at least one.
+  ReadProbeBuffer(Device& dev, size_t bytes);
+  size_t chunks() const { return chunks_; }
+  size_t bytes() const { return chunks_ * kChunkBytes; }
+  // Reads chunks [first, first + count) with dev's threads; returns the seconds taken.
+  double read(Device& dev, size_t first, size_t count);
+  double read_all(Device& dev) { return read(dev, 0, chunks_); }
+  // Throws if the reads did not see the written contents (keeps them observable).
+  void check() const;
+
+ private:
+  size_t chunks_;
+  PageBuffer buf_;
+  std::vector<uint64_t> sinks_;
 };
 
 // Reads a freshly written buffer of `bytes` (rounded down to 1 MiB chunks, at least one) with all

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "alspec/core/dtype.h"
+#include "alspec/core/page_buffer.h"
 #include "alspec/kernels/attention.h"
 #include "alspec/model/model_config.h"
 
@@ -17,7 +18,8 @@ bool is_kv_cache_type(DType t);
 
 class KvCache {
  public:
-  // Reserves address space lazily (anonymous mapping): untouched rows cost no memory.
+  // Reserves address space lazily (anonymous mapping, huge pages requested): untouched parts cost
+  // no memory.
   KvCache(const ModelConfig& config, int64_t capacity, DType type);
   ~KvCache();
   KvCache(const KvCache&) = delete;
@@ -40,6 +42,7 @@ class KvCache {
   size_t row_bytes_;
   size_t plane_bytes_;  // one layer's K (or V)
   size_t bytes_;
+  PageBuffer memory_;
   uint8_t* data_ = nullptr;
 };
 

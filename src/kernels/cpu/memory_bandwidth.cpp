@@ -10,13 +10,15 @@
 #include <vector>
 
 #include "alspec/core/error.h"
+#include "alspec/core/page_buffer.h"
 #include "alspec/core/timer.h"
 #include "alspec/kernels/cpu_features.h"
 
 namespace alspec {
 namespace {
 
-constexpr size_t kChunk = size_t{1} << 20;
+constexpr size_t kChunk = ReadProbeBuffer::kChunkBytes;
+constexpr size_t kWords = kChunk / sizeof(uint64_t);
 
 // XOR of all 64-bit words: one load per word, negligible arithmetic.
 uint64_t read_chunk_scalar(const uint64_t* p, size_t words) {
@@ -75,73 +77,57 @@ __attribute__((target("avx512f"))) uint64_t read_chunk_avx512(const uint64_t* p,
   return r;
 }
 
-struct FreeDeleter {
-  void operator()(void* p) const { std::free(p); }
-};
-
-// A 64-byte aligned buffer of whole 1 MiB chunks, word i holding i, written by dev's threads so
-// that pages are faulted in where they are read.
-class ChunkBuffer {
- public:
-  ChunkBuffer(Device& dev, size_t bytes) : chunks_(std::max<size_t>(1, bytes / kChunk)) {
-    buf_.reset(static_cast<uint64_t*>(std::aligned_alloc(64, chunks_ * kChunk)));
-    if (!buf_) throw Error(ErrorKind::kRuntime, "measure_read_bandwidth: cannot allocate buffer");
-    uint64_t* data = buf_.get();
-    dev.parallel_for(chunks_, [&](size_t c, int) {
-      for (size_t i = 0; i < kWords; ++i) data[c * kWords + i] = c * kWords + i;
-    });
-    sinks_.assign(chunks_, 0);
-  }
-  size_t chunks() const { return chunks_; }
-  // Reads chunks [first, first + count) on dev; returns the seconds taken.
-  double read(Device& dev, size_t first, size_t count) {
-    const SimdLevel level = simd_level();
-    const uint64_t* data = buf_.get();
-    const double t0 = now_seconds();
-    dev.parallel_for(count, [&](size_t i, int) {
-      const size_t c = first + i;
-      const uint64_t* p = data + c * kWords;
-      sinks_[c] = level >= SimdLevel::kAvx512 ? read_chunk_avx512(p, kWords)
-                  : level >= SimdLevel::kAvx2 ? read_chunk_avx2(p, kWords)
-                                              : read_chunk_scalar(p, kWords);
-    });
-    return now_seconds() - t0;
-  }
-  // XOR of 0..m has a closed form; checking it keeps the reads observable and the data intact.
-  void check() const {
-    uint64_t sink = 0;
-    for (uint64_t s : sinks_) sink ^= s;
-    const uint64_t m = chunks_ * kWords - 1;
-    const uint64_t expected = (m % 4 == 0) ? m : (m % 4 == 1) ? 1 : (m % 4 == 2) ? m + 1 : 0;
-    if (sink != expected) throw Error(ErrorKind::kRuntime, "measure_read_bandwidth: checksum mismatch");
-  }
-
- private:
-  static constexpr size_t kWords = kChunk / sizeof(uint64_t);
-  size_t chunks_;
-  std::unique_ptr<uint64_t, FreeDeleter> buf_;
-  std::vector<uint64_t> sinks_;
-};
-
 BandwidthResult make_result(double seconds, size_t bytes) {
   return {static_cast<double>(bytes) / seconds / 1e9, seconds, bytes};
 }
 
 }  // namespace
 
+ReadProbeBuffer::ReadProbeBuffer(Device& dev, size_t bytes)
+    : chunks_(std::max<size_t>(1, bytes / kChunk)), buf_(chunks_ * kChunk), sinks_(chunks_, 0) {
+  auto* data = reinterpret_cast<uint64_t*>(buf_.data());
+  dev.parallel_for(chunks_, [&](size_t c, int) {
+    for (size_t i = 0; i < kWords; ++i) data[c * kWords + i] = c * kWords + i;
+  });
+}
+
+double ReadProbeBuffer::read(Device& dev, size_t first, size_t count) {
+  if (first > chunks_ || count > chunks_ - first) throw_invalid_argument("ReadProbeBuffer::read: chunks out of range");
+  const SimdLevel level = simd_level();
+  const auto* data = reinterpret_cast<const uint64_t*>(buf_.data());
+  const double t0 = now_seconds();
+  dev.parallel_for(count, [&](size_t i, int) {
+    const size_t c = first + i;
+    const uint64_t* p = data + c * kWords;
+    sinks_[c] = level >= SimdLevel::kAvx512 ? read_chunk_avx512(p, kWords)
+                : level >= SimdLevel::kAvx2 ? read_chunk_avx2(p, kWords)
+                                            : read_chunk_scalar(p, kWords);
+  });
+  return now_seconds() - t0;
+}
+
+// XOR of 0..m has a closed form; checking it keeps the reads observable and the data intact.
+void ReadProbeBuffer::check() const {
+  uint64_t sink = 0;
+  for (uint64_t s : sinks_) sink ^= s;
+  const uint64_t m = chunks_ * kWords - 1;
+  const uint64_t expected = (m % 4 == 0) ? m : (m % 4 == 1) ? 1 : (m % 4 == 2) ? m + 1 : 0;
+  if (sink != expected) throw Error(ErrorKind::kRuntime, "memory bandwidth probe: checksum mismatch");
+}
+
 BandwidthResult measure_read_bandwidth(Device& dev, size_t bytes, int repetitions) {
   if (repetitions < 1) throw_invalid_argument("measure_read_bandwidth: repetitions must be >= 1");
-  ChunkBuffer buf(dev, bytes);
+  ReadProbeBuffer buf(dev, bytes);
   std::vector<double> times;
   for (int r = 0; r < repetitions; ++r) times.push_back(buf.read(dev, 0, buf.chunks()));
   buf.check();
   std::sort(times.begin(), times.end());
-  return make_result(times[times.size() / 2], buf.chunks() * kChunk);
+  return make_result(times[times.size() / 2], buf.bytes());
 }
 
 WindowedBandwidth measure_read_bandwidth_windowed(Device& dev, size_t bytes, size_t window_bytes, int passes) {
   if (passes < 1) throw_invalid_argument("measure_read_bandwidth_windowed: passes must be >= 1");
-  ChunkBuffer buf(dev, bytes);
+  ReadProbeBuffer buf(dev, bytes);
   const size_t window = std::clamp<size_t>(window_bytes / kChunk, 1, buf.chunks());
   const size_t windows = buf.chunks() / window;
   std::vector<double> times;
