@@ -112,16 +112,17 @@ void check_point(Device& dev, const AttentionShape& shape, const TestCache& cach
 
 TEST(Attention, MatchesReferenceAcrossTypesGqaAndHeadDims) {
   Device dev({.name = "t", .threads = 2, .cores = {}});
-  const int64_t lengths[] = {1, 2, 31, 33, 255, 256, 257, 700};
+  // Around the 32-row tiles and the 1024-row chunks (kAttentionChunkRows), and several chunks.
+  const int64_t lengths[] = {1, 2, 31, 33, 255, 256, 257, 700, 1023, 1024, 1025, 2100};
   uint32_t seed = 10;
   for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0}) {
     for (int gqa : {1, 4, 8}) {
       for (int d : {64, 128}) {
         const int n_kv = 2;
         const AttentionShape shape{n_kv * gqa, n_kv, d};
-        const TestCache cache(type, n_kv, d, 700, seed++);
+        const TestCache cache(type, n_kv, d, 2100, seed++);
         const std::vector<float> q = random_query(shape.n_heads, d, seed++, 2.0f);
-        for (int64_t L : lengths) check_point(dev, shape, cache, q, L, 16, L == 700);
+        for (int64_t L : lengths) check_point(dev, shape, cache, q, L, 16, L == 2100);
       }
     }
   }

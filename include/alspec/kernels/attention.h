@@ -28,9 +28,12 @@
 
 namespace alspec {
 
-// Rows per split-K chunk. A constant (never derived from the thread count) so results are
-// reproducible; 256 rows of f16 K+V at head_dim 128 are 128 KiB, enough to amortise a task.
-inline constexpr int64_t kAttentionChunkRows = 256;
+// Rows per split-K chunk (one task, one state, one merge). A constant (never derived from the
+// thread count) so results are reproducible. 1024 rows of f16 K+V at head_dim 128 are 512 KiB:
+// the kernel's prefetch stream and its q·k / p·V pipeline restart at every chunk, and each chunk
+// costs a state reset and a merge; at 256 rows that was ~8% of the time at long contexts
+// (measured, docs/attention.md). Still 8 tasks per KV head at 8K context for the threads to share.
+inline constexpr int64_t kAttentionChunkRows = 1024;
 
 // One layer's KV cache as the kernels read it. Non-owning.
 struct KvCacheView {
