@@ -29,11 +29,11 @@ struct GroupRows {
 };
 
 // Per-thread scratch floats (64-byte aligned): float tiles of K and V plus scores, or (fused AVX-512
-// path) scores plus 16 unreduced partial sums per score.
+// path) scores, 16 unreduced partial sums per score and one factor per head.
 inline size_t group_rows_scratch_floats(int n_rep, int head_dim) {
   const size_t tile_rows = kAttentionTileRows;
   const size_t scores = static_cast<size_t>(n_rep) * tile_rows;
-  return std::max(2 * tile_rows * static_cast<size_t>(head_dim) + scores, scores * 17);
+  return std::max(2 * tile_rows * static_cast<size_t>(head_dim) + scores, scores * 17 + static_cast<size_t>(n_rep));
 }
 
 // States of the group: acc [n_rep][head_dim], m [n_rep], l [n_rep]. Rows [begin, end) are folded in

@@ -99,8 +99,10 @@ ALSPEC_TARGET_AVX512 inline void pv_block(float* acc, const float* p, const floa
 }
 
 // Online-softmax step of one head over a tile: p[0..nt) holds the scaled scores on entry and
-// e^(s - m_new) on exit; acc and l are rescaled to the new running max.
-ALSPEC_TARGET_AVX512 inline void softmax_step(float* p, int nt, float* m, float* l, float* acc, int d) {
+// e^(s - m_new) on exit; l is rescaled to the new running max and the factor for the accumulator,
+// e^(m_old - m_new) (0 for an empty state), is returned: the fused kernels apply it when they next
+// load the accumulator for p·V, so the softmax step does not touch it.
+ALSPEC_TARGET_AVX512 inline float softmax_probs(float* p, int nt, float* m, float* l) {
   static_assert(kAttentionTileRows == 32);
   // Lanes t >= nt are masked out of the max and the sum (vector reductions: no long scalar chains).
   const __mmask16 m0 = static_cast<__mmask16>(nt >= 16 ? 0xFFFF : (1u << nt) - 1);
@@ -119,12 +121,18 @@ ALSPEC_TARGET_AVX512 inline void softmax_step(float* p, int nt, float* m, float*
   const float sum = _mm512_reduce_add_ps(_mm512_add_ps(e0, e1));
   float alpha = 0.0f;
   if (m_old != kEmptyStateMax) alpha = _mm_cvtss_f32(_mm512_castps512_ps128(exp_ps(_mm512_set1_ps(m_old - m_new))));
+  *l = *l * alpha + sum;
+  *m = m_new;
+  return alpha;
+}
+
+// As softmax_probs, then acc [d] rescaled in place (for the kernels that add p·V to acc directly).
+ALSPEC_TARGET_AVX512 inline void softmax_step(float* p, int nt, float* m, float* l, float* acc, int d) {
+  const float alpha = softmax_probs(p, nt, m, l);
   if (alpha != 1.0f) {
     const __m512 av = _mm512_set1_ps(alpha);
     for (int j = 0; j < d; j += 16) _mm512_storeu_ps(acc + j, _mm512_mul_ps(av, _mm512_loadu_ps(acc + j)));
   }
-  *l = *l * alpha + sum;
-  *m = m_new;
 }
 
 // 16 elements [j, j + 16) of a cache row as floats, decoded in registers (same values as
@@ -185,15 +193,19 @@ ALSPEC_TARGET_AVX512 inline __m512 reduce16(const __m512* v) {
 
 // acc[HB heads][NV*16] += sum_t p[h][t] v[t]: two 16-wide column blocks at a time, so 2*HB
 // independent FMA chains hide the FMA latency; each V element is decoded once per HB heads.
+// acc is first rescaled by alpha[h] (the deferred factor of softmax_probs; x * 1 = x, so this is
+// bitwise the in-place rescale).
 template <DType T, int NV, int HB>
-ALSPEC_TARGET_AVX512 inline void pv_heads(const uint8_t* v, size_t rb, const float* p, int nt, float* acc) {
+ALSPEC_TARGET_AVX512 inline void pv_heads(const uint8_t* v, size_t rb, const float* p, int nt, float* acc,
+                                          const float* alpha) {
   constexpr int d = NV * 16;
   static_assert(NV % 2 == 0);
   for (int i = 0; i < NV; i += 2) {
     __m512 a[HB], b[HB];
     for (int h = 0; h < HB; ++h) {
-      a[h] = _mm512_loadu_ps(acc + h * d + 16 * i);
-      b[h] = _mm512_loadu_ps(acc + h * d + 16 * i + 16);
+      const __m512 ah = _mm512_set1_ps(alpha[h]);
+      a[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc + h * d + 16 * i));
+      b[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc + h * d + 16 * i + 16));
     }
     for (int t = 0; t < nt; ++t) {
       const uint8_t* row = v + static_cast<size_t>(t) * rb;
@@ -230,35 +242,30 @@ ALSPEC_TARGET_AVX512 inline void qk_row(const GroupRows& g, const uint8_t* row, 
   }
 }
 
-// Scores of a tile from its unreduced dots, then the online-softmax step of every head.
-template <int NV>
-ALSPEC_TARGET_AVX512 inline void scores_and_softmax(const GroupRows& g, const float* dots, float* p, int nt,
-                                                    GroupState s) {
-  constexpr int d = NV * 16;
+// Scores of rows [t0, t0 + 16) of a tile for every head, from the unreduced dots (rows >= nt hold
+// stale sums; softmax_probs masks them).
+ALSPEC_TARGET_AVX512 inline void reduce_scores(const GroupRows& g, const float* dots, float* p, int t0) {
   constexpr int TR = kAttentionTileRows;
   const __m512 scale = _mm512_set1_ps(g.scale);
   for (int h = 0; h < g.n_rep; ++h) {
-    for (int t0 = 0; t0 < nt; t0 += 16) {  // rows >= nt hold stale sums; masked in softmax_step
-      _mm512_storeu_ps(p + h * TR + t0,
-                       _mm512_mul_ps(reduce16(reinterpret_cast<const __m512*>(dots + (h * TR + t0) * 16)), scale));
-    }
+    _mm512_storeu_ps(p + h * TR + t0,
+                     _mm512_mul_ps(reduce16(reinterpret_cast<const __m512*>(dots + (h * TR + t0) * 16)), scale));
   }
-  for (int h = 0; h < g.n_rep; ++h) softmax_step(p + h * TR, nt, s.m + h, s.l + h, s.acc + h * d, d);
 }
 
 // p·V of the heads [h0, n_rep) of a tile in one go (blocks of 4, then the rest).
 template <DType T, int NV>
 ALSPEC_TARGET_AVX512 inline void pv_tile(const GroupRows& g, const uint8_t* vrows, const float* p, int nt, float* acc,
-                                         int h0) {
+                                         const float* alpha, int h0) {
   constexpr int d = NV * 16;
   constexpr int TR = kAttentionTileRows;
   constexpr size_t RB = kRowBytes<T, NV>;
   int h = h0;
-  for (; h + 4 <= g.n_rep; h += 4) pv_heads<T, NV, 4>(vrows, RB, p + h * TR, nt, acc + h * d);
+  for (; h + 4 <= g.n_rep; h += 4) pv_heads<T, NV, 4>(vrows, RB, p + h * TR, nt, acc + h * d, alpha + h);
   switch (g.n_rep - h) {
-    case 3: pv_heads<T, NV, 3>(vrows, RB, p + h * TR, nt, acc + h * d); break;
-    case 2: pv_heads<T, NV, 2>(vrows, RB, p + h * TR, nt, acc + h * d); break;
-    case 1: pv_heads<T, NV, 1>(vrows, RB, p + h * TR, nt, acc + h * d); break;
+    case 3: pv_heads<T, NV, 3>(vrows, RB, p + h * TR, nt, acc + h * d, alpha + h); break;
+    case 2: pv_heads<T, NV, 2>(vrows, RB, p + h * TR, nt, acc + h * d, alpha + h); break;
+    case 1: pv_heads<T, NV, 1>(vrows, RB, p + h * TR, nt, acc + h * d, alpha + h); break;
     default: break;
   }
 }
@@ -267,11 +274,12 @@ ALSPEC_TARGET_AVX512 inline void pv_tile(const GroupRows& g, const uint8_t* vrow
 // for the heads in blocks of 4. The p·V work is cut into units (block of 4 heads, column pair) of
 // one row each per step; every q·k row is followed by `units` p·V rows of one unit, so the memory
 // stream and the arithmetic stay even. Each accumulator adds its rows in ascending order: the
-// results are those of pv_heads<T, NV, 4> over each block.
+// results are those of pv_heads<T, NV, 4> over each block. (Reducing the first half of the scores
+// inside this loop was measured 5% slower from DRAM: it delays the prefetches.)
 template <DType T, int NV>
 ALSPEC_TARGET_AVX512 inline void qk_with_pv(const GroupRows& g, const uint8_t* krows, const uint8_t* vrows,
-                                            int next, const uint8_t* prev_v, const float* p, float* acc,
-                                            float* dots) {
+                                            int next, const uint8_t* prev_v, const float* p_prev,
+                                            const float* alpha, float* acc, float* dots) {
   constexpr int d = NV * 16;
   constexpr int TR = kAttentionTileRows;
   constexpr size_t RB = kRowBytes<T, NV>;
@@ -283,11 +291,12 @@ ALSPEC_TARGET_AVX512 inline void qk_with_pv(const GroupRows& g, const uint8_t* k
     const int blk = u / (NV / 2);
     const int i = 2 * (u % (NV / 2));
     float* acc_u = acc + blk * 4 * d + 16 * i;
-    const float* p_u = p + blk * 4 * TR;
+    const float* p_u = p_prev + blk * 4 * TR;
     __m512 a[4], b[4];
     for (int h = 0; h < 4; ++h) {
-      a[h] = _mm512_loadu_ps(acc_u + h * d);
-      b[h] = _mm512_loadu_ps(acc_u + h * d + 16);
+      const __m512 ah = _mm512_set1_ps(alpha[blk * 4 + h]);
+      a[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc_u + h * d));
+      b[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc_u + h * d + 16));
     }
     for (int j = 0; j < qk_per_unit; ++j, ++t) {
       if (t < next) prefetch_row<RB>(krows + static_cast<size_t>(TR + t) * RB);
@@ -315,15 +324,16 @@ ALSPEC_TARGET_AVX512 inline void qk_with_pv(const GroupRows& g, const uint8_t* k
 // Software-pipelined: the q·k rows of tile j run interleaved with p·V of tile j - 1, and each row
 // prefetches K of tile j + 1 and V of tile j. A core reaches its memory bandwidth only while its
 // misses keep coming; with the phases one after the other, memory idled during p·V and the q·k
-// phase stalled on a burst of prefetches (measured: 0.6-0.7 of the read bandwidth, now ~0.8).
+// phase stalled on a burst of prefetches. What stays outside the loop is kept short: the softmax
+// step leaves the accumulator's rescale to the next p·V (one deferred factor per head; +3-4%).
 template <DType T, int NV>
 ALSPEC_TARGET_AVX512 void accumulate_fused(const GroupRows& g, int64_t begin, int64_t end, GroupState s,
                                            float* scratch) {
-  constexpr int d = NV * 16;
   constexpr int TR = kAttentionTileRows;
   constexpr size_t RB = kRowBytes<T, NV>;
-  float* p = scratch;                      // [n_rep][TR] scores, then probabilities
-  float* dots = p + g.n_rep * TR;          // [n_rep][TR][16], 64-byte aligned by the caller
+  float* p = scratch;                        // [n_rep][TR] scores, then probabilities
+  float* dots = p + g.n_rep * TR;            // [n_rep][TR][16], 64-byte aligned by the caller
+  float* alpha = dots + g.n_rep * TR * 16;   // [n_rep] deferred rescale of acc
   // The first tile has no previous tile to prefetch it: request all of it (into L2) up front, so
   // its misses overlap instead of stalling row by row. When the caller's previous rows ended right
   // before `begin`, they prefetched it already and these hit.
@@ -342,23 +352,24 @@ ALSPEC_TARGET_AVX512 void accumulate_fused(const GroupRows& g, int64_t begin, in
     const uint8_t* vrows = g.v + static_cast<size_t>(r0) * RB;
     // K rows of the next tile, [r0 + nt, r0 + nt + next): inside this range or the caller's next rows.
     const int next = static_cast<int>(std::clamp<int64_t>(prefetch_end - r0 - nt, 0, TR));
+    // p holds the previous tile's probabilities until its p·V is done.
     if (interleave && prev_v != nullptr && nt == TR && prev_nt == TR) {
-      qk_with_pv<T, NV>(g, krows, vrows, next, prev_v, p, s.acc, dots);
-      pv_tile<T, NV>(g, prev_v, p, TR, s.acc, blocks * 4);  // heads beyond the blocks of 4
+      qk_with_pv<T, NV>(g, krows, vrows, next, prev_v, p, alpha, s.acc, dots);
+      pv_tile<T, NV>(g, prev_v, p, TR, s.acc, alpha, blocks * 4);  // heads beyond the blocks of 4
     } else {
-      if (prev_v != nullptr) pv_tile<T, NV>(g, prev_v, p, prev_nt, s.acc, 0);
+      if (prev_v != nullptr) pv_tile<T, NV>(g, prev_v, p, prev_nt, s.acc, alpha, 0);
       for (int t = 0; t < nt; ++t) {
         if (t < next) prefetch_row<RB>(krows + static_cast<size_t>(nt + t) * RB);
         prefetch_row<RB>(vrows + static_cast<size_t>(t) * RB);
         qk_row<T, NV>(g, krows + static_cast<size_t>(t) * RB, dots, t);
       }
     }
-    scores_and_softmax<NV>(g, dots, p, nt, s);
+    for (int t0 = 0; t0 < nt; t0 += 16) reduce_scores(g, dots, p, t0);
+    for (int h = 0; h < g.n_rep; ++h) alpha[h] = softmax_probs(p + h * TR, nt, s.m + h, s.l + h);
     prev_v = vrows;
     prev_nt = nt;
   }
-  if (prev_v != nullptr) pv_tile<T, NV>(g, prev_v, p, prev_nt, s.acc, 0);
-  (void)d;
+  if (prev_v != nullptr) pv_tile<T, NV>(g, prev_v, p, prev_nt, s.acc, alpha, 0);
 }
 
 template <int NV>
