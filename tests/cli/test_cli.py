@@ -137,3 +137,28 @@ def test_bench_runs(alspec):
     for r in points:
         assert r["decode_ms"] > 0 and r["membw_gbps"] > 0 and r["roofline_ratio"] > 0
     assert any("attention_hidden_fraction" in r for r in rows)
+
+
+def test_bench_attention_json_points(alspec):
+    # Small shapes so it runs in a second; the fields are the contract of issue 3's benchmark.
+    p = run(alspec, "bench", "attention", "--ctx", "300,1500", "--threads", "1,2", "--batch", "1,2",
+            "--kv-type", "f16", "--heads", "8", "--kv-heads", "2", "--reps", "2", "--bandwidth-mib", "32",
+            "--spec-chunk", "64", "--json", check_rc=0)
+    rows = [json.loads(l) for l in p.stdout.splitlines()]
+    assert len(rows) == 8
+    assert {(r["ctx"], r["threads"], r["batch"]) for r in rows} == {
+        (c, t, b) for c in (300, 1500) for t in (1, 2) for b in (1, 2)}
+    for r in rows:
+        assert r["kv_type"] == "f16"
+        assert r["plain_ms"] > 0 and r["spec_ms"] > 0 and r["gbps"] > 0
+        assert r["probe_gbps"] > 0 and r["flush_gbps"] > 0
+        assert r["read_gbps"] == max(r["probe_gbps"], r["flush_gbps"])
+        assert r["roofline_ratio"] == pytest.approx(r["gbps"] / r["read_gbps"])
+        assert r["spec_overhead"] == pytest.approx(r["spec_ms"] / r["plain_ms"] - 1)
+
+
+def test_bench_attention_rejects_bad_options(alspec):
+    p = run(alspec, "bench", "attention", "--kv-type", "q4_0", "--ctx", "64", check_rc=2)
+    assert "kv" in p.stderr.lower()
+    p = run(alspec, "bench", "attention", "--reps", "0", "--ctx", "64", check_rc=2)
+    assert "reps" in p.stderr
