@@ -21,7 +21,11 @@ KvCache::KvCache(const ModelConfig& c, int64_t capacity, DType type)
   }
   if (capacity <= 0) throw_invalid_argument("context size must be positive");
   row_bytes_ = row_bytes(type, head_dim_);
-  plane_bytes_ = row_bytes_ * static_cast<size_t>(capacity) * static_cast<size_t>(n_kv_heads_);
+  // K in key blocks where the decode kernel reads them (prefer_key_blocks); each head's plane is
+  // then a whole number of blocks.
+  k_blocks_ = prefer_key_blocks(type, head_dim_);
+  rows_per_head_ = k_blocks_ ? (capacity + kKeyBlockRows - 1) / kKeyBlockRows * kKeyBlockRows : capacity;
+  plane_bytes_ = row_bytes_ * static_cast<size_t>(rows_per_head_) * static_cast<size_t>(n_kv_heads_);
   bytes_ = plane_bytes_ * 2 * static_cast<size_t>(n_layers_);
   // Sized to the capacity, touched only as far as used: not reserved in swap. Huge pages: decode
   // streams whole planes, and 4 KiB pages cost a TLB miss every 4 KiB.
@@ -45,15 +49,17 @@ KvCacheView KvCache::view(int layer) const {
   v.v = v_base(layer);
   v.n_kv_heads = n_kv_heads_;
   v.head_dim = head_dim_;
-  v.capacity = capacity_;
+  v.capacity = rows_per_head_;
+  v.k_blocks = k_blocks_;
   return v;
 }
 
 void KvCache::store(int layer, int64_t pos, const float* k, const float* v) {
   for (int h = 0; h < n_kv_heads_; ++h) {
-    const size_t off = (static_cast<size_t>(h) * static_cast<size_t>(capacity_) + static_cast<size_t>(pos)) * row_bytes_;
-    store_kv_row(type_, k + static_cast<size_t>(h) * head_dim_, k_base(layer) + off, head_dim_);
-    store_kv_row(type_, v + static_cast<size_t>(h) * head_dim_, v_base(layer) + off, head_dim_);
+    const size_t head_off = static_cast<size_t>(h) * static_cast<size_t>(rows_per_head_) * row_bytes_;
+    store_key_row(type_, k_blocks_, k + static_cast<size_t>(h) * head_dim_, k_base(layer) + head_off, pos, head_dim_);
+    store_kv_row(type_, v + static_cast<size_t>(h) * head_dim_,
+                 v_base(layer) + head_off + static_cast<size_t>(pos) * row_bytes_, head_dim_);
   }
 }
 

@@ -72,9 +72,11 @@ DecodeQuery layer_query(const ModelConfig& c, const KvCache& kv, int layer, cons
   int64_t first = 0;
   if (c.is_local_layer(layer)) first = std::max<int64_t>(0, pos + 1 - c.sliding_window);
   if (first > 0) {
-    const size_t off = static_cast<size_t>(first) * view.row_bytes();
-    view.k = static_cast<const uint8_t*>(view.k) + off;
-    view.v = static_cast<const uint8_t*>(view.v) + off;
+    view.v = static_cast<const uint8_t*>(view.v) + static_cast<size_t>(first) * view.row_bytes();
+    // K in key blocks moves by whole blocks and skips the rest inside the first one.
+    const int64_t k_rows = view.k_blocks ? first - first % kKeyBlockRows : first;
+    view.k = static_cast<const uint8_t*>(view.k) + static_cast<size_t>(k_rows) * view.row_bytes();
+    view.k_first = first - k_rows;
   }
   return DecodeQuery{q, view, pos - first, out};
 }

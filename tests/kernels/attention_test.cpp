@@ -7,6 +7,7 @@
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -345,6 +346,145 @@ TEST(Attention, StoreAndLoadRowsRoundTrip) {
       }
     }
   }
+}
+
+// ---- K in key blocks -------------------------------------------------------------------------
+
+TEST(KeyBlocks, StoreAndLoadGiveTheRowValues) {
+  std::mt19937 rng(3);
+  std::normal_distribution<float> nd(0.0f, 2.0f);
+  for (DType t : {DType::F32, DType::F16, DType::BF16}) {
+    for (int d : {8, 64, 128}) {
+      const size_t rb = row_bytes(t, d);
+      std::vector<uint8_t> blocks(rb * 48), rows(rb * 48);
+      std::vector<float> src(static_cast<size_t>(d) * 48), a(static_cast<size_t>(d)), b(static_cast<size_t>(d));
+      for (auto& x : src) x = nd(rng);
+      for (int64_t r = 0; r < 48; ++r) {
+        store_key_row(t, true, src.data() + r * d, blocks.data(), r, d);
+        store_key_row(t, false, src.data() + r * d, rows.data(), r, d);
+      }
+      for (int64_t r = 0; r < 48; ++r) {
+        load_key_row(t, true, blocks.data(), r, a.data(), d);
+        load_kv_row(t, rows.data() + r * rb, b.data(), d);
+        ASSERT_EQ(std::memcmp(a.data(), b.data(), a.size() * sizeof(float)), 0) << dtype_name(t) << " d " << d;
+      }
+      // Dimension j of the 16 rows of a block is contiguous.
+      if (t == DType::F32) {
+        EXPECT_EQ(reinterpret_cast<const float*>(blocks.data())[1], src[static_cast<size_t>(d)]);
+      }
+    }
+  }
+  std::vector<uint8_t> buf(34 * 2);
+  const float x[32] = {};
+  EXPECT_THROW(store_key_row(DType::Q8_0, true, x, buf.data(), 0, 32), Error);
+}
+
+TEST(KeyBlocks, MatchReferenceAcrossTypesGqaLengthsAndS) {
+  Device dev({.name = "t", .threads = 2, .cores = {}});
+  uint32_t seed = 500;
+  for (DType type : {DType::F32, DType::F16, DType::BF16}) {
+    for (int gqa : {1, 3, 4, 7, 8}) {
+      for (int d : {64, 128}) {
+        const AttentionShape shape{2 * gqa, 2, d};
+        const TestCache cache(type, 2, d, 2100, seed++, /*blocks=*/true);
+        const std::vector<float> q = random_query(shape.n_heads, d, seed++, 2.0f);
+        for (int64_t L : {1, 15, 16, 17, 33, 100, 1025, 2100}) check_point(dev, shape, cache, q, L, 0, L == 2100);
+        for (int S : {16, 40, 128}) {
+          for (int64_t L : {int64_t{2 * S + 1}, int64_t{3 * S + 7}, int64_t{1300}}) {
+            check_point(dev, shape, cache, q, L, S, false);
+          }
+        }
+      }
+    }
+  }
+}
+
+TEST(KeyBlocks, SameResultsAsRowsUpToRounding) {
+  Device dev({.name = "t", .threads = 2, .cores = {}});
+  const AttentionShape shape{32, 8, 128};
+  const TestCache rows(DType::F16, 8, 128, 4096, 9, false);
+  const TestCache blocks(DType::F16, 8, 128, 4096, 9, true);
+  const std::vector<float> q = random_query(32, 128, 10, 3.0f);
+  for (int64_t L : {int64_t{37}, int64_t{4096}}) {
+    const std::vector<float> a = run_plain(dev, shape, q.data(), rows.view(), L - 1, 128);
+    const std::vector<float> b = run_plain(dev, shape, q.data(), blocks.view(), L - 1, 128);
+    EXPECT_LE(nmse(b, std::vector<double>(a.begin(), a.end())), kNmseSameCache) << L;
+  }
+}
+
+TEST(KeyBlocks, WindowViewsStartingInsideABlock) {
+  // As the model's sliding-window layers do: K moved by whole blocks plus k_first rows, V by rows.
+  Device dev({.name = "t", .threads = 2, .cores = {}});
+  const AttentionShape shape{8, 2, 64};
+  const TestCache blocks(DType::F16, 2, 64, 1200, 41, true);
+  const TestCache rows(DType::F16, 2, 64, 1200, 41, false);
+  const std::vector<float> q = random_query(8, 64, 42, 2.0f);
+  for (int64_t first : {int64_t{1}, int64_t{15}, int64_t{16}, int64_t{37}, int64_t{500}}) {
+    KvCacheView bv = blocks.view();
+    const int64_t k_rows = first - first % kKeyBlockRows;
+    bv.k = static_cast<const uint8_t*>(bv.k) + static_cast<size_t>(k_rows) * bv.row_bytes();
+    bv.k_first = first - k_rows;
+    bv.v = static_cast<const uint8_t*>(bv.v) + static_cast<size_t>(first) * bv.row_bytes();
+    KvCacheView rv = rows.view();
+    rv.k = static_cast<const uint8_t*>(rv.k) + static_cast<size_t>(first) * rv.row_bytes();
+    rv.v = static_cast<const uint8_t*>(rv.v) + static_cast<size_t>(first) * rv.row_bytes();
+    for (int64_t L : {int64_t{1}, int64_t{50}, int64_t{600}}) {
+      const std::vector<double> ref = reference_full(shape, q.data(), rv, L);
+      EXPECT_LE(nmse(run_plain(dev, shape, q.data(), bv, L - 1, 0), ref), kNmseSameCache) << first << " " << L;
+      EXPECT_LE(nmse(run_plain(dev, shape, q.data(), bv, L - 1, 16), ref), kNmseSameCache) << first << " " << L;
+      const std::vector<double> ref_b = reference_full(shape, q.data(), bv, L);  // same rows, read through blocks
+      EXPECT_EQ(std::memcmp(ref_b.data(), ref.data(), ref.size() * sizeof(double)), 0) << first << " " << L;
+    }
+  }
+}
+
+TEST(KeyBlocks, BitwiseIdenticalAcrossThreadCountsAndEverySimdLevelAgrees) {
+  for (int gqa : {4, 8}) {
+    const AttentionShape shape{2 * gqa, 2, 128};
+    const TestCache cache(DType::BF16, 2, 128, 3001, 60 + gqa, true);
+    const std::vector<float> q = random_query(shape.n_heads, 128, 70, 2.0f);
+    std::vector<float> ref_exact, ref_spec;
+    for (int threads : {1, 2, 3}) {
+      Device dev({.name = "t", .threads = threads, .cores = {}});
+      const SpecOutputs o = run_spec(dev, shape, q.data(), cache.view(), 2999, 128, 0.2f);
+      if (threads == 1) {
+        ref_exact = o.exact;
+        ref_spec = o.spec;
+        continue;
+      }
+      EXPECT_TRUE(bitwise_equal(o.exact, ref_exact)) << threads;
+      EXPECT_TRUE(bitwise_equal(o.spec, ref_spec)) << threads;
+    }
+    Device dev({.name = "t", .threads = 1, .cores = {}});
+    for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2}) {
+      if (set_simd_level(level) != level) continue;
+      const SpecOutputs o = run_spec(dev, shape, q.data(), cache.view(), 2999, 128, 0.2f);
+      std::vector<double> e(ref_exact.begin(), ref_exact.end());
+      EXPECT_LE(nmse(o.exact, e), kNmseSameCache);
+    }
+    set_simd_level(SimdLevel::kAvx512);
+  }
+}
+
+TEST(KeyBlocks, BadLayoutsAreRejected) {
+  Device dev({.name = "t", .threads = 1, .cores = {}});
+  const AttentionShape shape{4, 1, 64};
+  const TestCache cache(DType::F16, 1, 64, 64, 1, true);
+  const std::vector<float> q = random_query(4, 64, 2);
+  KvCacheView v = cache.view();
+  v.k_first = 16;
+  EXPECT_THROW(run_plain(dev, shape, q.data(), v, 10, 0), Error);
+  v = cache.view();
+  v.capacity = 60;
+  EXPECT_THROW(run_plain(dev, shape, q.data(), v, 10, 0), Error);
+  v = cache.view();
+  v.k_blocks = false;
+  v.k_first = 3;
+  EXPECT_THROW(run_plain(dev, shape, q.data(), v, 10, 0), Error);
+  const TestCache q8(DType::Q8_0, 1, 64, 64, 1);
+  v = q8.view();
+  v.k_blocks = true;
+  EXPECT_THROW(run_plain(dev, shape, q.data(), v, 10, 0), Error);
 }
 
 TEST(Attention, RejectsBadInput) {

@@ -18,11 +18,14 @@ struct TestCache {
   int n_kv_heads;
   int head_dim;
   int64_t capacity;
+  bool k_blocks;  // K in key blocks (capacity rounded up to whole blocks)
   std::vector<uint8_t> k, v;
   std::vector<float> k_src, v_src;  // [n_kv_heads][capacity][head_dim]
 
-  TestCache(DType t, int kv_heads, int dim, int64_t cap, uint32_t seed)
-      : type(t), n_kv_heads(kv_heads), head_dim(dim), capacity(cap) {
+  TestCache(DType t, int kv_heads, int dim, int64_t cap, uint32_t seed, bool blocks = false)
+      : type(t), n_kv_heads(kv_heads), head_dim(dim),
+        capacity(blocks ? (cap + kKeyBlockRows - 1) / kKeyBlockRows * kKeyBlockRows : cap), k_blocks(blocks) {
+    cap = capacity;
     const size_t bytes = kv_cache_bytes(t, kv_heads, dim, cap);
     k.resize(bytes);
     v.resize(bytes);
@@ -42,11 +45,11 @@ struct TestCache {
   void store(int h, int64_t r) {
     const KvCacheView kv = view();
     const size_t src = (static_cast<size_t>(h) * static_cast<size_t>(capacity) + static_cast<size_t>(r)) * head_dim;
-    store_kv_row(type, &k_src[src], k.data() + kv.row_offset(h, r), head_dim);
+    store_key_row(type, k_blocks, &k_src[src], k.data() + kv.row_offset(h, 0), r, head_dim);
     store_kv_row(type, &v_src[src], v.data() + kv.row_offset(h, r), head_dim);
   }
 
-  KvCacheView view() const { return {type, k.data(), v.data(), n_kv_heads, head_dim, capacity}; }
+  KvCacheView view() const { return {type, k.data(), v.data(), n_kv_heads, head_dim, capacity, k_blocks, 0}; }
 
   // The same rows kept in F32 (the values before the cache type rounded them).
   KvCacheView source_view() const { return {DType::F32, k_src.data(), v_src.data(), n_kv_heads, head_dim, capacity}; }

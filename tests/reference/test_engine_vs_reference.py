@@ -138,3 +138,14 @@ def test_long_prompt(engine, work_dir, wtype, kv):
     path = synth(engine, work_dir, "llama3-mini", wtype)
     check_engine(f"llama3-mini long w={wtype} kv={kv}", engine, work_dir, path, prompt, 8, kv,
                  tolerance(wtype, kv))
+
+
+@pytest.mark.parametrize("kv", ("f16", "bf16"))
+def test_llama3_tiny_long_prompt_key_blocks(engine, work_dir, kv):
+    # Llama-3-8B attention shape at ~300 positions: with AVX-512 the f16/bf16 cache stores K in
+    # key blocks and the decode kernel runs its pipelined block path (full 32-row tiles), the
+    # prefill its unaligned ones; the independent reference knows nothing of the layout.
+    prompt = [1] + [int(t) for t in np.random.default_rng(9).integers(3, 512, size=299)]
+    path = synth(engine, work_dir, "llama3-tiny", "f32")
+    check_engine(f"llama3-tiny long w=f32 kv={kv}", engine, work_dir, path, prompt, 4, kv,
+                 tolerance("f32", kv))

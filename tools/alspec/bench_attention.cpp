@@ -28,6 +28,7 @@ struct BenchOptions {
   std::vector<int> threads = {1, 2};
   std::vector<int> batch = {1, 4};
   std::string kv_type = "f16";
+  std::string key_layout = "auto";  // auto (the engine's choice), rows or blocks
   int spec_chunk = 128;
   float lambda = 0.1f;
   int reps = 7;
@@ -37,35 +38,42 @@ struct BenchOptions {
   bool json = false;
 };
 
-// One sequence's cache, allocated like the engine's KV cache (PageBuffer: huge pages requested).
-// Contents only need to be realistic numbers: a pool of random rows is encoded once and copied
-// around (encoding GiBs row by row would dominate the run).
+// One sequence's cache, allocated and laid out like the engine's KV cache (PageBuffer: huge pages
+// requested; K in key blocks where the engine uses them, prefer_key_blocks). Contents only need to
+// be realistic numbers: a pool of random rows is encoded once and copied around in whole blocks of
+// rows (encoding GiBs row by row would dominate the run).
 struct BenchCache {
   PageBuffer k, v;
   KvCacheView view;
 };
 
-BenchCache make_cache(DType type, int n_kv, int d, int64_t ctx, uint32_t seed) {
-  constexpr int kPoolRows = 1024;
+BenchCache make_cache(DType type, int n_kv, int d, int64_t ctx, uint32_t seed, bool blocks) {
+  constexpr int kPoolRows = 1024;  // a multiple of kKeyBlockRows
+  const int64_t capacity = blocks ? (ctx + kKeyBlockRows - 1) / kKeyBlockRows * kKeyBlockRows : ctx;
   const size_t rb = row_bytes(type, d);
-  std::vector<uint8_t> pool(rb * kPoolRows);
+  std::vector<uint8_t> k_pool(rb * kPoolRows), v_pool(rb * kPoolRows);
   std::mt19937 rng(seed);
   std::normal_distribution<float> nd(0.0f, 1.0f);
   std::vector<float> row(static_cast<size_t>(d));
   for (int r = 0; r < kPoolRows; ++r) {
     for (auto& x : row) x = nd(rng);
-    store_kv_row(type, row.data(), pool.data() + rb * r, d);
+    store_key_row(type, blocks, row.data(), k_pool.data(), r, d);
+    for (auto& x : row) x = nd(rng);
+    store_kv_row(type, row.data(), v_pool.data() + rb * r, d);
   }
   BenchCache c;
-  const size_t bytes = kv_cache_bytes(type, n_kv, d, ctx);
+  const size_t bytes = kv_cache_bytes(type, n_kv, d, capacity);
   c.k = PageBuffer(bytes);
   c.v = PageBuffer(bytes);
-  const size_t rows = bytes / rb;
-  for (size_t r = 0; r < rows; ++r) {
-    std::memcpy(c.k.data() + r * rb, pool.data() + rb * (r % kPoolRows), rb);
-    std::memcpy(c.v.data() + r * rb, pool.data() + rb * ((r * 7 + 3) % kPoolRows), rb);
+  constexpr size_t kCopyRows = kKeyBlockRows;
+  const size_t copies = bytes / (rb * kCopyRows);
+  for (size_t i = 0; i < copies; ++i) {
+    const size_t from = (i % (kPoolRows / kCopyRows)) * rb * kCopyRows;
+    const size_t v_from = ((i * 7 + 3) % (kPoolRows / kCopyRows)) * rb * kCopyRows;
+    std::memcpy(c.k.data() + i * rb * kCopyRows, k_pool.data() + from, rb * kCopyRows);
+    std::memcpy(c.v.data() + i * rb * kCopyRows, v_pool.data() + v_from, rb * kCopyRows);
   }
-  c.view = {type, c.k.data(), c.v.data(), n_kv, d, ctx};
+  c.view = {type, c.k.data(), c.v.data(), n_kv, d, capacity, blocks, 0};
   return c;
 }
 
@@ -74,12 +82,19 @@ int run_bench(const BenchOptions& o) {
   if (!type) throw_invalid_argument("--kv-type: unknown type '" + o.kv_type + "'");
   check_kv_type(*type, o.head_dim);
   if (o.reps < 1) throw_invalid_argument("--reps must be >= 1");
+  const bool blocks = o.key_layout == "auto" ? prefer_key_blocks(*type, o.head_dim) : o.key_layout == "blocks";
+  if (o.key_layout != "auto" && o.key_layout != "rows" && o.key_layout != "blocks") {
+    throw_invalid_argument("--key-layout: auto, rows or blocks, not '" + o.key_layout + "'");
+  }
+  if (blocks && !key_blocks_supported(*type)) {
+    throw_invalid_argument("--key-layout blocks needs --kv-type f32, f16 or bf16");
+  }
   const AttentionShape shape{o.n_heads, o.n_kv_heads, o.head_dim};
   const size_t q_floats = static_cast<size_t>(o.n_heads) * static_cast<size_t>(o.head_dim);
 
   if (!o.json) {
-    std::printf("attention bench: %d q heads, %d kv heads, head_dim %d, kv %s, S %d, %s, simd %s, %d reps (median)\n",
-                o.n_heads, o.n_kv_heads, o.head_dim, std::string(dtype_name(*type)).c_str(), o.spec_chunk,
+    std::printf("attention bench: %d q heads, %d kv heads, head_dim %d, kv %s (K in %s), S %d, %s, simd %s, %d reps (median)\n",
+                o.n_heads, o.n_kv_heads, o.head_dim, std::string(dtype_name(*type)).c_str(), blocks ? "key blocks" : "rows", o.spec_chunk,
                 o.warm ? "warm caches" : "caches flushed before each call",
                 std::string(simd_level_name(attention_simd_level(o.head_dim))).c_str(), o.reps);
   }
@@ -103,7 +118,7 @@ int run_bench(const BenchOptions& o) {
       for (int64_t ctx : o.ctx) {
         std::vector<BenchCache> caches;
         for (int b = 0; b < batch; ++b) {
-          caches.push_back(make_cache(*type, o.n_kv_heads, o.head_dim, ctx, static_cast<uint32_t>(b + 1)));
+          caches.push_back(make_cache(*type, o.n_kv_heads, o.head_dim, ctx, static_cast<uint32_t>(b + 1), blocks));
         }
         std::vector<float> q(q_floats * static_cast<size_t>(batch));
         std::mt19937 rng(99);
@@ -142,7 +157,9 @@ int run_bench(const BenchOptions& o) {
         }
         const double plain_s = median(tp);
         const double spec_s = median(ts);
-        const double kv_bytes = 2.0 * static_cast<double>(batch) * static_cast<double>(caches[0].k.size());
+        // The bytes the kernels read: ctx rows of K and of V per KV head and sequence.
+        const double kv_bytes = 2.0 * static_cast<double>(batch) *
+                                static_cast<double>(kv_cache_bytes(*type, o.n_kv_heads, o.head_dim, ctx));
         const double gbps = kv_bytes / plain_s / 1e9;
         // The roofline is the faster of the up-front probe and the median of this point's flush
         // reads: the kernel is held to the best the memory gave in this run, never a slow moment.
@@ -157,6 +174,7 @@ int run_bench(const BenchOptions& o) {
           j["ctx"] = ctx;
           j["threads"] = threads;
           j["kv_type"] = o.kv_type;
+          j["key_layout"] = blocks ? "blocks" : "rows";
           j["batch"] = batch;
           j["plain_ms"] = plain_s * 1e3;
           j["spec_ms"] = spec_s * 1e3;
@@ -187,6 +205,7 @@ std::function<int()> setup_bench_attention(CLI::App& sub) {
   sub.add_option("--threads", o->threads, "Thread counts")->delimiter(',');
   sub.add_option("--batch", o->batch, "Batch sizes (sequences, each with its own cache)")->delimiter(',');
   sub.add_option("--kv-type", o->kv_type, "KV cache type: f32, f16, bf16, q8_0");
+  sub.add_option("--key-layout", o->key_layout, "K layout: auto (what the engine uses), rows or blocks");
   sub.add_option("--spec-chunk", o->spec_chunk, "S: sink and window rows of the speculative kernel");
   sub.add_option("--lambda", o->lambda, "Acceptance threshold");
   sub.add_option("--reps", o->reps, "Timed repetitions per point (median reported)");

@@ -35,6 +35,12 @@ namespace alspec {
 // (measured, docs/attention.md). Still 8 tasks per KV head at 8K context for the threads to share.
 inline constexpr int64_t kAttentionChunkRows = 1024;
 
+// K rows are stored one after another ("rows"), or for F32/F16/BF16 in key blocks: groups of
+// kKeyBlockRows rows with the dimensions outermost, [head_dim][kKeyBlockRows] elements per block.
+// The same bytes per row either way; with blocks q·k yields 16 scores per vertical FMA chain and
+// needs no horizontal reductions (docs/attention.md). V rows are always one after another.
+inline constexpr int kKeyBlockRows = 16;
+
 // One layer's KV cache as the kernels read it. Non-owning.
 struct KvCacheView {
   DType type = DType::F16;
@@ -42,7 +48,11 @@ struct KvCacheView {
   const void* v = nullptr;
   int n_kv_heads = 0;
   int head_dim = 0;
-  int64_t capacity = 0;  // rows per head
+  int64_t capacity = 0;  // rows per head (a multiple of kKeyBlockRows with key blocks)
+  bool k_blocks = false;  // K in key blocks
+  // K row of the view's row 0: a view that starts inside a key block (sliding windows) points k
+  // at that block and skips k_first rows of it; always 0 without key blocks (k is moved instead).
+  int64_t k_first = 0;
 
   size_t row_bytes() const { return alspec::row_bytes(type, head_dim); }
   // Byte offset of row `pos` of KV head `head` inside k (and inside v).
@@ -64,6 +74,16 @@ void check_kv_type(DType type, int head_dim);
 void store_kv_row(DType type, const float* src, void* dst, int head_dim);
 // Reads one cache row back into floats with dequantize_row (the reference semantics).
 void load_kv_row(DType type, const void* src, float* dst, int head_dim);
+
+// Whether K of this type can use key blocks (F32, F16, BF16), and whether the engine should: true
+// when the row kernel that will read the cache works on key blocks (AVX-512, head_dim 64 or 128).
+bool key_blocks_supported(DType type);
+bool prefer_key_blocks(DType type, int head_dim);
+
+// K row `row` of one KV head, whose plane (row 0, or block 0) starts at head_base, in rows or key
+// blocks: encoded/decoded exactly as store_kv_row/load_kv_row (the same values either way).
+void store_key_row(DType type, bool blocks, const float* src, void* head_base, int64_t row, int head_dim);
+void load_key_row(DType type, bool blocks, const void* head_base, int64_t row, float* dst, int head_dim);
 
 struct AttentionShape {
   int n_heads = 0;     // query heads

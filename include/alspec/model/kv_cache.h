@@ -37,7 +37,9 @@ class KvCache {
   uint8_t* v_base(int layer) const;
 
   DType type_;
-  int64_t capacity_;
+  int64_t capacity_;       // positions (the context size asked for)
+  int64_t rows_per_head_;  // rows of each head's plane: capacity_, rounded up to key blocks
+  bool k_blocks_ = false;  // K in key blocks (prefer_key_blocks)
   int n_layers_, n_kv_heads_, head_dim_;
   size_t row_bytes_;
   size_t plane_bytes_;  // one layer's K (or V)

@@ -52,6 +52,13 @@ void check_query(const AttentionShape& s, const DecodeQuery& q, size_t index) {
   if (q.q == nullptr || q.out == nullptr || q.kv.k == nullptr || q.kv.v == nullptr) {
     throw_invalid_argument(where + "null q, out or kv pointer");
   }
+  if (q.kv.k_blocks ? !key_blocks_supported(q.kv.type) || q.kv.capacity % kKeyBlockRows != 0 ||
+                          q.kv.k_first < 0 || q.kv.k_first >= kKeyBlockRows
+                    : q.kv.k_first != 0) {
+    throw_invalid_argument(where + "bad key layout (key blocks need F32/F16/BF16, a capacity that is a multiple of " +
+                           std::to_string(kKeyBlockRows) + " and 0 <= k_first < " + std::to_string(kKeyBlockRows) +
+                           "; k_first must be 0 without them)");
+  }
 }
 
 // ---- partition plan -------------------------------------------------------------------------
@@ -169,6 +176,8 @@ class DecodeRun {
                    q.kv.k_row(task.group, 0),
                    q.kv.v_row(task.group, 0),
                    q.kv.row_bytes()};
+    rows.k_blocks = q.kv.k_blocks;
+    rows.k_first = q.kv.k_first;
     thread_local std::vector<float> scratch;
     const size_t need = attention_detail::group_rows_scratch_floats(n_rep_, d) + 16;  // + alignment slack
     if (scratch.size() < need) scratch.resize(need);

@@ -28,7 +28,7 @@ void attention_reference(const AttentionShape& shape, const float* q, const KvCa
     std::vector<double> scores;
     for (const RowRange& r : rows) {
       for (int64_t t = r.begin; t < r.end; ++t) {
-        load_kv_row(kv.type, kv.k_row(kvh, t), k.data(), d);
+        load_key_row(kv.type, kv.k_blocks, kv.k_row(kvh, 0), t + kv.k_first, k.data(), d);
         double dot = 0.0;
         for (int i = 0; i < d; ++i) dot += static_cast<double>(qh[i]) * k[i];
         scores.push_back(dot * scale);

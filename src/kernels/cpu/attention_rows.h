@@ -8,6 +8,7 @@
 #include <cstdint>
 
 #include "alspec/core/dtype.h"
+#include "alspec/kernels/attention.h"
 
 namespace alspec::attention_detail {
 
@@ -20,9 +21,12 @@ struct GroupRows {
   int head_dim;
   float scale;           // 1/sqrt(head_dim)
   DType type;            // cache element type
-  const uint8_t* k;      // row 0 of this KV head in K
+  const uint8_t* k;      // row 0 (or block 0) of this KV head in K
   const uint8_t* v;      // row 0 of this KV head in V
   size_t row_bytes;
+  // K layout (KvCacheView::k_blocks, k_first): row r of the range is K row r + k_first.
+  bool k_blocks = false;
+  int64_t k_first = 0;
   // Rows [end, prefetch_end) are the caller's next rows of this head (the next chunk of the same
   // task): the SIMD kernels may prefetch them. Only a hint; it never changes the results.
   int64_t prefetch_end = 0;
@@ -43,6 +47,16 @@ struct GroupState {
   float* m;
   float* l;
 };
+
+// K rows [r0, r0 + nt) of a range in key blocks, decoded with load_key_row into dst [nt][head_dim]:
+// the (slow) path of the kernels that have no key-block code; the engine only uses key blocks
+// where the AVX-512 kernel reads them directly (prefer_key_blocks).
+inline void load_key_tile(const GroupRows& g, int64_t r0, int nt, float* dst) {
+  for (int t = 0; t < nt; ++t) {
+    load_key_row(g.type, true, g.k, r0 + t + g.k_first, dst + static_cast<size_t>(t) * static_cast<size_t>(g.head_dim),
+                 g.head_dim);
+  }
+}
 
 using AccumulateRowsFn = void (*)(const GroupRows& g, int64_t begin, int64_t end, GroupState s, float* scratch);
 

@@ -112,7 +112,12 @@ ALSPEC_TARGET_AVX2 void accumulate_rows_avx2(const GroupRows& g, int64_t begin, 
   float* p = vbuf + static_cast<size_t>(T) * d;
   for (int64_t r0 = begin; r0 < end; r0 += T) {
     const int nt = static_cast<int>(std::min<int64_t>(T, end - r0));
-    const float* kf = decode_tile(g.type, g.k + static_cast<size_t>(r0) * g.row_bytes, g.row_bytes, nt, d, kbuf);
+    const float* kf = kbuf;
+    if (g.k_blocks) {
+      load_key_tile(g, r0, nt, kbuf);
+    } else {
+      kf = decode_tile(g.type, g.k + static_cast<size_t>(r0) * g.row_bytes, g.row_bytes, nt, d, kbuf);
+    }
     for (int h = 0; h < g.n_rep; ++h) {
       const float* q = g.q + static_cast<size_t>(h) * d;
       float* ph = p + static_cast<size_t>(h) * T;

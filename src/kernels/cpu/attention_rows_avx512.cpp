@@ -372,9 +372,218 @@ ALSPEC_TARGET_AVX512 void accumulate_fused(const GroupRows& g, int64_t begin, in
   if (prev_v != nullptr) pv_tile<T, NV>(g, prev_v, p, prev_nt, s.acc, alpha, 0);
 }
 
+// ---- K in key blocks (kKeyBlockRows rows, [head_dim][16] elements per block) ----------------------
+
+// 16 scores (the block's rows) of the heads [h0, h0 + NH) against one key block: one vertical FMA
+// chain per head and CH interleaved dims (chains summed at the end), q broadcast from memory; no
+// horizontal reductions. Unscaled.
+template <DType T, int NV, int NH, int CH>
+ALSPEC_TARGET_AVX512 inline void qk_block(const float* q, const uint8_t* block, __m512* out) {
+  constexpr int d = NV * 16;
+  __m512 acc[NH][CH];
+  for (int h = 0; h < NH; ++h)
+    for (int c = 0; c < CH; ++c) acc[h][c] = _mm512_setzero_ps();
+  for (int j = 0; j < d; j += CH) {
+    for (int c = 0; c < CH; ++c) {
+      const __m512 kv = load16<T>(block, 16 * (j + c));
+      for (int h = 0; h < NH; ++h) acc[h][c] = _mm512_fmadd_ps(_mm512_set1_ps(q[h * d + j + c]), kv, acc[h][c]);
+    }
+  }
+  for (int h = 0; h < NH; ++h) {
+    __m512 sum = acc[h][0];
+    for (int c = 1; c < CH; ++c) sum = _mm512_add_ps(sum, acc[h][c]);
+    out[h] = sum;
+  }
+}
+
+// Scaled scores p[h][t] of rows [r0, r0 + nt) (nt <= 32) for every head, any alignment of the
+// rows to the blocks: the (up to 3) blocks covering them are scored into tmp [n_rep][48], then
+// the rows' lanes copied out. Lanes t >= nt of p hold junk; softmax_probs masks them.
+template <DType T, int NV>
+ALSPEC_TARGET_AVX512 inline void qk_tile_blocks(const GroupRows& g, int64_t r0, int nt, float* p, float* tmp) {
+  constexpr int d = NV * 16;
+  constexpr int TR = kAttentionTileRows;
+  constexpr size_t RB = kRowBytes<T, NV>;
+  constexpr int KB = kKeyBlockRows;
+  const int64_t pr0 = r0 + g.k_first;
+  const int64_t fb = pr0 / KB;
+  const int64_t lb = (pr0 + nt - 1) / KB;
+  const int o = static_cast<int>(pr0 % KB);
+  for (int64_t b = fb; b <= lb; ++b) {
+    const uint8_t* block = g.k + static_cast<size_t>(b) * KB * RB;
+    float* dst = tmp + (b - fb) * KB;
+    int h = 0;
+    if (g.n_rep == 8) {  // the chains of the pipelined loop, so every tile sums in the same order
+      __m512 sc[8];
+      qk_block<T, NV, 8, 1>(g.q, block, sc);
+      for (int i = 0; i < 8; ++i) _mm512_storeu_ps(dst + i * 48, sc[i]);
+      h = 8;
+    }
+    for (; h + 4 <= g.n_rep; h += 4) {
+      __m512 sc[4];
+      qk_block<T, NV, 4, 2>(g.q + h * d, block, sc);
+      for (int i = 0; i < 4; ++i) _mm512_storeu_ps(dst + (h + i) * 48, sc[i]);
+    }
+    for (; h < g.n_rep; ++h) {
+      __m512 sc[1];
+      qk_block<T, NV, 1, 4>(g.q + h * d, block, sc);
+      _mm512_storeu_ps(dst + h * 48, sc[0]);
+    }
+  }
+  const __m512 scale = _mm512_set1_ps(g.scale);
+  for (int h = 0; h < g.n_rep; ++h) {
+    _mm512_storeu_ps(p + h * TR, _mm512_mul_ps(_mm512_loadu_ps(tmp + h * 48 + o), scale));
+    _mm512_storeu_ps(p + h * TR + 16, _mm512_mul_ps(_mm512_loadu_ps(tmp + h * 48 + o + 16), scale));
+  }
+}
+
+// Pipelined step loop of one full, block-aligned tile j (2 key blocks) for NH = n_rep in {4, 8}:
+// q·k of tile j in steps of 16 dims of one block (all heads; scores to p_next), interleaved with
+// p·V of tile j - 1 (units of 4 heads x one column pair, `units` x 32 / steps rows per step, rows
+// ascending, accumulator rescaled by alpha first: bitwise pv_heads<T, NV, 4>), each step
+// prefetching its share of K of tile j + 1 and V of tile j.
+template <DType T, int NV, int NH>
+ALSPEC_TARGET_AVX512 inline void qk_blocks_with_pv(const GroupRows& g, const uint8_t* krows, const uint8_t* vrows,
+                                                   int next, const uint8_t* prev_v, const float* p_prev,
+                                                   const float* alpha, float* acc, float* p_next) {
+  constexpr int d = NV * 16;
+  constexpr int TR = kAttentionTileRows;
+  constexpr size_t RB = kRowBytes<T, NV>;
+  constexpr int KB = kKeyBlockRows;
+  constexpr int CH = 8 / NH;                 // chains per head: 8 chains in all hide the FMA latency
+  constexpr int G = d / 16;                  // steps per block
+  constexpr int steps = 2 * G;
+  constexpr int units = (NH / 4) * (NV / 2);
+  static_assert(steps % units == 0 && TR == 2 * KB);
+  constexpr int steps_per_unit = steps / units;
+  constexpr int pv_rows = TR / steps_per_unit;  // p·V rows of the unit per step
+  constexpr int pf_rows = TR / steps;           // rows of K and of V prefetched per step
+  const __m512 scale = _mm512_set1_ps(g.scale);
+  __m512 qa[NH][CH];
+  int step = 0;
+  for (int u = 0; u < units; ++u) {
+    const int blk = u / (NV / 2);
+    const int i = 2 * (u % (NV / 2));
+    float* acc_u = acc + blk * 4 * d + 16 * i;
+    const float* p_u = p_prev + blk * 4 * TR;
+    __m512 a[4], b[4];
+    for (int h = 0; h < 4; ++h) {
+      const __m512 ah = _mm512_set1_ps(alpha[blk * 4 + h]);
+      a[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc_u + h * d));
+      b[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc_u + h * d + 16));
+    }
+    for (int js = 0; js < steps_per_unit; ++js, ++step) {
+      for (int r = step * pf_rows; r < (step + 1) * pf_rows; ++r) {
+        if (r < next) prefetch_row<RB>(krows + static_cast<size_t>(TR + r) * RB);
+        prefetch_row<RB>(vrows + static_cast<size_t>(r) * RB);
+      }
+      // q·k: dims [16 gs, 16 gs + 16) of block kb.
+      const int kb = step / G;
+      const int gs = step % G;
+      const uint8_t* block = krows + static_cast<size_t>(kb) * KB * RB;
+      if (gs == 0) {
+        for (int h = 0; h < NH; ++h)
+          for (int c = 0; c < CH; ++c) qa[h][c] = _mm512_setzero_ps();
+      }
+      for (int j = 16 * gs; j < 16 * gs + 16; j += CH) {
+        for (int c = 0; c < CH; ++c) {
+          const __m512 kv = load16<T>(block, 16 * (j + c));
+          for (int h = 0; h < NH; ++h) qa[h][c] = _mm512_fmadd_ps(_mm512_set1_ps(g.q[h * d + j + c]), kv, qa[h][c]);
+        }
+      }
+      if (gs == G - 1) {
+        for (int h = 0; h < NH; ++h) {
+          __m512 sum = qa[h][0];
+          for (int c = 1; c < CH; ++c) sum = _mm512_add_ps(sum, qa[h][c]);
+          _mm512_storeu_ps(p_next + h * TR + kb * KB, _mm512_mul_ps(sum, scale));
+        }
+      }
+      // p·V rows of this unit.
+      for (int r = js * pv_rows; r < (js + 1) * pv_rows; ++r) {
+        const uint8_t* row = prev_v + static_cast<size_t>(r) * RB;
+        const __m512 x = load16<T>(row, 16 * i);
+        const __m512 y = load16<T>(row, 16 * i + 16);
+        for (int h = 0; h < 4; ++h) {
+          const __m512 ph = _mm512_set1_ps(p_u[h * TR + r]);
+          a[h] = _mm512_fmadd_ps(ph, x, a[h]);
+          b[h] = _mm512_fmadd_ps(ph, y, b[h]);
+        }
+      }
+    }
+    for (int h = 0; h < 4; ++h) {
+      _mm512_storeu_ps(acc_u + h * d, a[h]);
+      _mm512_storeu_ps(acc_u + h * d + 16, b[h]);
+    }
+  }
+}
+
+// Fused kernel for K in key blocks (F32/F16/BF16, head_dim = 16 * NV): as accumulate_fused, with
+// the scores computed vertically per block (qk_block) instead of per row plus reductions.
+// Probabilities double-buffered: the loop writes tile j's scores while p·V reads tile j - 1's.
+template <DType T, int NV>
+ALSPEC_TARGET_AVX512 void accumulate_fused_blocks(const GroupRows& g, int64_t begin, int64_t end, GroupState s,
+                                                  float* scratch) {
+  constexpr int TR = kAttentionTileRows;
+  constexpr size_t RB = kRowBytes<T, NV>;
+  float* p_buf[2] = {scratch, scratch + g.n_rep * TR};  // [n_rep][TR] each
+  float* alpha = p_buf[1] + g.n_rep * TR;               // [n_rep] deferred rescale of acc
+  float* tmp = alpha + g.n_rep;                         // [n_rep][48] block scores
+  // K bytes of rows [r, r + TR) start at row r's block; with blocks aligned to the tile (the
+  // pipelined case) they are exactly TR row-sizes, as with rows.
+  auto k_at = [&](int64_t r) {
+    const int64_t pr = r + g.k_first;
+    return g.k + static_cast<size_t>(pr - pr % kKeyBlockRows) * RB;
+  };
+  for (int64_t r = begin; r < std::min<int64_t>(end, begin + TR); ++r) {
+    prefetch_row<RB, _MM_HINT_T1>(k_at(begin) + static_cast<size_t>(r - begin) * RB);
+    prefetch_row<RB, _MM_HINT_T1>(g.v + static_cast<size_t>(r) * RB);
+  }
+  const int64_t prefetch_end = std::max(end, g.prefetch_end);
+  const bool pipelined_heads = (g.n_rep == 4 || g.n_rep == 8);
+  const uint8_t* prev_v = nullptr;  // V rows of the previous tile, whose p·V is still to do
+  int prev_nt = 0;
+  int cur = 0;
+  for (int64_t r0 = begin; r0 < end; r0 += TR, cur ^= 1) {
+    const int nt = static_cast<int>(std::min<int64_t>(TR, end - r0));
+    const uint8_t* krows = k_at(r0);
+    const uint8_t* vrows = g.v + static_cast<size_t>(r0) * RB;
+    float* p = p_buf[cur];
+    const float* p_prev = p_buf[cur ^ 1];
+    const int next = static_cast<int>(std::clamp<int64_t>(prefetch_end - r0 - nt, 0, TR));
+    const bool aligned = (r0 + g.k_first) % kKeyBlockRows == 0;
+    if (pipelined_heads && aligned && prev_v != nullptr && nt == TR && prev_nt == TR) {
+      if (g.n_rep == 4) {
+        qk_blocks_with_pv<T, NV, 4>(g, krows, vrows, next, prev_v, p_prev, alpha, s.acc, p);
+      } else {
+        qk_blocks_with_pv<T, NV, 8>(g, krows, vrows, next, prev_v, p_prev, alpha, s.acc, p);
+      }
+    } else {
+      if (prev_v != nullptr) pv_tile<T, NV>(g, prev_v, p_prev, prev_nt, s.acc, alpha, 0);
+      for (int t = 0; t < nt; ++t) {
+        if (t < next) prefetch_row<RB>(krows + static_cast<size_t>(TR + t) * RB);
+        prefetch_row<RB>(vrows + static_cast<size_t>(t) * RB);
+      }
+      qk_tile_blocks<T, NV>(g, r0, nt, p, tmp);
+    }
+    for (int h = 0; h < g.n_rep; ++h) alpha[h] = softmax_probs(p + h * TR, nt, s.m + h, s.l + h);
+    prev_v = vrows;
+    prev_nt = nt;
+  }
+  if (prev_v != nullptr) pv_tile<T, NV>(g, prev_v, p_buf[cur ^ 1], prev_nt, s.acc, alpha, 0);
+}
+
 template <int NV>
 ALSPEC_TARGET_AVX512 void accumulate_fused_any_type(const GroupRows& g, int64_t begin, int64_t end, GroupState s,
                                                     float* p) {
+  if (g.k_blocks) {
+    switch (g.type) {
+      case DType::F32: accumulate_fused_blocks<DType::F32, NV>(g, begin, end, s, p); break;
+      case DType::F16: accumulate_fused_blocks<DType::F16, NV>(g, begin, end, s, p); break;
+      case DType::BF16: accumulate_fused_blocks<DType::BF16, NV>(g, begin, end, s, p); break;
+      default: break;  // rejected before dispatch
+    }
+    return;
+  }
   switch (g.type) {
     case DType::F32: accumulate_fused<DType::F32, NV>(g, begin, end, s, p); break;
     case DType::F16: accumulate_fused<DType::F16, NV>(g, begin, end, s, p); break;
@@ -399,7 +608,12 @@ ALSPEC_TARGET_AVX512 void accumulate_rows_avx512(const GroupRows& g, int64_t beg
   if (d == 64) return accumulate_fused_any_type<4>(g, begin, end, s, scratch);
   for (int64_t r0 = begin; r0 < end; r0 += T) {
     const int nt = static_cast<int>(std::min<int64_t>(T, end - r0));
-    const float* kf = decode_tile(g.type, g.k + static_cast<size_t>(r0) * g.row_bytes, g.row_bytes, nt, d, kbuf);
+    const float* kf = kbuf;
+    if (g.k_blocks) {
+      load_key_tile(g, r0, nt, kbuf);
+    } else {
+      kf = decode_tile(g.type, g.k + static_cast<size_t>(r0) * g.row_bytes, g.row_bytes, nt, d, kbuf);
+    }
     // Scores of every head of the group against the tile; padding lanes are zero (ignored below).
     for (int h = 0; h < g.n_rep; ++h) {
       const float* q = g.q + static_cast<size_t>(h) * d;

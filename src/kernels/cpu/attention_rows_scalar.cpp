@@ -1,4 +1,4 @@
-// Portable row kernel: rows decoded with load_kv_row, float arithmetic, std::exp. Used when the CPU
+// Portable row kernel: rows decoded with load_key_row / load_kv_row, float arithmetic, std::exp. Used when the CPU
 // or head_dim rules out the SIMD variants, and as their plain twin in the tests.
 #include <algorithm>
 #include <cmath>
@@ -18,7 +18,7 @@ void accumulate_rows_scalar(const GroupRows& g, int64_t begin, int64_t end, Grou
   for (int64_t r0 = begin; r0 < end; r0 += T) {
     const int nt = static_cast<int>(std::min<int64_t>(T, end - r0));
     for (int t = 0; t < nt; ++t) {
-      load_kv_row(g.type, g.k + static_cast<size_t>(r0 + t) * g.row_bytes, kf + static_cast<size_t>(t) * d, d);
+      load_key_row(g.type, g.k_blocks, g.k, r0 + t + g.k_first, kf + static_cast<size_t>(t) * d, d);
       load_kv_row(g.type, g.v + static_cast<size_t>(r0 + t) * g.row_bytes, vf + static_cast<size_t>(t) * d, d);
     }
     for (int h = 0; h < g.n_rep; ++h) {
