@@ -396,12 +396,43 @@ ALSPEC_TARGET_AVX512 inline void qk_block(const float* q, const uint8_t* block, 
   }
 }
 
+// Chains per head for NH heads scored together: 8 chains in all (6 at NH = 3) hide the FMA latency.
+constexpr int chains_for(int nh) { return nh >= 5 ? 1 : nh == 3 ? 2 : 8 / nh; }
+
+// Scores of one key block for all n_rep heads, in tmp [n_rep][48] at lane offset `off`. Up to 8
+// heads in one pass with the chains the pipelined loop uses (so every tile sums in the same order);
+// more in passes of 4.
+template <DType T, int NV, int NH>
+ALSPEC_TARGET_AVX512 inline void score_block(const float* q, const uint8_t* block, float* dst) {
+  __m512 sc[NH];
+  qk_block<T, NV, NH, chains_for(NH)>(q, block, sc);
+  for (int i = 0; i < NH; ++i) _mm512_storeu_ps(dst + i * 48, sc[i]);
+}
+
+template <DType T, int NV>
+ALSPEC_TARGET_AVX512 inline void score_block_all_heads(const GroupRows& g, const uint8_t* block, float* dst) {
+  constexpr int d = NV * 16;
+  switch (g.n_rep) {
+    case 1: return score_block<T, NV, 1>(g.q, block, dst);
+    case 2: return score_block<T, NV, 2>(g.q, block, dst);
+    case 3: return score_block<T, NV, 3>(g.q, block, dst);
+    case 4: return score_block<T, NV, 4>(g.q, block, dst);
+    case 5: return score_block<T, NV, 5>(g.q, block, dst);
+    case 6: return score_block<T, NV, 6>(g.q, block, dst);
+    case 7: return score_block<T, NV, 7>(g.q, block, dst);
+    case 8: return score_block<T, NV, 8>(g.q, block, dst);
+    default: break;
+  }
+  int h = 0;
+  for (; h + 4 <= g.n_rep; h += 4) score_block<T, NV, 4>(g.q + h * d, block, dst + h * 48);
+  for (; h < g.n_rep; ++h) score_block<T, NV, 1>(g.q + h * d, block, dst + h * 48);
+}
+
 // Scaled scores p[h][t] of rows [r0, r0 + nt) (nt <= 32) for every head, any alignment of the
 // rows to the blocks: the (up to 3) blocks covering them are scored into tmp [n_rep][48], then
 // the rows' lanes copied out. Lanes t >= nt of p hold junk; softmax_probs masks them.
 template <DType T, int NV>
 ALSPEC_TARGET_AVX512 inline void qk_tile_blocks(const GroupRows& g, int64_t r0, int nt, float* p, float* tmp) {
-  constexpr int d = NV * 16;
   constexpr int TR = kAttentionTileRows;
   constexpr size_t RB = kRowBytes<T, NV>;
   constexpr int KB = kKeyBlockRows;
@@ -411,24 +442,7 @@ ALSPEC_TARGET_AVX512 inline void qk_tile_blocks(const GroupRows& g, int64_t r0, 
   const int o = static_cast<int>(pr0 % KB);
   for (int64_t b = fb; b <= lb; ++b) {
     const uint8_t* block = g.k + static_cast<size_t>(b) * KB * RB;
-    float* dst = tmp + (b - fb) * KB;
-    int h = 0;
-    if (g.n_rep == 8) {  // the chains of the pipelined loop, so every tile sums in the same order
-      __m512 sc[8];
-      qk_block<T, NV, 8, 1>(g.q, block, sc);
-      for (int i = 0; i < 8; ++i) _mm512_storeu_ps(dst + i * 48, sc[i]);
-      h = 8;
-    }
-    for (; h + 4 <= g.n_rep; h += 4) {
-      __m512 sc[4];
-      qk_block<T, NV, 4, 2>(g.q + h * d, block, sc);
-      for (int i = 0; i < 4; ++i) _mm512_storeu_ps(dst + (h + i) * 48, sc[i]);
-    }
-    for (; h < g.n_rep; ++h) {
-      __m512 sc[1];
-      qk_block<T, NV, 1, 4>(g.q + h * d, block, sc);
-      _mm512_storeu_ps(dst + h * 48, sc[0]);
-    }
+    score_block_all_heads<T, NV>(g, block, tmp + (b - fb) * KB);
   }
   const __m512 scale = _mm512_set1_ps(g.scale);
   for (int h = 0; h < g.n_rep; ++h) {
@@ -437,11 +451,12 @@ ALSPEC_TARGET_AVX512 inline void qk_tile_blocks(const GroupRows& g, int64_t r0, 
   }
 }
 
-// Pipelined step loop of one full, block-aligned tile j (2 key blocks) for NH = n_rep in {4, 8}:
-// q·k of tile j in steps of 16 dims of one block (all heads; scores to p_next), interleaved with
-// p·V of tile j - 1 (units of 4 heads x one column pair, `units` x 32 / steps rows per step, rows
-// ascending, accumulator rescaled by alpha first: bitwise pv_heads<T, NV, 4>), each step
-// prefetching its share of K of tile j + 1 and V of tile j.
+// Pipelined step loop of one full, block-aligned tile j (2 key blocks) for NH = n_rep <= 8: q·k
+// of tile j in steps of 16 dims of one block (all heads; scores to p_next), interleaved with p·V
+// of tile j - 1 for the heads in whole blocks of 4 (units of 4 heads x one column pair,
+// `units` x 32 / steps rows per step, rows ascending, accumulator rescaled by alpha first: bitwise
+// pv_heads<T, NV, 4>; the caller does the other heads' p·V), each step prefetching its share of K
+// of tile j + 1 and V of tile j.
 template <DType T, int NV, int NH>
 ALSPEC_TARGET_AVX512 inline void qk_blocks_with_pv(const GroupRows& g, const uint8_t* krows, const uint8_t* vrows,
                                                    int next, const uint8_t* prev_v, const float* p_prev,
@@ -450,27 +465,30 @@ ALSPEC_TARGET_AVX512 inline void qk_blocks_with_pv(const GroupRows& g, const uin
   constexpr int TR = kAttentionTileRows;
   constexpr size_t RB = kRowBytes<T, NV>;
   constexpr int KB = kKeyBlockRows;
-  constexpr int CH = 8 / NH;                 // chains per head: 8 chains in all hide the FMA latency
+  constexpr int CH = chains_for(NH);
   constexpr int G = d / 16;                  // steps per block
   constexpr int steps = 2 * G;
-  constexpr int units = (NH / 4) * (NV / 2);
-  static_assert(steps % units == 0 && TR == 2 * KB);
-  constexpr int steps_per_unit = steps / units;
+  constexpr int units = (NH / 4) * (NV / 2);  // p·V of the heads in blocks of 4, one column pair each
+  static_assert(units == 0 || steps % units == 0);
+  static_assert(TR == 2 * KB && 16 % CH == 0);
+  constexpr int steps_per_unit = units > 0 ? steps / units : steps;
   constexpr int pv_rows = TR / steps_per_unit;  // p·V rows of the unit per step
   constexpr int pf_rows = TR / steps;           // rows of K and of V prefetched per step
   const __m512 scale = _mm512_set1_ps(g.scale);
   __m512 qa[NH][CH];
   int step = 0;
-  for (int u = 0; u < units; ++u) {
+  for (int u = 0; u < std::max(units, 1); ++u) {
     const int blk = u / (NV / 2);
     const int i = 2 * (u % (NV / 2));
     float* acc_u = acc + blk * 4 * d + 16 * i;
     const float* p_u = p_prev + blk * 4 * TR;
     __m512 a[4], b[4];
-    for (int h = 0; h < 4; ++h) {
-      const __m512 ah = _mm512_set1_ps(alpha[blk * 4 + h]);
-      a[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc_u + h * d));
-      b[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc_u + h * d + 16));
+    if constexpr (units > 0) {
+      for (int h = 0; h < 4; ++h) {
+        const __m512 ah = _mm512_set1_ps(alpha[blk * 4 + h]);
+        a[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc_u + h * d));
+        b[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc_u + h * d + 16));
+      }
     }
     for (int js = 0; js < steps_per_unit; ++js, ++step) {
       for (int r = step * pf_rows; r < (step + 1) * pf_rows; ++r) {
@@ -499,6 +517,7 @@ ALSPEC_TARGET_AVX512 inline void qk_blocks_with_pv(const GroupRows& g, const uin
         }
       }
       // p·V rows of this unit.
+      if constexpr (units == 0) continue;
       for (int r = js * pv_rows; r < (js + 1) * pv_rows; ++r) {
         const uint8_t* row = prev_v + static_cast<size_t>(r) * RB;
         const __m512 x = load16<T>(row, 16 * i);
@@ -510,10 +529,30 @@ ALSPEC_TARGET_AVX512 inline void qk_blocks_with_pv(const GroupRows& g, const uin
         }
       }
     }
-    for (int h = 0; h < 4; ++h) {
-      _mm512_storeu_ps(acc_u + h * d, a[h]);
-      _mm512_storeu_ps(acc_u + h * d + 16, b[h]);
+    if constexpr (units > 0) {
+      for (int h = 0; h < 4; ++h) {
+        _mm512_storeu_ps(acc_u + h * d, a[h]);
+        _mm512_storeu_ps(acc_u + h * d + 16, b[h]);
+      }
     }
+  }
+}
+
+template <DType T, int NV>
+ALSPEC_TARGET_AVX512 inline void qk_blocks_with_pv_any(const GroupRows& g, const uint8_t* krows,
+                                                       const uint8_t* vrows, int next, const uint8_t* prev_v,
+                                                       const float* p_prev, const float* alpha, float* acc,
+                                                       float* p_next) {
+  switch (g.n_rep) {
+    case 1: return qk_blocks_with_pv<T, NV, 1>(g, krows, vrows, next, prev_v, p_prev, alpha, acc, p_next);
+    case 2: return qk_blocks_with_pv<T, NV, 2>(g, krows, vrows, next, prev_v, p_prev, alpha, acc, p_next);
+    case 3: return qk_blocks_with_pv<T, NV, 3>(g, krows, vrows, next, prev_v, p_prev, alpha, acc, p_next);
+    case 4: return qk_blocks_with_pv<T, NV, 4>(g, krows, vrows, next, prev_v, p_prev, alpha, acc, p_next);
+    case 5: return qk_blocks_with_pv<T, NV, 5>(g, krows, vrows, next, prev_v, p_prev, alpha, acc, p_next);
+    case 6: return qk_blocks_with_pv<T, NV, 6>(g, krows, vrows, next, prev_v, p_prev, alpha, acc, p_next);
+    case 7: return qk_blocks_with_pv<T, NV, 7>(g, krows, vrows, next, prev_v, p_prev, alpha, acc, p_next);
+    case 8: return qk_blocks_with_pv<T, NV, 8>(g, krows, vrows, next, prev_v, p_prev, alpha, acc, p_next);
+    default: return;  // not pipelined (accumulate_fused_blocks checks)
   }
 }
 
@@ -539,7 +578,8 @@ ALSPEC_TARGET_AVX512 void accumulate_fused_blocks(const GroupRows& g, int64_t be
     prefetch_row<RB, _MM_HINT_T1>(g.v + static_cast<size_t>(r) * RB);
   }
   const int64_t prefetch_end = std::max(end, g.prefetch_end);
-  const bool pipelined_heads = (g.n_rep == 4 || g.n_rep == 8);
+  const bool pipelined_heads = g.n_rep <= 8;
+  const int first_rest = (g.n_rep / 4) * 4;  // heads whose p·V runs after the loop: [first_rest, n_rep)
   const uint8_t* prev_v = nullptr;  // V rows of the previous tile, whose p·V is still to do
   int prev_nt = 0;
   int cur = 0;
@@ -552,11 +592,8 @@ ALSPEC_TARGET_AVX512 void accumulate_fused_blocks(const GroupRows& g, int64_t be
     const int next = static_cast<int>(std::clamp<int64_t>(prefetch_end - r0 - nt, 0, TR));
     const bool aligned = (r0 + g.k_first) % kKeyBlockRows == 0;
     if (pipelined_heads && aligned && prev_v != nullptr && nt == TR && prev_nt == TR) {
-      if (g.n_rep == 4) {
-        qk_blocks_with_pv<T, NV, 4>(g, krows, vrows, next, prev_v, p_prev, alpha, s.acc, p);
-      } else {
-        qk_blocks_with_pv<T, NV, 8>(g, krows, vrows, next, prev_v, p_prev, alpha, s.acc, p);
-      }
+      qk_blocks_with_pv_any<T, NV>(g, krows, vrows, next, prev_v, p_prev, alpha, s.acc, p);
+      pv_tile<T, NV>(g, prev_v, p_prev, TR, s.acc, alpha, first_rest);
     } else {
       if (prev_v != nullptr) pv_tile<T, NV>(g, prev_v, p_prev, prev_nt, s.acc, alpha, 0);
       for (int t = 0; t < nt; ++t) {
