@@ -126,6 +126,61 @@ ALSPEC_TARGET_AVX512 inline float softmax_probs(float* p, int nt, float* m, floa
   return alpha;
 }
 
+// Per-head results of 4 vectors reduced at once: lane h of the returned xmm is op over all lanes of
+// v[h] (op = max or add), via one shuffle tree instead of four reductions.
+template <bool kMax>
+ALSPEC_TARGET_AVX512 inline __m128 reduce4(const __m512* v) {
+  auto op = [](__m512 a, __m512 b) __attribute__((target("avx512f"))) {
+    if constexpr (kMax) {
+      return _mm512_max_ps(a, b);
+    } else {
+      return _mm512_add_ps(a, b);
+    }
+  };
+  const __m512 t0 = op(_mm512_unpacklo_ps(v[0], v[1]), _mm512_unpackhi_ps(v[0], v[1]));
+  const __m512 t1 = op(_mm512_unpacklo_ps(v[2], v[3]), _mm512_unpackhi_ps(v[2], v[3]));
+  const __m512 u = op(_mm512_castpd_ps(_mm512_unpacklo_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t1))),
+                      _mm512_castpd_ps(_mm512_unpackhi_pd(_mm512_castps_pd(t0), _mm512_castps_pd(t1))));
+  const __m512 w = op(u, _mm512_shuffle_f32x4(u, u, _MM_SHUFFLE(1, 0, 3, 2)));
+  const __m512 x = op(w, _mm512_shuffle_f32x4(w, w, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm512_castps512_ps128(x);
+}
+
+// softmax_probs for 4 heads at once (p: 4 rows of kAttentionTileRows scores): the tile maxima,
+// the rescale factors and the sums of the 4 heads come from one shuffle tree / one exp each.
+ALSPEC_TARGET_AVX512 inline void softmax_probs4(float* p, int nt, float* m, float* l, float* alpha) {
+  constexpr int TR = kAttentionTileRows;
+  const __mmask16 m0 = static_cast<__mmask16>(nt >= 16 ? 0xFFFF : (1u << nt) - 1);
+  const __mmask16 m1 = static_cast<__mmask16>(nt >= 32 ? 0xFFFF : nt <= 16 ? 0 : (1u << (nt - 16)) - 1);
+  const __m512 ninf = _mm512_set1_ps(kEmptyStateMax);
+  __m512 s0[4], s1[4], mx[4];
+  for (int h = 0; h < 4; ++h) {
+    s0[h] = _mm512_mask_loadu_ps(ninf, m0, p + h * TR);
+    s1[h] = _mm512_mask_loadu_ps(ninf, m1, p + h * TR + 16);
+    mx[h] = _mm512_max_ps(s0[h], s1[h]);
+  }
+  const __m128 m_old = _mm_loadu_ps(m);
+  const __m128 m_new = _mm_max_ps(m_old, reduce4<true>(mx));
+  // e^(m_old - m_new), 0 for empty states (m_old = -inf: the difference would be NaN or -inf).
+  const __mmask16 live = _mm512_cmp_ps_mask(_mm512_castps128_ps512(m_old), ninf, _CMP_NEQ_OQ) & 0xF;
+  const __m512 a = _mm512_maskz_mov_ps(live, exp_ps(_mm512_castps128_ps512(_mm_sub_ps(m_old, m_new))));
+  __m512 e[4];
+  alignas(16) float mn[4];
+  _mm_store_ps(mn, m_new);
+  for (int h = 0; h < 4; ++h) {
+    const __m512 mv = _mm512_set1_ps(mn[h]);
+    const __m512 e0 = _mm512_maskz_mov_ps(m0, exp_ps(_mm512_sub_ps(s0[h], mv)));
+    const __m512 e1 = _mm512_maskz_mov_ps(m1, exp_ps(_mm512_sub_ps(s1[h], mv)));
+    _mm512_storeu_ps(p + h * TR, e0);
+    _mm512_storeu_ps(p + h * TR + 16, e1);
+    e[h] = _mm512_add_ps(e0, e1);
+  }
+  const __m128 a4 = _mm512_castps512_ps128(a);
+  _mm_storeu_ps(l, _mm_add_ps(_mm_mul_ps(_mm_loadu_ps(l), a4), reduce4<false>(e)));
+  _mm_storeu_ps(m, m_new);
+  _mm_storeu_ps(alpha, a4);
+}
+
 // As softmax_probs, then acc [d] rescaled in place (for the kernels that add p·V to acc directly).
 ALSPEC_TARGET_AVX512 inline void softmax_step(float* p, int nt, float* m, float* l, float* acc, int d) {
   const float alpha = softmax_probs(p, nt, m, l);
@@ -365,7 +420,9 @@ ALSPEC_TARGET_AVX512 void accumulate_fused(const GroupRows& g, int64_t begin, in
       }
     }
     for (int t0 = 0; t0 < nt; t0 += 16) reduce_scores(g, dots, p, t0);
-    for (int h = 0; h < g.n_rep; ++h) alpha[h] = softmax_probs(p + h * TR, nt, s.m + h, s.l + h);
+    int h = 0;
+    for (; h + 4 <= g.n_rep; h += 4) softmax_probs4(p + h * TR, nt, s.m + h, s.l + h, alpha + h);
+    for (; h < g.n_rep; ++h) alpha[h] = softmax_probs(p + h * TR, nt, s.m + h, s.l + h);
     prev_v = vrows;
     prev_nt = nt;
   }
@@ -603,7 +660,9 @@ ALSPEC_TARGET_AVX512 void accumulate_fused_blocks(const GroupRows& g, int64_t be
       }
       qk_tile_blocks<T, NV>(g, r0, nt, p, tmp);
     }
-    for (int h = 0; h < g.n_rep; ++h) alpha[h] = softmax_probs(p + h * TR, nt, s.m + h, s.l + h);
+    int h = 0;
+    for (; h + 4 <= g.n_rep; h += 4) softmax_probs4(p + h * TR, nt, s.m + h, s.l + h, alpha + h);
+    for (; h < g.n_rep; ++h) alpha[h] = softmax_probs(p + h * TR, nt, s.m + h, s.l + h);
     prev_v = vrows;
     prev_nt = nt;
   }
