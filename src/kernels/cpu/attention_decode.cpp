@@ -61,6 +61,19 @@ void check_query(const AttentionShape& s, const DecodeQuery& q, size_t index) {
   }
 }
 
+// Asks for K and V rows [first, first + n) of one KV head (into L2; a hint, no effect on results).
+void prefetch_rows(const KvCacheView& kv, int head, int64_t first, int64_t n) {
+  const size_t rb = kv.row_bytes();
+  int64_t k_row = first + kv.k_first;
+  if (kv.k_blocks) k_row -= k_row % kKeyBlockRows;  // the blocks holding the rows: same bytes when aligned
+  const uint8_t* k = kv.k_row(head, 0) + static_cast<size_t>(k_row) * rb;
+  const uint8_t* v = kv.v_row(head, first);
+  for (size_t off = 0; off < static_cast<size_t>(n) * rb; off += 64) {
+    __builtin_prefetch(k + off, 0, 2);
+    __builtin_prefetch(v + off, 0, 2);
+  }
+}
+
 // ---- partition plan -------------------------------------------------------------------------
 
 struct SeqPlan {
@@ -185,7 +198,13 @@ class DecodeRun {
     if (task.chunk < 0) {
       const size_t slot = slot_index(p, task.group, -1);
       for (int h = 0; h < n_rep_; ++h) reset_attention_state(head_state(slot, h), d);
+      // Hints only: the window's first tile is requested before the sink is read, and the sink's
+      // last tile prefetches the first middle rows, which the same thread (contiguous shares)
+      // reads first in the next phase. Each saves a stream that would start cold.
+      prefetch_rows(q.kv, task.group, p.length - S_, std::min<int64_t>(S_, attention_detail::kAttentionTileRows));
+      rows.prefetch_end = p.chunk_end;
       rows_(rows, 0, S_, state(slot), scratch64);
+      rows.prefetch_end = 0;
       rows_(rows, p.length - S_, p.length, state(slot), scratch64);
       return;
     }
