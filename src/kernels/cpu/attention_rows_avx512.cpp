@@ -325,6 +325,45 @@ ALSPEC_TARGET_AVX512 inline void pv_tile(const GroupRows& g, const uint8_t* vrow
   }
 }
 
+// One p·V unit of the pipelined loops: 4 heads x one column pair i of a tile, accumulators in
+// registers between its row steps. load() rescales the accumulators by the heads' deferred
+// factors, rows() adds rows [r0, r1) in ascending order, store() writes them back: together
+// bitwise what pv_heads<T, NV, 4> does for that column pair.
+template <DType T, int NV>
+struct PvUnit {
+  static constexpr int d = NV * 16;
+  float* acc;      // acc + 16 i of the first of the 4 heads
+  const float* p;  // probabilities [4][kAttentionTileRows] of the 4 heads
+  int i;
+  __m512 a[4], b[4];
+
+  ALSPEC_TARGET_AVX512 __attribute__((always_inline)) void load(const float* alpha) {
+    for (int h = 0; h < 4; ++h) {
+      const __m512 ah = _mm512_set1_ps(alpha[h]);
+      a[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc + h * d));
+      b[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc + h * d + 16));
+    }
+  }
+  ALSPEC_TARGET_AVX512 __attribute__((always_inline)) void rows(const uint8_t* v, int r0, int r1) {
+    for (int r = r0; r < r1; ++r) {
+      const uint8_t* row = v + static_cast<size_t>(r) * kRowBytes<T, NV>;
+      const __m512 x = load16<T>(row, 16 * i);
+      const __m512 y = load16<T>(row, 16 * i + 16);
+      for (int h = 0; h < 4; ++h) {
+        const __m512 ph = _mm512_set1_ps(p[h * kAttentionTileRows + r]);
+        a[h] = _mm512_fmadd_ps(ph, x, a[h]);
+        b[h] = _mm512_fmadd_ps(ph, y, b[h]);
+      }
+    }
+  }
+  ALSPEC_TARGET_AVX512 __attribute__((always_inline)) void store() {
+    for (int h = 0; h < 4; ++h) {
+      _mm512_storeu_ps(acc + h * d, a[h]);
+      _mm512_storeu_ps(acc + h * d + 16, b[h]);
+    }
+  }
+};
+
 // q·k of a full tile interleaved with p·V of the previous full tile (both kAttentionTileRows rows),
 // for the heads in blocks of 4. The p·V work is cut into units (block of 4 heads, column pair) of
 // one row each per step; every q·k row is followed by `units` p·V rows of one unit, so the memory
@@ -345,33 +384,15 @@ ALSPEC_TARGET_AVX512 inline void qk_with_pv(const GroupRows& g, const uint8_t* k
   for (int u = 0; u < units; ++u) {
     const int blk = u / (NV / 2);
     const int i = 2 * (u % (NV / 2));
-    float* acc_u = acc + blk * 4 * d + 16 * i;
-    const float* p_u = p_prev + blk * 4 * TR;
-    __m512 a[4], b[4];
-    for (int h = 0; h < 4; ++h) {
-      const __m512 ah = _mm512_set1_ps(alpha[blk * 4 + h]);
-      a[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc_u + h * d));
-      b[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc_u + h * d + 16));
-    }
+    PvUnit<T, NV> pv{acc + blk * 4 * d + 16 * i, p_prev + blk * 4 * TR, i, {}, {}};
+    pv.load(alpha + blk * 4);
     for (int j = 0; j < qk_per_unit; ++j, ++t) {
       if (t < next) prefetch_row<RB>(krows + static_cast<size_t>(TR + t) * RB);
       prefetch_row<RB>(vrows + static_cast<size_t>(t) * RB);
       qk_row<T, NV>(g, krows + static_cast<size_t>(t) * RB, dots, t);
-      for (int r = j * units; r < (j + 1) * units; ++r) {
-        const uint8_t* row = prev_v + static_cast<size_t>(r) * RB;
-        const __m512 x = load16<T>(row, 16 * i);
-        const __m512 y = load16<T>(row, 16 * i + 16);
-        for (int h = 0; h < 4; ++h) {
-          const __m512 ph = _mm512_set1_ps(p_u[h * TR + r]);
-          a[h] = _mm512_fmadd_ps(ph, x, a[h]);
-          b[h] = _mm512_fmadd_ps(ph, y, b[h]);
-        }
-      }
+      pv.rows(prev_v, j * units, (j + 1) * units);
     }
-    for (int h = 0; h < 4; ++h) {
-      _mm512_storeu_ps(acc_u + h * d, a[h]);
-      _mm512_storeu_ps(acc_u + h * d + 16, b[h]);
-    }
+    pv.store();
   }
 }
 
@@ -538,16 +559,8 @@ ALSPEC_TARGET_AVX512 __attribute__((noinline)) void qk_blocks_with_pv(const Grou
   for (int u = 0; u < std::max(units, 1); ++u) {
     const int blk = u / (NV / 2);
     const int i = 2 * (u % (NV / 2));
-    float* acc_u = acc + blk * 4 * d + 16 * i;
-    const float* p_u = p_prev + blk * 4 * TR;
-    __m512 a[4], b[4];
-    if constexpr (units > 0) {
-      for (int h = 0; h < 4; ++h) {
-        const __m512 ah = _mm512_set1_ps(alpha[blk * 4 + h]);
-        a[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc_u + h * d));
-        b[h] = _mm512_mul_ps(ah, _mm512_loadu_ps(acc_u + h * d + 16));
-      }
-    }
+    PvUnit<T, NV> pv{acc + blk * 4 * d + 16 * i, p_prev + blk * 4 * TR, i, {}, {}};
+    if constexpr (units > 0) pv.load(alpha + blk * 4);
     for (int js = 0; js < steps_per_unit; ++js, ++step) {
       for (int r = step * pf_rows; r < (step + 1) * pf_rows; ++r) {
         if (r < next) prefetch_row<RB>(krows + static_cast<size_t>(TR + r) * RB);
@@ -574,25 +587,9 @@ ALSPEC_TARGET_AVX512 __attribute__((noinline)) void qk_blocks_with_pv(const Grou
           _mm512_storeu_ps(p_next + h * TR + kb * KB, _mm512_mul_ps(sum, scale));
         }
       }
-      // p·V rows of this unit.
-      if constexpr (units == 0) continue;
-      for (int r = js * pv_rows; r < (js + 1) * pv_rows; ++r) {
-        const uint8_t* row = prev_v + static_cast<size_t>(r) * RB;
-        const __m512 x = load16<T>(row, 16 * i);
-        const __m512 y = load16<T>(row, 16 * i + 16);
-        for (int h = 0; h < 4; ++h) {
-          const __m512 ph = _mm512_set1_ps(p_u[h * TR + r]);
-          a[h] = _mm512_fmadd_ps(ph, x, a[h]);
-          b[h] = _mm512_fmadd_ps(ph, y, b[h]);
-        }
-      }
+      if constexpr (units > 0) pv.rows(prev_v, js * pv_rows, (js + 1) * pv_rows);  // p·V rows of this unit
     }
-    if constexpr (units > 0) {
-      for (int h = 0; h < 4; ++h) {
-        _mm512_storeu_ps(acc_u + h * d, a[h]);
-        _mm512_storeu_ps(acc_u + h * d + 16, b[h]);
-      }
-    }
+    if constexpr (units > 0) pv.store();
   }
 }
 
