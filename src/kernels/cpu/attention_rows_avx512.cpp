@@ -181,6 +181,15 @@ ALSPEC_TARGET_AVX512 inline void softmax_probs4(float* p, int nt, float* m, floa
   _mm_storeu_ps(alpha, a4);
 }
 
+// The softmax step of every head of a group (4 at a time, then one by one): probabilities in
+// place in p [n_rep][kAttentionTileRows], m and l updated, the deferred rescale factors in alpha.
+ALSPEC_TARGET_AVX512 inline void softmax_all_heads(int n_rep, float* p, int nt, GroupState s, float* alpha) {
+  constexpr int TR = kAttentionTileRows;
+  int h = 0;
+  for (; h + 4 <= n_rep; h += 4) softmax_probs4(p + h * TR, nt, s.m + h, s.l + h, alpha + h);
+  for (; h < n_rep; ++h) alpha[h] = softmax_probs(p + h * TR, nt, s.m + h, s.l + h);
+}
+
 // As softmax_probs, then acc [d] rescaled in place (for the kernels that add p·V to acc directly).
 ALSPEC_TARGET_AVX512 inline void softmax_step(float* p, int nt, float* m, float* l, float* acc, int d) {
   const float alpha = softmax_probs(p, nt, m, l);
@@ -441,9 +450,7 @@ ALSPEC_TARGET_AVX512 void accumulate_fused(const GroupRows& g, int64_t begin, in
       }
     }
     for (int t0 = 0; t0 < nt; t0 += 16) reduce_scores(g, dots, p, t0);
-    int h = 0;
-    for (; h + 4 <= g.n_rep; h += 4) softmax_probs4(p + h * TR, nt, s.m + h, s.l + h, alpha + h);
-    for (; h < g.n_rep; ++h) alpha[h] = softmax_probs(p + h * TR, nt, s.m + h, s.l + h);
+    softmax_all_heads(g.n_rep, p, nt, s, alpha);
     prev_v = vrows;
     prev_nt = nt;
   }
@@ -657,9 +664,7 @@ ALSPEC_TARGET_AVX512 void accumulate_fused_blocks(const GroupRows& g, int64_t be
       }
       qk_tile_blocks<T, NV>(g, r0, nt, p, tmp);
     }
-    int h = 0;
-    for (; h + 4 <= g.n_rep; h += 4) softmax_probs4(p + h * TR, nt, s.m + h, s.l + h, alpha + h);
-    for (; h < g.n_rep; ++h) alpha[h] = softmax_probs(p + h * TR, nt, s.m + h, s.l + h);
+    softmax_all_heads(g.n_rep, p, nt, s, alpha);
     prev_v = vrows;
     prev_nt = nt;
   }
