@@ -61,9 +61,11 @@ TEST(TaskFile, ShippedTasksLoad) {
   }
   const TaskSpec g = load_task(std::string(ALSPEC_SOURCE_DIR) + "/tasks/gsm8k.json");
   EXPECT_EQ(g.type, OutputType::kGenerateUntil);
-  EXPECT_TRUE(fs::exists(g.data)) << g.data;  // ../shared resolved from an ancestor of tasks/
-  const TaskSpec p = load_task(std::string(ALSPEC_SOURCE_DIR) + "/tasks/passkey.json");
-  EXPECT_TRUE(fs::exists(p.passkey.haystack)) << p.passkey.haystack;
+  EXPECT_TRUE(fs::exists(g.data)) << g.data;  // assets/ resolved from an ancestor of tasks/
+  for (const char* f : {"passkey.json", "passkey-512.json", "passkey-long.json"}) {
+    const TaskSpec p = load_task(std::string(ALSPEC_SOURCE_DIR) + "/tasks/" + f);
+    EXPECT_TRUE(fs::exists(p.passkey.haystack)) << f << ": " << p.passkey.haystack;
+  }
 }
 
 TEST(TaskFile, ErrorsNameFileLineAndField) {

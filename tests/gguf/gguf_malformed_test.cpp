@@ -16,6 +16,7 @@
 #include "alspec/gguf/gguf_file.h"
 #include "alspec/gguf/gguf_writer.h"
 #include "gguf/raw_gguf.h"
+#include "repo_paths.h"
 
 namespace alspec::gguf {
 namespace {
@@ -343,7 +344,7 @@ TEST(GgufMalformed, ControlCharactersInNamesAreEscapedInMessages) {
 }
 
 TEST(GgufMalformed, OpenNamesThePathOfATruncatedRealModel) {
-  const std::string src = std::string(ALSPEC_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
+  const std::string src = testing_paths::stories260k_gguf();
   std::ifstream in(src, std::ios::binary);
   std::vector<char> head(100000);
   in.read(head.data(), static_cast<std::streamsize>(head.size()));

@@ -14,6 +14,7 @@
 #include "alspec/model/synthetic_model.h"
 #include "alspec/runtime/device.h"
 #include "alspec/tokenizer/tokenizer.h"
+#include "repo_paths.h"
 
 namespace alspec {
 namespace {
@@ -71,7 +72,7 @@ TEST(Session, QuantizedSyntheticModelThreadInvariant) {
   for (DType wt : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
     SyntheticModelSpec spec = synthetic_preset("qwen2-tiny");
     spec.weight_type = wt;
-    spec.tokenizer_donor = std::string(ALSPEC_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
+    spec.tokenizer_donor = testing_paths::stories260k_gguf();
     const std::string path = std::string(ALSPEC_BINARY_DIR) + "/session_test_" + std::string(dtype_name(wt)) + ".gguf";
     write_synthetic_model(spec, path);
     auto m = Model::load(path);

@@ -16,13 +16,14 @@
 #include "alspec/core/error.h"
 #include "alspec/gguf/gguf_file.h"
 #include "alspec/kernels/quant.h"
+#include "repo_paths.h"
 
 namespace alspec {
 namespace {
 
 namespace fs = std::filesystem;
 
-const std::string kDonor = std::string(ALSPEC_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
+const std::string kDonor = testing_paths::stories260k_gguf();
 
 // A per-test file in the build tree, removed afterwards.
 class TempPath {

@@ -1,4 +1,4 @@
-"""Shared pytest setup for the reference tests: import path and locations of shared material."""
+"""Common pytest setup for the reference tests: import path and where the model files are."""
 import os
 import sys
 
@@ -8,8 +8,9 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, HERE)
 
 SOURCE_DIR = os.environ.get("ALSPEC_SOURCE_DIR", os.path.normpath(os.path.join(HERE, "..", "..")))
-SHARED_DIR = os.environ.get("ALSPEC_SHARED_DIR", os.path.normpath(os.path.join(SOURCE_DIR, "..", "shared")))
-STORIES_DIR = os.path.join(SHARED_DIR, "models", "stories260K")
+# stories260K as GGUF (assets/) and in llama2.c's checkpoint format (tests/data/, test-only).
+STORIES_GGUF = os.path.join(SOURCE_DIR, "assets", "models", "stories260K.gguf")
+STORIES_BIN = os.path.join(SOURCE_DIR, "tests", "data", "stories260K", "stories260K.bin")
 
 
 def pytest_addoption(parser):
@@ -20,10 +21,15 @@ def pytest_addoption(parser):
 
 
 @pytest.fixture(scope="session")
-def stories_dir():
-    if not os.path.isfile(os.path.join(STORIES_DIR, "stories260K.gguf")):
-        pytest.skip(f"{STORIES_DIR}: stories260K model not found")
-    return STORIES_DIR
+def stories_gguf():
+    assert os.path.isfile(STORIES_GGUF), f"{STORIES_GGUF} is part of the repository"
+    return STORIES_GGUF
+
+
+@pytest.fixture(scope="session")
+def stories_bin():
+    assert os.path.isfile(STORIES_BIN), f"{STORIES_BIN} is part of the repository"
+    return STORIES_BIN
 
 
 @pytest.fixture(scope="session")

@@ -66,8 +66,8 @@ def check_engine(label, engine, work_dir, model_path, prompt, n_predict, kv, tol
 # q8_0 blocks are 32 wide and stories260K's heads are 8: the engine rejects that combination;
 # the q8_0 cache is covered by the synthetic models below.
 @pytest.mark.parametrize("kv", ("f32", "f16", "bf16"))
-def test_stories260k_greedy_matches_reference(engine, work_dir, stories_dir, kv):
-    path = os.path.join(stories_dir, "stories260K.gguf")
+def test_stories260k_greedy_matches_reference(engine, work_dir, stories_gguf, kv):
+    path = stories_gguf
     n = 80
     tol = Tolerance(rel_l2=2e-4 + KV_TOL[kv], margin=max(0.01, 10 * KV_TOL[kv]),
                     max_abs=1e-3 if kv == "f32" else None)
@@ -82,8 +82,8 @@ def test_stories260k_greedy_matches_reference(engine, work_dir, stories_dir, kv)
         assert first_diff >= 64, f"greedy tokens diverge at step {first_diff}"
 
 
-def test_stories260k_text_prompt_tokenises_like_reference(engine, work_dir, stories_dir):
-    path = os.path.join(stories_dir, "stories260K.gguf")
+def test_stories260k_text_prompt_tokenises_like_reference(engine, work_dir, stories_gguf):
+    path = stories_gguf
     engine.require("generate")
     result, _ = engine.generate(path, 512, 4, "f32", os.path.join(work_dir, "stories_text.logits"),
                                 prompt="Once upon a time")

@@ -12,15 +12,15 @@ PROMPT = [1, 403, 407, 261, 378]  # BOS + "Once upon a time" in the stories260K 
 
 
 @pytest.fixture(scope="module")
-def stories(stories_dir):
-    return R.load_gguf(os.path.join(stories_dir, "stories260K.gguf"))
+def stories(stories_gguf):
+    return R.load_gguf(stories_gguf)
 
 
-def test_gguf_matches_llama2c_checkpoint(stories, stories_dir):
+def test_gguf_matches_llama2c_checkpoint(stories, stories_bin):
     # The llama2.c checkpoint is the same network in a different container, with run.c's
     # adjacent-pair rope and its own stored cos/sin tables: identical logits prove the GGUF
     # tensor layout (no Q/K permutation left over, (out, in) orientation, tied classifier).
-    bin_model = R.load_llama2c(os.path.join(stories_dir, "stories260K.bin"))
+    bin_model = R.load_llama2c(stories_bin)
     seq = PROMPT + list(range(10, 60))
     a = R.teacher_forced_logits(stories, seq)
     b = R.teacher_forced_logits(bin_model, seq)
@@ -34,11 +34,11 @@ def test_incremental_equals_teacher_forced(stories):
     assert out == [int(np.argmax(r)) for r in rows]
 
 
-def test_greedy_story_is_text(stories, stories_dir):
+def test_greedy_story_is_text(stories, stories_gguf):
     import gguf
 
     out, _ = R.greedy(stories, PROMPT, 64)
-    r = gguf.GGUFReader(os.path.join(stories_dir, "stories260K.gguf"))
+    r = gguf.GGUFReader(stories_gguf)
     f = r.fields["tokenizer.ggml.tokens"]
     vocab = [bytes(f.parts[i]).decode() for i in f.data]
     text = "".join(vocab[i] for i in out).replace("\u2581", " ")

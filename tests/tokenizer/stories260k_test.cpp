@@ -44,7 +44,7 @@ std::vector<StoriesCase> load_cases() {
 }
 
 const Tokenizer& stories() {
-  return testing_tok::tokenizer_from_file(testing_tok::shared_path("models/stories260K/stories260K.gguf"));
+  return testing_tok::tokenizer_from_file(testing_paths::stories260k_gguf());
 }
 
 TEST(Stories260k, OnceUponATime) {

@@ -6,31 +6,21 @@ stories260K expectations are what the oracle computes.
 import os
 import sys
 
-import pytest
-
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import spm_reference  # noqa: E402
 
 
-def _need(path):
-    if not os.path.isfile(path):
-        pytest.skip(f"{path} not found")
-
-
 def test_oracle_matches_llama_spm_vectors():
-    _need(os.path.join(spm_reference.SHARED, "data", "tokenizers", "ggml-vocab-llama-spm.gguf"))
     assert spm_reference.self_check()
 
 
 def test_stories_expectations_are_current():
-    _need(os.path.join(spm_reference.SHARED, "models", "stories260K", "stories260K.gguf"))
     with open(spm_reference.EXPECTED_PATH, encoding="utf-8") as f:
         assert f.read() == spm_reference.expected_table()
 
 
 def test_once_upon_a_time():
-    _need(os.path.join(spm_reference.SHARED, "models", "stories260K", "stories260K.gguf"))
-    vocab = spm_reference.SpmVocab(os.path.join(spm_reference.SHARED, "models", "stories260K", "stories260K.gguf"))
+    vocab = spm_reference.SpmVocab(spm_reference.STORIES_GGUF)
     ids = vocab.encode("Once upon a time", add_bos=True)
     assert ids[0] == vocab.bos
     assert "".join(vocab.tokens[i] for i in ids[1:]) == "\u2581Once\u2581upon\u2581a\u2581time"

@@ -14,13 +14,11 @@
 
 #include "alspec/gguf/gguf_file.h"
 #include "alspec/tokenizer/tokenizer.h"
+#include "repo_paths.h"
 
 namespace alspec::testing_tok {
 
-inline std::string shared_path(const std::string& rel) { return std::string(ALSPEC_SHARED_DIR) + "/" + rel; }
-inline std::string vocab_path(const std::string& name) {
-  return shared_path("data/tokenizers/ggml-vocab-" + name + ".gguf");
-}
+inline std::string vocab_path(const std::string& name) { return testing_paths::vocab_gguf(name); }
 
 inline std::string read_file(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -46,8 +44,8 @@ struct VocabCase {
 
 // .inp: every input is followed by "\n__ggml_vocab_test__\n"; .out: one line of ids per input.
 inline std::vector<VocabCase> load_vocab_cases(const std::string& name) {
-  const std::string inp = read_file(vocab_path(name) + ".inp");
-  const std::string out = read_file(vocab_path(name) + ".out");
+  const std::string inp = read_file(testing_paths::vocab_vectors(name) + ".inp");
+  const std::string out = read_file(testing_paths::vocab_vectors(name) + ".out");
   const std::string sep = "\n__ggml_vocab_test__\n";
   std::vector<VocabCase> cases;
   for (size_t pos = 0, hit; (hit = inp.find(sep, pos)) != std::string::npos; pos = hit + sep.size()) {

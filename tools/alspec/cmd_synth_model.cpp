@@ -17,22 +17,27 @@ namespace {
 
 namespace fs = std::filesystem;
 
-// Where a preset's tokenizer donor lives: $ALSPEC_SHARED_DIR, then ../shared and shared
-// relative to the working directory (the repository root in `make` and ctest runs).
+// Where a preset's tokenizer donor lives: assets/<file> of the repository, found from the working
+// directory or from the executable (build/bin/alspec) upwards, so it works from any folder of a
+// checkout; $ALSPEC_ASSETS_DIR overrides (an installed copy of assets/).
 std::string find_vocab(const std::string& vocab) {
-  const std::string rel = vocab == "llama-bpe" ? "data/tokenizers/ggml-vocab-llama-bpe.gguf"
-                                               : "models/stories260K/stories260K.gguf";
-  std::vector<fs::path> roots;
-  if (const char* env = std::getenv("ALSPEC_SHARED_DIR")) roots.emplace_back(env);
-  roots.emplace_back("../shared");
-  roots.emplace_back("shared");
-  for (const auto& root : roots) {
-    if (fs::is_regular_file(root / rel)) return (root / rel).string();
+  const fs::path rel = vocab == "llama-bpe" ? "tokenizers/ggml-vocab-llama-bpe.gguf" : "models/stories260K.gguf";
+  std::vector<fs::path> candidates;
+  if (const char* env = std::getenv("ALSPEC_ASSETS_DIR")) candidates.push_back(fs::path(env) / rel);
+  std::error_code ec;
+  const fs::path exe = fs::read_symlink("/proc/self/exe", ec);
+  for (fs::path start : {fs::current_path(), ec ? fs::path() : exe.parent_path()}) {
+    for (fs::path dir = start; !dir.empty(); dir = dir.parent_path()) {
+      candidates.push_back(dir / "assets" / rel);
+      if (dir == dir.parent_path()) break;
+    }
   }
-  if (vocab == "stories260K" && fs::is_regular_file("assets/models/stories260K.gguf"))
-    return "assets/models/stories260K.gguf";
-  throw Error(ErrorKind::kIo, rel + ": tokenizer donor not found under $ALSPEC_SHARED_DIR, ../shared or "
-                              "shared; pass --vocab-from");
+  for (const auto& c : candidates) {
+    if (fs::is_regular_file(c)) return c.string();
+  }
+  throw Error(ErrorKind::kIo, "assets/" + rel.string() +
+                                  ": tokenizer donor not found above the working directory or the alspec binary "
+                                  "(or in $ALSPEC_ASSETS_DIR); pass --vocab-from");
 }
 
 struct Options {

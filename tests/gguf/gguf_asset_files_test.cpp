@@ -1,18 +1,17 @@
-// The real files shipped in ../shared must load, with the metadata the engine relies on.
+// The real GGUF files in assets/ must load, with the metadata the engine relies on.
 #include <gtest/gtest.h>
 
 #include <cstdint>
 #include <string>
 
 #include "alspec/gguf/gguf_file.h"
+#include "repo_paths.h"
 
 namespace alspec::gguf {
 namespace {
 
-const std::string kShared = ALSPEC_SHARED_DIR;
-
-TEST(GgufSharedFiles, Stories260KLoads) {
-  const auto f = GgufFile::open(kShared + "/models/stories260K/stories260K.gguf");
+TEST(GgufAssetFiles, Stories260KLoads) {
+  const auto f = GgufFile::open(testing_paths::stories260k_gguf());
   EXPECT_EQ(f->get_string("general.architecture"), "llama");
   EXPECT_TRUE(f->get_u32("llama.block_count").has_value());
   EXPECT_TRUE(f->get_u32("llama.embedding_length").has_value());
@@ -33,10 +32,10 @@ TEST(GgufSharedFiles, Stories260KLoads) {
   }
 }
 
-class GgufSharedVocab : public ::testing::TestWithParam<std::string> {};
+class GgufAssetVocab : public ::testing::TestWithParam<std::string> {};
 
-TEST_P(GgufSharedVocab, Loads) {
-  const auto f = GgufFile::open(kShared + "/data/tokenizers/ggml-vocab-" + GetParam() + ".gguf");
+TEST_P(GgufAssetVocab, Loads) {
+  const auto f = GgufFile::open(testing_paths::vocab_gguf(GetParam()));
   EXPECT_TRUE(f->get_string("tokenizer.ggml.model").has_value());
   const auto tokens = f->get_string_array("tokenizer.ggml.tokens");
   EXPECT_GT(tokens.size(), 1000u);
@@ -44,7 +43,7 @@ TEST_P(GgufSharedVocab, Loads) {
   EXPECT_EQ(types.size(), tokens.size());
 }
 
-INSTANTIATE_TEST_SUITE_P(All, GgufSharedVocab,
+INSTANTIATE_TEST_SUITE_P(All, GgufAssetVocab,
                          ::testing::Values("gpt-2", "llama-bpe", "llama-spm", "qwen2"),
                          [](const auto& info) {
                            std::string n = info.param;
