@@ -184,9 +184,40 @@ SpecOverride parse_alspec(const json& body, const RequestLimits& lim) {
   return o;
 }
 
+// OpenAI fields the engine does not implement. Ignoring them would return unconstrained output
+// with 200 OK, so any value other than the field's neutral default is refused.
+void reject_unsupported(const json& body) {
+  auto refuse = [](const char* key, const std::string& why) {
+    throw_bad_field(key, why + " is not supported by this server", "unsupported_parameter");
+  };
+  for (const char* key : {"presence_penalty", "frequency_penalty"}) {
+    if (present(body, key) && get_number(body, key, -2.0, 2.0, 0.0) != 0.0) refuse(key, std::string("a non-zero ") + key);
+  }
+  if (present(body, "logit_bias")) {
+    const json& v = body.at("logit_bias");
+    if (!v.is_object()) throw_bad_field("logit_bias", std::string("expected an object, got ") + type_name(v), "invalid_type");
+    if (!v.empty()) refuse("logit_bias", "logit_bias");
+  }
+  if (present(body, "response_format")) {
+    const json& v = body.at("response_format");
+    if (!v.is_object() || v.value("type", "") != "text") {
+      refuse("response_format", "a response_format other than {\"type\": \"text\"} (JSON mode, json_schema)");
+    }
+  }
+  for (const char* key : {"tools", "functions"}) {
+    if (present(body, key) && !(body.at(key).is_array() && body.at(key).empty())) refuse(key, std::string("tool calling ('") + key + "')");
+  }
+  for (const char* key : {"tool_choice", "function_call"}) {
+    if (present(body, key) && body.at(key) != "none") refuse(key, std::string("tool calling ('") + key + "')");
+  }
+  if (present(body, "best_of") && get_int(body, "best_of", 1, 1 << 20, 1) != 1) refuse("best_of", "best_of > 1");
+  if (present(body, "suffix")) refuse("suffix", "suffix (insertion)");
+}
+
 // Fields common to both endpoints.
 void parse_common(const json& body, const RequestLimits& lim, CompletionRequest& r, const char* max_tokens_key) {
   check_model(body, lim);
+  reject_unsupported(body);
   r.max_tokens = static_cast<int>(get_int(body, max_tokens_key, 0, lim.ctx_size, 16));
   r.sampling.temperature = static_cast<float>(get_number(body, "temperature", 0.0, 100.0, 1.0));
   r.sampling.top_p = static_cast<float>(get_number(body, "top_p", 0.0, 1.0, 1.0));
@@ -241,8 +272,14 @@ CompletionRequest parse_chat_request(const json& body, const Tokenizer& tok, con
     if (!m.contains("role") || !m.at("role").is_string()) throw_bad_field("messages", "each message needs a string 'role'", "invalid_type");
     ChatMessage cm;
     cm.role = m.at("role").get<std::string>();
-    if (cm.role.empty() || cm.role.size() > 64) throw_bad_field("messages", "a role must have 1 to 64 characters");
+    // "developer" is OpenAI's newer name for the system role. Tool results need tool calling.
+    if (cm.role == "developer") cm.role = "system";
+    if (cm.role != "system" && cm.role != "user" && cm.role != "assistant") {
+      throw_bad_field("messages", "unknown role '" + cm.role.substr(0, 64) + "' (expected system, developer, user or assistant)",
+                      "invalid_value");
+    }
     const json c = m.value("content", json());
+    if (c.is_null()) throw_bad_field("messages", "each message needs its 'content' (a string or text parts)", "missing_field");
     if (c.is_string()) {
       cm.content = c.get<std::string>();
     } else if (c.is_array()) {  // content parts: only text parts are supported
@@ -253,7 +290,7 @@ CompletionRequest parse_chat_request(const json& body, const Tokenizer& tok, con
         }
         cm.content += part.at("text").get<std::string>();
       }
-    } else if (!c.is_null()) {
+    } else {
       throw_bad_field("messages", std::string("'content' must be a string or a list of text parts, got ") + type_name(c),
                       "invalid_type");
     }

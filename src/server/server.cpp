@@ -3,8 +3,10 @@
 #include <httplib.h>
 #include <sys/socket.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
 #include <csignal>
 #include <cstdio>
 #include <cstdlib>
@@ -25,6 +27,7 @@
 #include "alspec/spec/generate.h"
 #include "alspec/spec/scoring.h"
 #include "alspec/tokenizer/tokenizer.h"
+#include "server/connection_threads.h"
 
 namespace alspec::server {
 
@@ -84,8 +87,13 @@ std::string endpoint_label(const std::string& path) {
   for (const char* k : known) {
     if (path == k) return k;
   }
+  if (path.rfind("/v1/models/", 0) == 0) return "/v1/models/{id}";
   return "other";
 }
+
+// Open connections served at once: many more than the engine slots and their queue, since idle
+// keep-alive and slow clients hold a connection thread each.
+int default_http_threads(const ServerOptions& o) { return std::max(512, o.parallel + o.max_queue + 4); }
 
 struct ChoiceOutput {
   GenerateResult gen;
@@ -109,11 +117,23 @@ struct Server::Impl {
   std::atomic<uint64_t> next_id{1};
   std::atomic<int> listen_fd{-1};
   std::mutex log_mu;
+  // Generation requests accepted and not yet answered in full (queued for a slot, or being
+  // generated and written). stop() waits for them before it stops the HTTP server: httplib ends
+  // a chunked response without its body once the server is stopping.
+  std::mutex in_flight_mu;
+  std::condition_variable in_flight_cv;
+  int in_flight = 0;
+  std::shared_ptr<void> enter_in_flight();
+  void wait_in_flight();
 
   Impl(const Model& m, ServerOptions o);
   void routes();
   void send_json(httplib::Response& res, int status, const json& j);
-  void send_error(httplib::Response& res, const ApiError& e) { send_json(res, e.status(), error_json(e)); }
+  void send_error(httplib::Response& res, const ApiError& e) {
+    // A full queue clears as running requests finish: tell clients when to come back.
+    if (e.code() == "queue_full") res.set_header("Retry-After", "1");
+    send_json(res, e.status(), error_json(e));
+  }
   template <class F>
   httplib::Server::Handler guarded(F fn);
 
@@ -121,8 +141,10 @@ struct Server::Impl {
   bool run_generation(const CompletionRequest& r, EnginePool::Lease& lease, const SpecConfig& spec,
                       const std::string& id, int64_t created, httplib::DataSink& sink);
   ChoiceOutput run_choice(Engine& engine, const CompletionRequest& r, const std::vector<int32_t>& prompt, int j,
-                          const std::function<bool(const std::string&)>& on_piece, SpecStats& stats);
-  json models_json() const;
+                          const std::function<bool(const std::string&)>& on_piece,
+                          const std::function<bool()>& client_alive, SpecStats& stats);
+  json model_json() const;   // the one model object
+  json models_json() const;  // the list /v1/models returns
   json tokenizer_info_json() const;
 };
 
@@ -172,7 +194,9 @@ httplib::Server::Handler Server::Impl::guarded(F fn) {
   };
 }
 
-json Server::Impl::models_json() const {
+json Server::Impl::models_json() const { return json{{"object", "list"}, {"data", json::array({model_json()})}}; }
+
+json Server::Impl::model_json() const {
   json m;
   m["id"] = opt.model_name;
   m["object"] = "model";
@@ -188,7 +212,7 @@ json Server::Impl::models_json() const {
                {"attention", attention_mode_name(opt.engine.spec.mode)},
                {"lambda", as_decimal(opt.engine.spec.lambda)},
                {"spec_chunk", opt.engine.spec.spec_chunk}};
-  return json{{"object", "list"}, {"data", json::array({m})}};
+  return m;
 }
 
 json Server::Impl::tokenizer_info_json() const {
@@ -219,6 +243,15 @@ void Server::Impl::routes() {
     send_json(res, 200, {{"status", "ok"}, {"slots_busy", pool->busy()}, {"slots", pool->slots()}, {"queued", pool->queued()}});
   }));
   http.Get("/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) { send_json(res, 200, models_json()); }));
+  // The openai client's models.retrieve(id): any of the names a request's "model" may use.
+  http.Get(R"(/v1/models/(.+))", guarded([this](const httplib::Request& req, httplib::Response& res) {
+    const std::string id = req.matches[1];
+    const auto& names = limits.model_names;
+    if (std::find(names.begin(), names.end(), id) == names.end()) {
+      throw ApiError(404, "invalid_request_error", "model_not_found", "the model '" + id + "' does not exist", "model");
+    }
+    send_json(res, 200, model_json());
+  }));
   http.Get("/tokenizer_info",
            guarded([this](const httplib::Request&, httplib::Response& res) { send_json(res, 200, tokenizer_info_json()); }));
   http.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) {
@@ -298,19 +331,43 @@ void Server::Impl::routes() {
   });
   // Remember the listening socket: httplib listens with a backlog of 5, which overflows when
   // dozens of clients connect at once (connections then get reset); bind() raises it.
+  // Not httplib's defaults: they add SO_REUSEPORT, with which a second server on the same port
+  // starts without error and takes a share of the connections. SO_REUSEADDR alone lets a restart
+  // bind while old connections linger in TIME_WAIT, and a port in use fails to bind.
   http.set_socket_options([this](socket_t sock) {
-    httplib::default_socket_options(sock);
+    int yes = 1;
+    ::setsockopt(sock, SOL_SOCKET, SO_REUSEADDR, &yes, sizeof yes);
     int expected = -1;
     listen_fd.compare_exchange_strong(expected, static_cast<int>(sock));
   });
   http.set_payload_max_length(opt.max_body_bytes);
   http.set_keep_alive_max_count(100);
-  const size_t threads =
-      opt.http_threads > 0 ? static_cast<size_t>(opt.http_threads) : static_cast<size_t>(opt.parallel + opt.max_queue + 4);
-  http.new_task_queue = [threads] { return new httplib::ThreadPool(threads); };
+  const size_t threads = static_cast<size_t>(opt.http_threads > 0 ? opt.http_threads : default_http_threads(opt));
+  http.new_task_queue = [threads] { return new ConnectionThreads(threads); };
+}
+
+std::shared_ptr<void> Server::Impl::enter_in_flight() {
+  {
+    std::lock_guard<std::mutex> lock(in_flight_mu);
+    ++in_flight;
+  }
+  return std::shared_ptr<void>(nullptr, [this](void*) {
+    {
+      std::lock_guard<std::mutex> lock(in_flight_mu);
+      --in_flight;
+    }
+    in_flight_cv.notify_all();
+  });
+}
+
+void Server::Impl::wait_in_flight() {
+  std::unique_lock<std::mutex> lock(in_flight_mu);
+  in_flight_cv.wait(lock, [this] { return in_flight == 0; });
 }
 
 void Server::Impl::handle_generation(const httplib::Request& req, httplib::Response& res, bool chat) {
+  // Counted before the check, so stop() either sees this request or this request sees stopping.
+  std::shared_ptr<void> in_flight_guard = enter_in_flight();
   if (stopping) throw ApiError(503, "server_error", "shutting_down", "the server is shutting down");
   const json body = parse_json_body(req.body);
   auto r = std::make_shared<CompletionRequest>(chat ? parse_chat_request(body, tok, limits, chat_format)
@@ -330,14 +387,15 @@ void Server::Impl::handle_generation(const httplib::Request& req, httplib::Respo
   // The body is produced after the status line: all validation happened above, so only an
   // internal failure can still go wrong, and it is reported inside the body.
   res.set_chunked_content_provider(r->stream ? "text/event-stream" : "application/json",
-                                   [this, r, lease, spec, id, created](size_t, httplib::DataSink& sink) {
+                                   [this, r, lease, spec, id, created, in_flight_guard](size_t, httplib::DataSink& sink) {
                                      return run_generation(*r, *lease, spec, id, created, sink);
                                    });
   if (r->stream) res.set_header("Cache-Control", "no-cache");
 }
 
 ChoiceOutput Server::Impl::run_choice(Engine& engine, const CompletionRequest& r, const std::vector<int32_t>& prompt,
-                                      int j, const std::function<bool(const std::string&)>& on_piece, SpecStats& stats) {
+                                      int j, const std::function<bool(const std::string&)>& on_piece,
+                                      const std::function<bool()>& client_alive, SpecStats& stats) {
   ChoiceOutput out;
   out.gen.prompt_tokens = static_cast<int64_t>(prompt.size());
   out.gen.finish_reason = "length";
@@ -350,6 +408,7 @@ ChoiceOutput Server::Impl::run_choice(Engine& engine, const CompletionRequest& r
     g.stop = r.stop;
     g.stop_at_eos = !r.ignore_eos;
     g.on_token = [&on_piece](int32_t, const std::string& piece) { return on_piece(piece); };
+    g.keep_prefilling = client_alive;
     g.reuse_prefix = true;  // prompt caching: bitwise the same as prefilling from scratch
     out.gen = generate(engine, g);
     stats.merge(out.gen.stats);
@@ -378,6 +437,11 @@ bool Server::Impl::run_generation(const CompletionRequest& r, EnginePool::Lease&
     return !client_gone;
   };
   auto sse = [&](const json& j) { return write("data: " + dump(j) + "\n\n"); };
+  // Between prefill chunks: a client that went away frees its slot without waiting for the prompt.
+  const std::function<bool()> client_alive = [&] {
+    if (!client_gone && !sink.is_writable()) client_gone = true;
+    return !client_gone;
+  };
   auto chunk = [&](json choice) {
     return json{{"id", id},
                 {"object", r.chat ? "chat.completion.chunk" : "text_completion"},
@@ -398,8 +462,7 @@ bool Server::Impl::run_generation(const CompletionRequest& r, EnginePool::Lease&
       const std::string prompt_text = r.echo ? tok.decode(prompt) : std::string();
       for (int j = 0; j < r.n; ++j) {
         const int index = static_cast<int>(p) * r.n + j;
-        if (!sink.is_writable()) client_gone = true;
-        if (client_gone) break;
+        if (!client_alive()) break;
         if (r.stream) {
           if (r.chat) {
             sse(chunk({{"index", index}, {"delta", {{"role", "assistant"}, {"content", ""}}}, {"logprobs", nullptr},
@@ -424,7 +487,7 @@ bool Server::Impl::run_generation(const CompletionRequest& r, EnginePool::Lease&
         };
         SpecStats choice_stats;
         choice_stats.reset(model.config().n_layers);
-        ChoiceOutput out = run_choice(engine, r, prompt, j, on_piece, choice_stats);
+        ChoiceOutput out = run_choice(engine, r, prompt, j, on_piece, client_alive, choice_stats);
         stats.merge(choice_stats);
         completion_tokens += static_cast<int64_t>(out.gen.tokens.size());
         if (j == 0) cached_tokens += out.gen.reused_prompt_tokens;
@@ -520,6 +583,9 @@ void Server::run() {
 void Server::stop() {
   impl_->stopping = true;
   impl_->pool->close();
+  // Drain: requests already accepted (running or queued for a slot) are generated and answered
+  // in full; new ones get 503 meanwhile.
+  impl_->wait_in_flight();
   // stop() before listen started would be lost: wait briefly for the loop to come up.
   for (int i = 0; i < 1000 && impl_->running && !impl_->http.is_running(); ++i) {
     std::this_thread::sleep_for(std::chrono::milliseconds(1));

@@ -28,8 +28,19 @@ GenerateResult generate(Engine& engine, const GenerateRequest& req) {
   Sampler sampler(req.sampling, n_vocab);
   std::vector<float> logits(static_cast<size_t>(n_vocab));
   const double t0 = now_seconds();
-  engine.prefill(to_prefill, PrefillLogits::kLast,
-                 [&](int64_t, const float* l) { std::copy_n(l, n_vocab, logits.begin()); });
+  for (size_t done = 0; done < to_prefill.size();) {
+    if (req.keep_prefilling && !req.keep_prefilling()) {
+      res.finish_reason = "cancelled";
+      res.prefill_seconds = now_seconds() - t0;
+      res.stats = engine.stats();
+      return res;
+    }
+    const size_t n = std::min(to_prefill.size() - done, static_cast<size_t>(kPrefillCheckTokens));
+    const bool last = done + n == to_prefill.size();
+    engine.prefill(to_prefill.subspan(done, n), last ? PrefillLogits::kLast : PrefillLogits::kNone,
+                   [&](int64_t, const float* l) { std::copy_n(l, n_vocab, logits.begin()); });
+    done += n;
+  }
   res.prefill_seconds = now_seconds() - t0;
   std::vector<int32_t> history(req.prompt);
   // Every generated token but the last needs a KV row.

@@ -126,6 +126,62 @@ TEST(CompletionRequest, ChatMessagesBecomeOnePromptWithTheFormatsStops) {
                ApiError);
 }
 
+TEST(CompletionRequest, UnsupportedOpenAiFieldsAreRefusedNotIgnored) {
+  const json refused[] = {
+      {{"prompt", "x"}, {"logit_bias", {{"50", 5}}}},
+      {{"prompt", "x"}, {"presence_penalty", 0.5}},
+      {{"prompt", "x"}, {"frequency_penalty", -1}},
+      {{"prompt", "x"}, {"response_format", {{"type", "json_object"}}}},
+      {{"prompt", "x"}, {"response_format", {{"type", "json_schema"}, {"json_schema", json::object()}}}},
+      {{"prompt", "x"}, {"tools", json::array({{{"type", "function"}}})}},
+      {{"prompt", "x"}, {"tool_choice", "auto"}},
+      {{"prompt", "x"}, {"functions", json::array({json::object()})}},
+      {{"prompt", "x"}, {"best_of", 3}},
+      {{"prompt", "x"}, {"suffix", "end"}},
+  };
+  for (const auto& body : refused) {
+    try {
+      parse(body);
+      ADD_FAILURE() << "accepted " << body.dump();
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), 400) << body.dump();
+      EXPECT_EQ(e.code(), "unsupported_parameter") << body.dump();
+      EXPECT_NE(std::string(e.what()).find("not supported"), std::string::npos) << e.what();
+    }
+  }
+  // Their neutral values change nothing and are accepted (clients often send them).
+  const json neutral = {{"prompt", "x"},          {"logit_bias", json::object()},
+                        {"presence_penalty", 0},  {"frequency_penalty", 0.0},
+                        {"response_format", {{"type", "text"}}},
+                        {"tools", json::array()}, {"tool_choice", "none"},
+                        {"best_of", 1}};
+  EXPECT_NO_THROW(parse(neutral));
+  EXPECT_EQ(error_of({{"prompt", "x"}, {"logit_bias", "no"}}), std::make_pair(400, std::string("logit_bias")));
+}
+
+TEST(CompletionRequest, ChatRolesAndContentAreChecked) {
+  auto chat = [](const json& messages) { return parse_chat_request({{"messages", messages}}, tok(), limits(), ChatFormat::kPlain); };
+  EXPECT_NO_THROW(chat(json::array({{{"role", "system"}, {"content", "Be brief."}},
+                                    {{"role", "user"}, {"content", "Hi"}},
+                                    {{"role", "assistant"}, {"content", "Hello"}},
+                                    {{"role", "user"}, {"content", "Bye"}}})));
+  // "developer" is the system role under its newer name.
+  EXPECT_EQ(chat(json::array({{{"role", "developer"}, {"content", "Be brief."}}, {{"role", "user"}, {"content", "Hi"}}})).prompts,
+            chat(json::array({{{"role", "system"}, {"content", "Be brief."}}, {{"role", "user"}, {"content", "Hi"}}})).prompts);
+  for (const json& bad : {json::array({{{"role", "wizard"}, {"content", "Hi"}}}),
+                          json::array({{{"role", "tool"}, {"content", "42"}}}),
+                          json::array({{{"role", "user"}, {"content", nullptr}}}),
+                          json::array({{{"role", "user"}}})}) {
+    try {
+      chat(bad);
+      ADD_FAILURE() << "accepted " << bad.dump();
+    } catch (const ApiError& e) {
+      EXPECT_EQ(e.status(), 400) << bad.dump();
+      EXPECT_EQ(e.param(), "messages") << bad.dump();
+    }
+  }
+}
+
 TEST(CompletionRequest, JsonBodyMustBeAnObject) {
   EXPECT_NO_THROW(parse_json_body("{\"a\": 1}"));
   for (const char* bad : {"", "{", "[1]", "\"x\"", "{\"a\": 1} trailing"}) {

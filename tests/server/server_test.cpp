@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 #include <thread>
 
+#include "alspec/core/error.h"
 #include "alspec/spec/generate.h"
 #include "alspec/spec/scoring.h"
 #include "alspec/tokenizer/tokenizer.h"
@@ -89,6 +90,34 @@ TEST_F(InProcessServer, ErrorsAreOpenAiShaped) {
   EXPECT_TRUE(e["error"].contains("code"));
   const json u = post("/v1/completions", {{"prompt", "x"}, {"model", "nope"}}, 404);
   EXPECT_EQ(u["error"]["code"], "model_not_found");
+}
+
+TEST_F(InProcessServer, ModelsRetrieveById) {
+  httplib::Client c("127.0.0.1", port_);
+  const auto list = c.Get("/v1/models");
+  ASSERT_TRUE(list);
+  const json model = json::parse(list->body)["data"][0];
+  const auto one = c.Get(("/v1/models/" + model["id"].get<std::string>()).c_str());
+  ASSERT_TRUE(one);
+  EXPECT_EQ(one->status, 200);
+  EXPECT_EQ(json::parse(one->body), model);
+  const auto missing = c.Get("/v1/models/no-such-model");
+  ASSERT_TRUE(missing);
+  EXPECT_EQ(missing->status, 404);
+  EXPECT_EQ(json::parse(missing->body)["error"]["code"], "model_not_found");
+}
+
+TEST_F(InProcessServer, SecondServerOnTheSamePortFailsToBind) {
+  ServerOptions o;
+  o.port = port_;
+  o.engine.threads = 1;
+  Server second(testing::stories260k(), o);
+  try {
+    second.bind();
+    ADD_FAILURE() << "a second server bound port " << port_;
+  } catch (const alspec::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("cannot bind (address in use?)"), std::string::npos) << e.what();
+  }
 }
 
 }  // namespace

@@ -309,12 +309,13 @@ LONG = {"prompt": PROMPT, "max_tokens": 480, "temperature": 0, "ignore_eos": Tru
 def test_queue_full_gives_503():
     with ServerProcess("--parallel", "1", "--queue", "1") as s:
         with ThreadPoolExecutor(6) as ex:
-            results = list(ex.map(lambda _: s.post("/v1/completions", LONG, timeout=120), range(6)))
+            results = list(ex.map(lambda _: s.request("POST", "/v1/completions", LONG, timeout=120), range(6)))
         statuses = sorted(r[0] for r in results)
         assert statuses.count(200) >= 2 and 503 in statuses, statuses
-        for status, j in results:
+        for status, headers, data in results:
             if status == 503:
-                assert j["error"]["code"] == "queue_full"
+                assert json.loads(data)["error"]["code"] == "queue_full"
+                assert int(headers["Retry-After"]) >= 1
 
 
 def metric(srv, name):
@@ -361,6 +362,57 @@ def test_sigterm_finishes_in_flight_requests():
             socket.create_connection(("127.0.0.1", s.port), timeout=2)
     finally:
         s.kill()
+
+
+def test_sigterm_answers_queued_requests():
+    # One request running, a second one queued behind it: SIGTERM must run and answer both in full
+    # (httplib alone would send the queued one 200 with an empty, unterminated body).
+    s = ServerProcess("--parallel", "1")
+    try:
+        results = {}
+
+        def send(key, body):
+            results[key] = s.post("/v1/completions", body, timeout=120)
+
+        running = threading.Thread(target=send, args=("running", LONG))
+        running.start()
+        deadline = time.monotonic() + 10
+        while metric(s, "alspec_slots_busy") != 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        queued = threading.Thread(target=send, args=("queued", {**LONG, "n": 1, "max_tokens": 32}))
+        queued.start()
+        while metric(s, "alspec_queue_depth") != 1 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert metric(s, "alspec_queue_depth") == 1
+        rc = s.terminate(timeout=120)
+        running.join(120)
+        queued.join(120)
+        assert rc == 0
+        assert results["running"][0] == 200 and results["running"][1]["usage"]["completion_tokens"] == 16 * 480
+        assert results["queued"][0] == 200 and results["queued"][1]["usage"]["completion_tokens"] == 32
+    finally:
+        s.kill()
+
+
+def test_slow_clients_do_not_starve_health():
+    # 70 clients that send their request headers one line every second (under the per-read
+    # timeout): with threads sized for the slots they took every connection thread.
+    with ServerProcess("--parallel", "1", "--queue", "4") as s:
+        slow = [socket.create_connection(("127.0.0.1", s.port)) for _ in range(70)]
+        try:
+            for sock in slow:
+                sock.sendall(b"POST /v1/completions HTTP/1.1\r\n")
+            for _ in range(3):
+                time.sleep(1)
+                for sock in slow:
+                    sock.sendall(b"X-Slow: 1\r\n")
+                t0 = time.monotonic()
+                status, body = s.get("/health", timeout=5)
+                assert status == 200 and body["status"] == "ok"
+                assert time.monotonic() - t0 < 2
+        finally:
+            for sock in slow:
+                sock.close()
 
 
 def test_load_32_clients_x_20_requests():

@@ -64,7 +64,7 @@ const CommandRegistrar kServe({"serve", "OpenAI-compatible HTTP server", [](CLI:
                  "Engine slots: requests decoded at once, each with its own KV cache and threads")
       ->capture_default_str();
   app.add_option("--queue", a->server.max_queue, "Requests that may wait for a slot before 503")->capture_default_str();
-  app.add_option("--http-threads", a->server.http_threads, "Connections served at once (0 = parallel + queue + 4)");
+  app.add_option("--http-threads", a->server.http_threads, "Open connections served at once, one thread each (0 = max(512, parallel + queue + 4))");
   app.add_option("--max-body-kib", a->max_body_kib, "Largest request body in KiB (413 beyond)")->capture_default_str();
   app.add_option("--alias", a->server.model_name, "Model id reported by /v1/models (default: file name)");
   app.add_option("--chat-format", a->server.chat_format,

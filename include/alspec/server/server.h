@@ -17,7 +17,7 @@ struct ServerOptions {
   int port = 8080;                 // 0 = any free port (see Server::bind)
   int parallel = 1;                // engine slots = requests decoded at once
   int max_queue = 64;              // requests waiting for a slot before 503
-  int http_threads = 0;            // 0 = parallel + max_queue + 4 (connections served at once)
+  int http_threads = 0;            // connections served at once; 0 = max(512, parallel + max_queue + 4)
   size_t max_body_bytes = 8u << 20;
   std::string model_name;          // id in /v1/models; empty = file name without .gguf
   std::string chat_format;         // empty = detect from tokenizer.chat_template

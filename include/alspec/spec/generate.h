@@ -23,9 +23,16 @@ struct GenerateRequest {
   // Called with each new token and the text it releases (text that could still become a stop
   // string is held back, then flushed with token -1); return false to stop (client gone).
   std::function<bool(int32_t token, const std::string& piece)> on_token;
+  // Asked before each kPrefillCheckTokens tokens of the prompt are prefilled; false stops at once
+  // (finish_reason "cancelled", no tokens), so a long prompt does not hold an engine for minutes
+  // after its client went away. Splitting the prefill changes no result (prefill is exact and
+  // position-wise independent of how the tokens are grouped).
+  std::function<bool()> keep_prefilling;
   // Called with the logits each new token was sampled from.
   std::function<void(const float* logits)> on_logits;
 };
+
+inline constexpr int64_t kPrefillCheckTokens = 128;
 
 struct GenerateResult {
   std::vector<int32_t> tokens;       // generated ids (excluding a final EOS)
