@@ -21,6 +21,18 @@ namespace alspec::eval {
 namespace {
 using json = nlohmann::json;
 
+// results.json gets committed and read on other machines: a data file below the working directory
+// (usually the repository root) is recorded relative to it, like the model and task paths, which
+// are recorded as given; task loading resolves data paths to absolute ones.
+std::string recorded_path(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path cwd = std::filesystem::weakly_canonical(std::filesystem::current_path(ec), ec);
+  if (ec) return path;
+  const std::filesystem::path rel = std::filesystem::path(path).lexically_relative(cwd);
+  if (rel.empty() || *rel.begin() == "..") return path;
+  return rel.string();
+}
+
 // A teacher-forced token sequence: positions [0, prefill_until) are prefilled exactly, the rest
 // are decode steps in the engine's mode (see score_tokens).
 struct Sequence {
@@ -543,7 +555,7 @@ json run_evaluation(const Model& model, const std::vector<TaskSpec>& tasks, cons
                {"n_items", items[ti].size()},
                {"few_shot", task.few_shot},
                {"results", summarize_task(task, options.sweep, records)}};
-    if (!task.data.empty()) tr["data"] = task.data;
+    if (!task.data.empty()) tr["data"] = recorded_path(task.data);
     task_results.push_back(tr);
   }
   const auto& cfg = model.config();
