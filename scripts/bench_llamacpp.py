@@ -2,13 +2,13 @@
 """Decode/prefill throughput of llama.cpp (through llama-cpp-python) on a GGUF file, to put next
 to `alspec bench` on the same file and thread counts. Not part of `make test`.
 
-llama-cpp-python is built from its PyPI source distribution (it vendors llama.cpp):
-    python3 -m venv /tmp/llcpp-venv
-    CMAKE_BUILD_PARALLEL_LEVEL=2 /tmp/llcpp-venv/bin/pip install llama-cpp-python==0.3.36
+llama-cpp-python (0.3.36) is built from its PyPI source distribution (it vendors llama.cpp) into
+build/llcpp-venv by:
+    scripts/make-reference-venv.sh llcpp
 On CPUs that report AMX the native build's AMX int8 path crashed here (SIGSEGV in
 ggml_backend_amx_mul_mat); this script disables the extra (repacked) buffer types, which avoids it.
 
-Usage: /tmp/llcpp-venv/bin/python scripts/bench_llamacpp.py MODEL.gguf --threads 1,2 --depth 0 --n-gen 16
+Usage: build/llcpp-venv/bin/python scripts/bench_llamacpp.py MODEL.gguf --threads 1,2 --depth 0 --n-gen 16
 Prints one JSON object per point: threads, depth, prefill_tps, decode_ms (median), decode_tps.
 """
 import argparse

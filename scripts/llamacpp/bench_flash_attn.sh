@@ -10,14 +10,14 @@
 # line per point. Not part of `make test`; on the shared machine wrap the run in scripts/quiet-window.sh:
 #   scripts/llamacpp/bench_flash_attn.sh --build-only
 #   scripts/quiet-window.sh scripts/llamacpp/bench_flash_attn.sh --ctx 4096,16384,65536
-# Environment: LLAMA_CPP_PYTHON_VERSION (0.3.36), BUILD_DIR (/tmp/alspec-llamacpp),
+# Environment: LLAMA_CPP_PYTHON_VERSION (0.3.36), BUILD_DIR (build/llamacpp-ggml in the repository),
 # PYTHON (the repo's .venv python if present, else python3), JOBS (2).
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../.." && pwd)"
 version="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
-build_dir="${BUILD_DIR:-/tmp/alspec-llamacpp}"
+build_dir="${BUILD_DIR:-$repo/build/llamacpp-ggml}"
 jobs="${JOBS:-2}"
 if [[ -n "${PYTHON:-}" ]]; then python="$PYTHON"
 elif [[ -x "$repo/.venv/bin/python" ]]; then python="$repo/.venv/bin/python"

@@ -14,11 +14,24 @@
 #include "alspec/eval/rolling_windows.h"
 #include "alspec/spec/generate.h"
 #include "alspec/spec/scoring.h"
+#include "alspec/spec/spec_stats_json.h"
 #include "alspec/tokenizer/tokenizer.h"
 
 namespace alspec::eval {
 namespace {
 using json = nlohmann::json;
+
+// results.json gets committed and read on other machines: a data file below the working directory
+// (usually the repository root) is recorded relative to it, like the model and task paths, which
+// are recorded as given; task loading resolves data paths to absolute ones.
+std::string recorded_path(const std::string& path) {
+  std::error_code ec;
+  const std::filesystem::path cwd = std::filesystem::weakly_canonical(std::filesystem::current_path(ec), ec);
+  if (ec) return path;
+  const std::filesystem::path rel = std::filesystem::path(path).lexically_relative(cwd);
+  if (rel.empty() || *rel.begin() == "..") return path;
+  return rel.string();
+}
 
 // A teacher-forced token sequence: positions [0, prefill_until) are prefilled exactly, the rest
 // are decode steps in the engine's mode (see score_tokens).
@@ -44,7 +57,10 @@ std::string item_hash(const TaskItem& item) {
   return buf;
 }
 
-json stats_json(const SpecStats& s) {
+// An item's statistics in items.jsonl: per-layer arrays {checks, hits, trivial}. This is the file's
+// storage format (--resume reads existing files back), not a report: results.json sums the items
+// into a SpecStats and prints it with spec_stats_json like the server and the CLI.
+json stats_record(const SpecStats& s) {
   json c = json::array(), h = json::array(), t = json::array();
   for (const auto& l : s.per_layer) {
     c.push_back(l.checks);
@@ -52,6 +68,17 @@ json stats_json(const SpecStats& s) {
     t.push_back(l.trivial);
   }
   return {{"checks", c}, {"hits", h}, {"trivial", t}};
+}
+
+SpecStats stats_from_record(const json& st) {
+  SpecStats s;
+  s.reset(static_cast<int>(st["checks"].size()));
+  for (size_t l = 0; l < s.per_layer.size(); ++l) {
+    s.per_layer[l] = {.checks = st["checks"][l].get<int64_t>(),
+                      .hits = st["hits"][l].get<int64_t>(),
+                      .trivial = st["trivial"][l].get<int64_t>()};
+  }
+  return s;
 }
 
 json distance_json(const DistanceSum& d) {
@@ -227,7 +254,7 @@ class TaskRunner {
       }
     }
     r["seconds"] = now_seconds() - t0;
-    r["stats"] = stats_json(stats);
+    r["stats"] = stats_record(stats);
     r["distance"] = distance_json(dist);
     if (task_.type == OutputType::kPasskey) r["meta"] = item.meta;
     return r;
@@ -326,33 +353,15 @@ json summarize_task(const TaskSpec& task, const std::vector<RunConfig>& sweep,
   json results = json::array();
   for (size_t c = 0; c < sweep.size(); ++c) {
     const auto& recs = records_by_config[c];
-    std::vector<int64_t> checks, hits, trivial;
+    SpecStats stats;
     double kl = 0, seconds = 0;
     int64_t top1 = 0, positions = 0;
     for (const auto& r : recs) {
-      const auto& st = r["stats"];
-      const size_t nl = st["checks"].size();
-      checks.resize(std::max(checks.size(), nl));
-      hits.resize(checks.size());
-      trivial.resize(checks.size());
-      for (size_t l = 0; l < nl; ++l) {
-        checks[l] += st["checks"][l].get<int64_t>();
-        hits[l] += st["hits"][l].get<int64_t>();
-        trivial[l] += st["trivial"][l].get<int64_t>();
-      }
+      stats.merge(stats_from_record(r["stats"]));
       kl += r["distance"]["kl_sum"].get<double>();
       top1 += r["distance"]["top1_agree"].get<int64_t>();
       positions += r["distance"]["positions"].get<int64_t>();
       seconds += r["seconds"].get<double>();
-    }
-    int64_t total_checks = 0, total_hits = 0, total_trivial = 0;
-    json layers = json::array();
-    for (size_t l = 0; l < checks.size(); ++l) {
-      total_checks += checks[l];
-      total_hits += hits[l];
-      total_trivial += trivial[l];
-      layers.push_back({{"layer", l}, {"checks", checks[l]}, {"hits", hits[l]}, {"trivial", trivial[l]},
-                        {"hit_rate", checks[l] > 0 ? json(safe_div(static_cast<double>(hits[l]), static_cast<double>(checks[l]))) : json()}});
     }
     json metrics = json::object();
     json score;
@@ -416,7 +425,7 @@ json summarize_task(const TaskSpec& task, const std::vector<RunConfig>& sweep,
       }
     }
     const RunConfig& cfg = sweep[c];
-    results.push_back(
+    json result =
         {{"config", {{"key", cfg.key()}, {"label", cfg.label()}, {"mode", attention_mode_name(cfg.mode)},
                      {"lambda", cfg.mode == AttentionMode::kSimulate || cfg.mode == AttentionMode::kAlspec ? json(cfg.lambda) : json()},
                      {"spec_chunk", cfg.spec_chunk > 0 ? json(cfg.spec_chunk) : json()}}},
@@ -425,15 +434,12 @@ json summarize_task(const TaskSpec& task, const std::vector<RunConfig>& sweep,
          {"higher_is_better", task.type != OutputType::kLoglikelihoodRolling},
          {"score", score},
          {"metrics", metrics},
-         {"checks", total_checks},
-         {"hits", total_hits},
-         {"trivial", total_trivial},
-         {"hit_rate", total_checks > 0 ? json(safe_div(static_cast<double>(total_hits), static_cast<double>(total_checks))) : json()},
-         {"per_layer", layers},
          {"kl_mean", positions > 0 ? json(kl / static_cast<double>(positions)) : json()},
          {"top1", positions > 0 ? json(safe_div(static_cast<double>(top1), static_cast<double>(positions))) : json()},
          {"distance_positions", positions},
-         {"seconds", seconds}});
+         {"seconds", seconds}};
+    result.update(spec_stats_json(stats));  // checks, hits, trivial, hit_rate, per_layer
+    results.push_back(std::move(result));
   }
   return results;
 }
@@ -549,7 +555,7 @@ json run_evaluation(const Model& model, const std::vector<TaskSpec>& tasks, cons
                {"n_items", items[ti].size()},
                {"few_shot", task.few_shot},
                {"results", summarize_task(task, options.sweep, records)}};
-    if (!task.data.empty()) tr["data"] = task.data;
+    if (!task.data.empty()) tr["data"] = recorded_path(task.data);
     task_results.push_back(tr);
   }
   const auto& cfg = model.config();

@@ -6,19 +6,9 @@
 
 namespace alspec {
 
-bool is_kv_cache_type(DType t) {
-  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0;
-}
-
 KvCache::KvCache(const ModelConfig& c, int64_t capacity, DType type)
     : type_(type), capacity_(capacity), n_layers_(c.n_layers), n_kv_heads_(c.n_head_kv), head_dim_(c.head_dim) {
-  if (!is_kv_cache_type(type)) {
-    throw_invalid_argument("KV cache type " + std::string(dtype_name(type)) + " is not supported (f32, f16, bf16, q8_0)");
-  }
-  if (type == DType::Q8_0 && head_dim_ % 32 != 0) {
-    throw_invalid_argument("KV cache type q8_0 needs a head dimension that is a multiple of 32; this model has " +
-                           std::to_string(head_dim_));
-  }
+  check_kv_type(type, head_dim_);
   if (capacity <= 0) throw_invalid_argument("context size must be positive");
   row_bytes_ = row_bytes(type, head_dim_);
   // K in key blocks where the decode kernel reads them (prefer_key_blocks); each head's plane is

@@ -6,34 +6,9 @@
 #include <sstream>
 
 #include "alspec/core/error.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define ALSPEC_CPU_RELAX() _mm_pause()
-#else
-#define ALSPEC_CPU_RELAX() ((void)0)
-#endif
+#include "runtime/spin_wait.h"
 
 namespace alspec {
-namespace {
-
-// Spin briefly before sleeping: decode issues many short parallel loops per token, and a
-// futex wake costs more than a short spin; sleeping keeps idle devices off the cores.
-constexpr int kSpinIterations = 2000;  // ~100 us of pause: enough to cover the gaps between kernels
-
-template <typename T, typename Pred>
-void spin_then_wait(const std::atomic<T>& a, T observed, Pred done) {
-  for (int i = 0; i < kSpinIterations; ++i) {
-    if (done()) return;
-    ALSPEC_CPU_RELAX();
-  }
-  while (!done()) {
-    a.wait(observed, std::memory_order_acquire);
-    observed = a.load(std::memory_order_acquire);
-  }
-}
-
-}  // namespace
 
 bool pin_current_thread(int core) {
   cpu_set_t set;
@@ -172,8 +147,7 @@ void Device::worker_loop(int thread_index) {
   if (!options_.cores.empty()) pin_current_thread(options_.cores[thread_index % options_.cores.size()]);
   uint64_t seen = 0;
   for (;;) {
-    spin_then_wait(generation_, seen, [&] { return generation_.load(std::memory_order_acquire) != seen; });
-    seen = generation_.load(std::memory_order_acquire);
+    seen = detail::spin_then_wait(generation_, [&](uint64_t g) { return g != seen; });
     if (stop_.load(std::memory_order_acquire)) return;
     run_tasks(thread_index);
     if (busy_workers_.fetch_sub(1, std::memory_order_acq_rel) == 1) busy_workers_.notify_all();
@@ -208,8 +182,7 @@ void Device::launch(size_t n_tasks, FunctionRef<void(size_t, int)>& fn, bool con
   generation_.fetch_add(1, std::memory_order_acq_rel);
   generation_.notify_all();
   run_tasks(0);
-  int busy = busy_workers_.load(std::memory_order_acquire);
-  spin_then_wait(busy_workers_, busy, [&] { return busy_workers_.load(std::memory_order_acquire) == 0; });
+  detail::spin_then_wait(busy_workers_, [](int busy) { return busy == 0; });
   job_ = nullptr;
   if (error_) std::rethrow_exception(error_);
 }

@@ -7,13 +7,7 @@
 
 #include "alspec/core/error.h"
 #include "alspec/runtime/channel.h"
-
-#if defined(__x86_64__) || defined(__i386__)
-#include <immintrin.h>
-#define ALSPEC_CPU_RELAX() _mm_pause()
-#else
-#define ALSPEC_CPU_RELAX() ((void)0)
-#endif
+#include "runtime/spin_wait.h"
 
 namespace alspec {
 namespace {
@@ -79,19 +73,8 @@ class LocalChannel final : public Channel {
 
  private:
   template <typename Pred>
-  uint64_t wait_until(std::atomic<uint64_t>& a, Pred ready) {
-    uint64_t v = a.load(std::memory_order_acquire);
-    for (int i = 0; !ready(v); ++i) {
-      check_aborted();
-      if (i < 2000) {
-        ALSPEC_CPU_RELAX();
-      } else {
-        a.wait(v, std::memory_order_acquire);
-      }
-      v = a.load(std::memory_order_acquire);
-    }
-    check_aborted();
-    return v;
+  uint64_t wait_until(const std::atomic<uint64_t>& a, Pred ready) {
+    return detail::spin_then_wait(a, ready, [this] { check_aborted(); });
   }
 
   void check_aborted() {

@@ -26,6 +26,7 @@
 #include "alspec/server/metrics.h"
 #include "alspec/spec/generate.h"
 #include "alspec/spec/scoring.h"
+#include "alspec/spec/spec_stats_json.h"
 #include "alspec/tokenizer/tokenizer.h"
 #include "server/connection_threads.h"
 
@@ -43,39 +44,12 @@ const char* openai_finish_reason(const std::string& r) {
   return "stop";  // eos and stop strings
 }
 
-// 0.1f as 0.1 rather than 0.10000000149011612: the float's shortest decimal form.
-double as_decimal(float v) {
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.9g", static_cast<double>(v));
-  for (int digits = 1; digits <= 9; ++digits) {
-    std::snprintf(buf, sizeof buf, "%.*g", digits, static_cast<double>(v));
-    if (std::strtof(buf, nullptr) == v) break;
-  }
-  return std::strtod(buf, nullptr);
-}
-
 // OpenAI's usage object; cached_tokens = prompt tokens taken from the slot's prompt cache.
 json usage_json(int64_t prompt_tokens, int64_t completion_tokens, int64_t cached_tokens) {
   return {{"prompt_tokens", prompt_tokens},
           {"completion_tokens", completion_tokens},
           {"total_tokens", prompt_tokens + completion_tokens},
           {"prompt_tokens_details", {{"cached_tokens", cached_tokens}}}};
-}
-
-json speculation_json(const Engine& e, const SpecStats& s) {
-  json j;
-  j["attention"] = attention_mode_name(e.mode());
-  j["lambda"] = as_decimal(e.options().spec.lambda);
-  j["spec_chunk"] = e.spec_chunk();
-  j["devices"] = e.n_devices();
-  j["checks"] = s.checks();
-  j["hits"] = s.hits();
-  j["trivial"] = s.trivial();
-  j["hit_rate"] = s.hit_rate();
-  json layers = json::array();
-  for (const auto& l : s.per_layer) layers.push_back({{"checks", l.checks}, {"hits", l.hits}, {"trivial", l.trivial}});
-  j["per_layer"] = std::move(layers);
-  return j;
 }
 
 // Request start time of the request this HTTP worker thread is serving (for the latency histogram).
@@ -210,7 +184,7 @@ json Server::Impl::model_json() const {
                {"parallel", opt.parallel},
                {"chat_format", chat_format_name(chat_format)},
                {"attention", attention_mode_name(opt.engine.spec.mode)},
-               {"lambda", as_decimal(opt.engine.spec.lambda)},
+               {"lambda", json_decimal(opt.engine.spec.lambda)},
                {"spec_chunk", opt.engine.spec.spec_chunk}};
   return m;
 }

@@ -31,7 +31,8 @@ def test_generate_json_fields(alspec):
     assert j["text"].startswith(", there was a little girl")
     assert j["timings"]["prefill_tokens_per_second"] > 0
     assert j["timings"]["decode_tokens_per_second"] > 0
-    assert j["speculation"]["mode"] == "exact" and j["speculation"]["checks"] == 0
+    assert j["speculation"]["attention"] == "exact" and j["speculation"]["checks"] == 0
+    assert j["speculation"]["hit_rate"] is None  # nothing checked
 
 
 def test_generate_alspec_stats_and_summary(alspec):
@@ -39,7 +40,7 @@ def test_generate_alspec_stats_and_summary(alspec):
             "--temperature", "0", "--attention", "alspec", "--spec-chunk", "16", "--lambda", "0.1", "--json",
             check_rc=0)
     s = json.loads(p.stdout)["speculation"]
-    assert s["mode"] == "alspec" and s["devices"] == 2 and s["spec_chunk"] == 16
+    assert s["attention"] == "alspec" and s["devices"] == 2 and s["spec_chunk"] == 16 and s["lambda"] == 0.1
     assert s["checks"] > 0 and 0 < s["hits"] < s["checks"]
     assert abs(s["hit_rate"] - s["hits"] / s["checks"]) < 1e-12
     assert sum(layer["checks"] for layer in s["per_layer"]) == s["checks"]

@@ -142,6 +142,24 @@ TEST_F(EvalSweep, SharedEnginesGiveFreshEngineResults) {
   }
 }
 
+// results.json records a data file below the working directory relative to it (it gets committed).
+TEST_F(EvalSweep, DataPathRecordedRelativeToWorkingDirectory) {
+  const fs::path before = fs::current_path();
+  EvalOptions o = options_;
+  o.sweep = expand_sweep({AttentionMode::kExact}, {0.1f}, {16});
+  o.out_dir = dir_ + "-paths";
+  fs::remove_all(o.out_dir);
+  fs::current_path(ALSPEC_SOURCE_DIR);
+  const json inside = run_evaluation(*model_, {tasks_[0]}, o);  // tiny_generate
+  fs::current_path(fs::temp_directory_path());
+  const json outside = run_evaluation(*model_, {tasks_[0]}, o);
+  fs::current_path(before);
+  fs::remove_all(o.out_dir);
+  EXPECT_EQ(inside["tasks"][0]["data"], "tests/eval/tasks/tiny_generate.jsonl");
+  EXPECT_EQ(outside["tasks"][0]["data"], tasks_[0].data);  // not below: absolute, as resolved
+  EXPECT_TRUE(fs::path(tasks_[0].data).is_absolute());
+}
+
 // Two shards, their items.jsonl concatenated and resumed, give the unsharded results.
 TEST_F(EvalSweep, ShardsMergeIntoTheSameResults) {
   std::vector<TaskSpec> one = {tasks_[1]};  // tiny_choice

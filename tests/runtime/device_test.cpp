@@ -1,6 +1,8 @@
 #include "alspec/runtime/device.h"
 
 #include <gtest/gtest.h>
+#include <pthread.h>
+#include <sched.h>
 
 #include <atomic>
 #include <chrono>
@@ -106,12 +108,38 @@ TEST(Device, SubmitRunsJobsInOrderOnLeader) {
   EXPECT_THROW(g.get(), std::runtime_error);
 }
 
+// Cores the calling thread may run on, as the OS reports them.
+std::vector<int> thread_affinity() {
+  cpu_set_t set;
+  CPU_ZERO(&set);
+  std::vector<int> cores;
+  if (pthread_getaffinity_np(pthread_self(), sizeof(set), &set) != 0) return cores;
+  for (int c = 0; c < CPU_SETSIZE; ++c) {
+    if (CPU_ISSET(c, &set)) cores.push_back(c);
+  }
+  return cores;
+}
+
+// DeviceOptions::cores promises thread i -> cores[i % n], the leader (thread 0) on cores[0].
 TEST(Device, PinnedToAvailableCore) {
-  const auto cores = available_cores();
-  ASSERT_FALSE(cores.empty());
-  Device dev({.name = "pinned", .threads = 1, .cores = {cores[0]}});
-  auto f = dev.submit([] {});
-  f.get();
+  const auto avail = available_cores();
+  ASSERT_FALSE(avail.empty());
+  const std::vector<int> cores = {avail[0], avail[avail.size() > 1 ? 1 : 0]};
+  Device dev({.name = "pinned", .threads = 2, .cores = cores});
+  std::vector<std::vector<int>> seen(2);
+  std::atomic<int> arrived{0};
+  dev.submit([&] {
+       // Two tasks that wait for each other: each of the two threads runs exactly one.
+       dev.parallel_for(2, [&](size_t, int thread) {
+         seen[static_cast<size_t>(thread)] = thread_affinity();
+         arrived.fetch_add(1);
+         const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(30);
+         while (arrived.load() < 2 && std::chrono::steady_clock::now() < deadline) std::this_thread::yield();
+       });
+     }).get();
+  ASSERT_EQ(arrived.load(), 2);
+  EXPECT_EQ(seen[0], std::vector<int>{cores[0]});
+  EXPECT_EQ(seen[1], std::vector<int>{cores[1]});
 }
 
 TEST(Device, ParseDeviceCores) {

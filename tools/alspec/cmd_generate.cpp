@@ -9,6 +9,7 @@
 #include "alspec/core/error.h"
 #include "alspec/model/model.h"
 #include "alspec/spec/generate.h"
+#include "alspec/spec/spec_stats_json.h"
 #include "alspec/tokenizer/tokenizer.h"
 #include "engine_options.h"
 #include "json_output.h"

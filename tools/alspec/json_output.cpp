@@ -4,25 +4,6 @@
 
 namespace alspec::cli {
 
-nlohmann::json speculation_json(const Engine& engine, const SpecStats& stats) {
-  nlohmann::json s;
-  s["mode"] = attention_mode_name(engine.mode());
-  s["lambda"] = engine.options().spec.lambda;
-  s["spec_chunk"] = engine.spec_chunk();
-  s["devices"] = engine.n_devices();
-  s["checks"] = stats.checks();
-  s["hits"] = stats.hits();
-  s["trivial"] = stats.trivial();
-  s["hit_rate"] = stats.hit_rate();
-  nlohmann::json layers = nlohmann::json::array();
-  for (size_t i = 0; i < stats.per_layer.size(); ++i) {
-    const auto& l = stats.per_layer[i];
-    layers.push_back({{"layer", i}, {"checks", l.checks}, {"hits", l.hits}, {"trivial", l.trivial}});
-  }
-  s["per_layer"] = layers;
-  return s;
-}
-
 nlohmann::json timings_json(const GenerateResult& r) {
   nlohmann::json t;
   t["prompt_tokens"] = r.prompt_tokens;

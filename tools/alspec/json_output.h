@@ -9,7 +9,6 @@
 
 namespace alspec::cli {
 
-nlohmann::json speculation_json(const Engine& engine, const SpecStats& stats);
 nlohmann::json timings_json(const GenerateResult& r);
 std::string speculation_summary(const Engine& engine, const GenerateResult& r);
 

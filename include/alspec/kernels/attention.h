@@ -1,5 +1,6 @@
 // Decode attention on the CPU: plain flash decode and the ALSpec speculative flash decode
-// (docs/alspec-algorithm.md §2-4, design in docs/attention.md).
+// ("Attention-Level Speculation", Cai et al., ICML 2025; design and measurements in
+// docs/attention.md).
 //
 // Decisions:
 // - L = pos + 1 (no rounding to 32); scores are scaled by 1/sqrt(head_dim); the speculative chunk
@@ -66,7 +67,10 @@ struct KvCacheView {
 // Bytes of K (or of V) for one layer: n_kv_heads * capacity rows.
 size_t kv_cache_bytes(DType type, int n_kv_heads, int head_dim, int64_t capacity);
 
+// Cache element types: F32, F16, BF16 and Q8_0 (8-bit blocks; needs head_dim % 32 == 0).
+bool is_kv_cache_type(DType t);
 // Throws Error(kInvalidArgument) unless `type` can be a KV cache element type at this head_dim.
+// The one validation of cache types: KvCache, the kernels and the benchmarks all call it.
 void check_kv_type(DType type, int head_dim);
 
 // The one place that writes cache rows: converts head_dim floats into one row of `type`

@@ -7,11 +7,11 @@
 
 namespace alspec {
 
+// Only the features detected_simd_level() needs; add one when a kernel starts depending on it.
 struct CpuFeatures {
   bool avx2 = false, fma = false, f16c = false;
   bool avx512f = false, avx512bw = false, avx512vl = false, avx512dq = false, avx512vnni = false;
-  bool avx512vbmi = false, avx512bf16 = false;
-  bool avxvnni = false;
+  bool avx512vbmi = false;
 };
 
 enum class SimdLevel {

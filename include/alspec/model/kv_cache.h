@@ -13,9 +13,6 @@
 
 namespace alspec {
 
-// Cache element types: F32, F16, BF16 and Q8_0 (8-bit blocks; needs head_dim % 32 == 0).
-bool is_kv_cache_type(DType t);
-
 class KvCache {
  public:
   // Reserves address space lazily (anonymous mapping, huge pages requested): untouched parts cost

@@ -10,21 +10,19 @@
 
 namespace alspec {
 
+bool is_kv_cache_type(DType t) {
+  return t == DType::F32 || t == DType::F16 || t == DType::BF16 || t == DType::Q8_0;
+}
+
+// The messages reach the CLI user (--kv-type), so they name the option values.
 void check_kv_type(DType type, int head_dim) {
-  if (head_dim <= 0) throw_invalid_argument("kv cache: head_dim must be positive, got " + std::to_string(head_dim));
-  switch (type) {
-    case DType::F32:
-    case DType::F16:
-    case DType::BF16:
-      return;
-    case DType::Q8_0:
-      if (head_dim % 32 != 0) {
-        throw_invalid_argument("kv cache: Q8_0 needs head_dim % 32 == 0, got head_dim " + std::to_string(head_dim));
-      }
-      return;
-    default:
-      throw_invalid_argument("kv cache: unsupported element type " + std::string(dtype_name(type)) +
-                             " (F32, F16, BF16 or Q8_0)");
+  if (!is_kv_cache_type(type)) {
+    throw_invalid_argument("KV cache type " + std::string(dtype_name(type)) + " is not supported (f32, f16, bf16, q8_0)");
+  }
+  if (head_dim <= 0) throw_invalid_argument("KV cache: head dimension must be positive, got " + std::to_string(head_dim));
+  if (type == DType::Q8_0 && head_dim % 32 != 0) {
+    throw_invalid_argument("KV cache type q8_0 needs a head dimension that is a multiple of 32, got " +
+                           std::to_string(head_dim));
   }
 }
 

@@ -23,8 +23,6 @@ CpuFeatures probe() {
   f.avx512dq = __builtin_cpu_supports("avx512dq");
   f.avx512vnni = __builtin_cpu_supports("avx512vnni");
   f.avx512vbmi = __builtin_cpu_supports("avx512vbmi");
-  f.avx512bf16 = __builtin_cpu_supports("avx512bf16");
-  f.avxvnni = __builtin_cpu_supports("avxvnni");
 #endif
   return f;
 }
