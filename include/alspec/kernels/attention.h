@@ -1,6 +1,6 @@
 // Decode attention on the CPU: plain flash decode and the ALSpec speculative flash decode
-// ("Attention-Level Speculation", Cai et al., ICML 2025; design and measurements in
-// docs/attention.md).
+// ("Attention-Level Speculation", Cai et al., ICML 2025; the specification is
+// docs/alspec-algorithm.md §2-4, the design and its measurements docs/attention.md).
 //
 // Decisions:
 // - L = pos + 1 (no rounding to 32); scores are scaled by 1/sqrt(head_dim); the speculative chunk
