@@ -93,7 +93,7 @@ Engine& EnginePool::Lease::engine(const SpecConfig& spec) {
       const int slot_threads = pool_.base_.threads * pool_.base_.devices;
       o.devices = 0;
       o.device_cores.clear();
-      o.threads = spec.mode == AttentionMode::kAlspec ? std::max(1, slot_threads / 2) : slot_threads;
+      o.threads = default_threads_per_device(slot_threads, default_device_count(spec.mode));
     }
     s.engine.reset();  // free the old KV cache first
     s.engine = std::make_unique<Engine>(pool_.model_, o);

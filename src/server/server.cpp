@@ -131,11 +131,8 @@ Server::Impl::Impl(const Model& m, ServerOptions o) : model(m), opt(std::move(o)
   // Threads: the available cores are divided among the slots (and, in alspec mode, between the
   // two devices of each slot); at least one thread per device.
   EngineOptions& e = opt.engine;
-  if (e.devices == 0) e.devices = e.spec.mode == AttentionMode::kAlspec ? 2 : 1;
-  if (e.threads == 0) {
-    const int cores = std::max<int>(1, static_cast<int>(available_cores().size()));
-    e.threads = std::max(1, cores / (opt.parallel * e.devices));
-  }
+  if (e.devices == 0) e.devices = default_device_count(e.spec.mode);
+  if (e.threads == 0) e.threads = default_threads_per_device(static_cast<int>(available_cores().size()), opt.parallel * e.devices);
   pool = std::make_unique<EnginePool>(model, e, opt.parallel, opt.max_queue);
   limits.ctx_size = pool->ctx_size();
   limits.max_n = opt.max_n;

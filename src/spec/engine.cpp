@@ -26,7 +26,7 @@ Engine::Engine(const Model& model, EngineOptions options) : model_(model), optio
   const int n_cores = std::max<int>(1, static_cast<int>(cores.size()));
   if (o.threads < 0) throw_invalid_argument("--threads must be >= 0");
   if (o.threads == 0) {
-    o.threads = o.device_cores.empty() ? std::max(1, n_cores / o.devices) : static_cast<int>(o.device_cores[0].size());
+    o.threads = o.device_cores.empty() ? default_threads_per_device(n_cores, o.devices) : static_cast<int>(o.device_cores[0].size());
   }
   // Two devices without explicit cores: one disjoint slice of the available cores each.
   if (two && o.device_cores.empty() && n_cores >= 2 * o.threads) {
@@ -59,6 +59,9 @@ Engine::Engine(const Model& model, EngineOptions options) : model_(model), optio
 }
 
 Engine::~Engine() = default;
+
+int default_device_count(AttentionMode mode) { return mode == AttentionMode::kAlspec ? 2 : 1; }
+int default_threads_per_device(int cores, int devices) { return std::max(1, cores / std::max(1, devices)); }
 
 int Engine::n_devices() const { return static_cast<int>(devices_.size()); }
 int64_t Engine::position() const { return decoder_->position(); }

@@ -151,8 +151,7 @@ int run(const BenchArgs& a) {
         eo.spec.mode = parse_attention_mode(mode);
         eo.ctx_size = need;
         eo.profile = true;
-        const bool two = eo.spec.mode == AttentionMode::kAlspec;
-        eo.threads = two ? std::max(1, t / 2) : t;  // alspec: the same cores, split over 2 devices
+        eo.threads = default_threads_per_device(t, default_device_count(eo.spec.mode));  // alspec: the same cores, split
         Engine engine(*model, eo);
         PointResult pr;
         std::vector<int32_t> prompt(static_cast<size_t>(a.prompt_len));

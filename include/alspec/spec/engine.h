@@ -26,6 +26,12 @@ struct EngineOptions {
   bool profile = false;      // time the parts of each layer (see LayerProfile)
 };
 
+// The defaults every front end resolves the same way (engine, server slots, benchmarks):
+// devices of a mode when none are asked for (alspec: 2, else 1), and threads per device when
+// `cores` cores are shared evenly by `devices` devices (at least one each).
+int default_device_count(AttentionMode mode);
+int default_threads_per_device(int cores, int devices);
+
 class Decoder;
 class Device;
 
