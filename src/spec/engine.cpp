@@ -12,7 +12,26 @@ namespace alspec {
 Engine::Engine(const Model& model, EngineOptions options) : model_(model), options_(std::move(options)) {
   validate(options_.spec);
   auto& o = options_;
-  const bool two = o.spec.mode == AttentionMode::kAlspec;
+  const bool distributed = o.groups != nullptr && o.groups->distributed();
+  const bool split_groups = distributed && o.groups->n_groups == 2;  // alspec across two rank groups
+  if (distributed) {
+    if (split_groups && o.spec.mode != AttentionMode::kAlspec) {
+      throw_invalid_argument("mpirun with 2T ranks (--tp " + std::to_string(o.groups->tp) +
+                             ", " + std::to_string(o.groups->world_size) + " ranks) runs --attention alspec only; use " +
+                             std::to_string(o.groups->tp) + " ranks for " + attention_mode_name(o.spec.mode));
+    }
+    if (!split_groups && o.spec.mode == AttentionMode::kAlspec) {
+      throw_invalid_argument("--attention alspec under mpirun needs 2T ranks (two speculation groups of --tp " +
+                             std::to_string(o.groups->tp) + " ranks), got " + std::to_string(o.groups->world_size));
+    }
+    if (o.devices > 1) throw_invalid_argument("--devices: under mpirun every rank runs one device");
+    o.devices = 1;
+  }
+  if (model.shard().count != (o.groups ? o.groups->tp : 1)) {
+    throw_invalid_argument("the model is split " + std::to_string(model.shard().count) + " ways but the job has " +
+                           std::to_string(o.groups ? o.groups->tp : 1) + " ranks per group");
+  }
+  const bool two = o.spec.mode == AttentionMode::kAlspec && !split_groups;
   if (o.devices == 0) o.devices = two ? 2 : 1;
   if (two && o.devices != 2) throw_invalid_argument("--attention alspec runs on exactly 2 devices (--devices 2)");
   if (!two && o.devices != 1) {
@@ -53,8 +72,16 @@ Engine::Engine(const Model& model, EngineOptions options) : model_(model), optio
   so.ctx_size = o.ctx_size;
   so.kv_type = o.kv_type;
   so.spec_chunk = o.spec.spec_chunk;
-  decoder_ = two ? make_two_device_decoder(model, *devices_[0], *devices_[1], so, o.spec)
-                 : make_single_device_decoder(model, *devices_[0], so, o.spec);
+  // One process: each session has its own single-rank group (engines may run on several threads).
+  Communicator* tp = distributed ? o.groups->tp_comm.get() : nullptr;
+  if (split_groups) {
+    decoder_ = make_distributed_alspec_decoder(model, *devices_[0], so, o.spec, *o.groups);
+  } else if (two) {
+    if (tp != nullptr && tp->size() > 1) throw_invalid_argument("--attention alspec with --tp > 1 needs 2T ranks");
+    decoder_ = make_two_device_decoder(model, *devices_[0], *devices_[1], so, o.spec);
+  } else {
+    decoder_ = make_single_device_decoder(model, *devices_[0], so, o.spec, tp);
+  }
   decoder_->set_profiling(o.profile);
 }
 

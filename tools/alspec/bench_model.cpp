@@ -110,7 +110,7 @@ void op_profile(const Model& model, int threads, int steps, double membw, bool j
 }
 
 int run(const BenchArgs& a) {
-  auto model = Model::load(a.engine.model);
+  auto model = a.engine.load_model();
   const auto& c = model->config();
   const auto& depths = a.depths;
   const auto& threads = a.threads;

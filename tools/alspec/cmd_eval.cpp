@@ -129,7 +129,7 @@ int run(const EvalArgs& a) {
   }
   std::vector<AttentionMode> modes;
   for (const auto& m : a.modes) modes.push_back(parse_attention_mode(m));
-  auto model = Model::load(a.engine.model);
+  auto model = a.engine.load_model();
   const int64_t ctx = eo.ctx_size > 0 ? eo.ctx_size : std::min<int64_t>(model->config().context_length, 4096);
   std::vector<int> chunks;
   for (int s : a.spec_chunks) chunks.push_back(s == 0 ? default_spec_chunk(ctx) : s);

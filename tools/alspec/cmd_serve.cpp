@@ -31,8 +31,13 @@ int run(ServeArgs& a) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   a.server.engine = a.engine.to_options();
+  if (a.server.engine.groups->distributed()) {
+    throw_invalid_argument("serve does not run under mpirun with more than one rank yet (got " +
+                           std::to_string(a.server.engine.groups->world_size) +
+                           "); start it as one process, or use generate/score/bench/eval under mpirun");
+  }
   a.server.max_body_bytes = a.max_body_kib * 1024;
-  auto model = Model::load(a.engine.model);
+  auto model = a.engine.load_model();
   server::Server srv(*model, a.server);
   const int port = srv.bind();
   std::fprintf(stderr, "alspec serve: model '%s' on http://%s:%d (%d slot(s))\n", srv.model_name().c_str(),

@@ -11,6 +11,7 @@
 #include "alspec/core/function_ref.h"
 #include "alspec/model/model.h"
 #include "alspec/model/session.h"
+#include "alspec/runtime/process_groups.h"
 #include "alspec/spec/spec_config.h"
 #include "alspec/spec/spec_stats.h"
 
@@ -24,6 +25,10 @@ struct EngineOptions {
   int devices = 0;           // 0 = 2 for alspec, else 1
   std::vector<std::vector<int>> device_cores;  // per device; empty = unpinned (1 device) or one core each
   bool profile = false;      // time the parts of each layer (see LayerProfile)
+  // Ranks of an MPI job (nullptr or one rank: this process alone). With T ranks the model must be
+  // loaded with this rank's Shard; with 2T ranks the mode must be alspec, and each rank runs one
+  // side of the protocol on one device.
+  ProcessGroups* groups = nullptr;
 };
 
 class Decoder;
