@@ -291,3 +291,27 @@ def test_netns_two_hosts(mpi, alspec, work):
         assert logits.read_bytes() == sim_logits
     finally:
         subprocess.run([str(script), "destroy", ident], capture_output=True)
+
+
+def test_eval_under_mpirun_equals_one_process(mpi, alspec, work):
+    tasks = ",".join(str(SOURCE / "tests" / "eval" / "tasks" / t) for t in ("tiny_choice.json", "tiny_generate.json"))
+    base = ["eval", "-m", str(STORIES), "--task", tasks, "--modes", "exact,simulate", "--lambdas", "0.1",
+            "--spec-chunk", "4", "--no-plot", "--no-progress", "-t", "1"]
+    one, two = work / "eval-one", work / "eval-tp2"
+    for d in (one, two):
+        shutil.rmtree(d, ignore_errors=True)
+    ok(run_single(alspec, base + ["--tp-chunks", "4", "-o", str(one)]))
+    ok(run_mpi(alspec, 2, base + ["--tp", "2", "-o", str(two)]))
+
+    def records(d):
+        out = []
+        for line in (d / "items.jsonl").read_text().splitlines()[1:]:
+            j = json.loads(line)
+            j["record"].pop("seconds", None)
+            out.append(j)
+        return out
+
+    a, b = records(one), records(two)
+    assert len(a) > 0 and a == b
+    # Only rank 0 wrote: no stray files from other ranks.
+    assert sorted(p.name for p in two.iterdir()) == ["items.jsonl", "report.md", "results.json"]
