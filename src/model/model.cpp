@@ -93,20 +93,29 @@ WeightMatrix column_view(const WeightMatrix& w, int64_t c0, int64_t c1) {
   return out;
 }
 
-// Columns [c0, c1) of w copied into owned memory with contiguous rows. The source pages are then
-// dropped from this process (they stay in the page cache): a column slice touches every page.
+// Columns [c0, c1) of w copied into owned memory with contiguous rows. A column slice touches
+// every page of the matrix, so the source pages are dropped from this process as the copy passes
+// them (they stay in the page cache): resident memory holds only the rank's slice.
 WeightMatrix copy_columns(const WeightMatrix& w, int64_t c0, int64_t c1, std::vector<PageBuffer>& owned) {
   const size_t off = row_bytes(w.type, c0);
   const size_t rb = row_bytes(w.type, c1 - c0);
   PageBuffer& buf = owned.emplace_back(rb * static_cast<size_t>(w.rows));
   const auto* src = static_cast<const uint8_t*>(w.data);
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto first_page = (reinterpret_cast<uintptr_t>(src) + page - 1) / page * page;  // pages wholly inside w
+  uintptr_t dropped = first_page;
+  auto drop_until = [&](uintptr_t end) {
+    end = end / page * page;
+    if (end > dropped + (size_t{1} << 20) || (end > dropped && end == (reinterpret_cast<uintptr_t>(src) +
+                                                                         w.row_bytes * static_cast<size_t>(w.rows)) / page * page)) {
+      madvise(reinterpret_cast<void*>(dropped), end - dropped, MADV_DONTNEED);
+      dropped = end;
+    }
+  };
   for (int64_t r = 0; r < w.rows; ++r) {
     std::memcpy(buf.data() + rb * static_cast<size_t>(r), src + w.row_bytes * static_cast<size_t>(r) + off, rb);
+    drop_until(reinterpret_cast<uintptr_t>(src) + w.row_bytes * static_cast<size_t>(r + 1));
   }
-  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
-  const auto begin = (reinterpret_cast<uintptr_t>(src) + page - 1) / page * page;
-  const auto end = (reinterpret_cast<uintptr_t>(src) + w.row_bytes * static_cast<size_t>(w.rows)) / page * page;
-  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
   WeightMatrix out = w;
   out.data = buf.data();
   out.cols = c1 - c0;
