@@ -141,7 +141,7 @@ nlohmann::json gather_rank_report(ProcessGroups& g, const Model& model, double d
 // and gate/up as the session runs them, o, down, the LM head) and its element-wise ops on the
 // model's weights for n_gen steps, timing each; attention and the per-architecture extras
 // (biases, QK-norm, RoPE) are left out. Medians per step; GB/s = the op's weight bytes / time.
-void op_profile(const Model& model, int threads, int steps, double membw, bool json) {
+void op_profile(const Model& model, int threads, int steps, double membw, bool json, ProcessGroups* groups) {
   const auto& c = model.config();
   Device dev({.name = "ops", .threads = threads, .cores = {}});
   std::vector<float> x(static_cast<size_t>(c.n_embd)), xn(x.size()), q(static_cast<size_t>(c.q_dim())),
@@ -198,6 +198,28 @@ void op_profile(const Model& model, int threads, int steps, double membw, bool j
       if (b > 0) std::printf("  %6.2f GB/s  %.3f of bw", gbps, gbps / membw);
       std::printf("\n");
     }
+  }
+  if (groups != nullptr && groups->distributed()) {
+    // Under mpirun: every rank's own shard, op by op (compute only: no collectives are replayed).
+    static const char* const kOps[] = {"qkv", "o", "gate_up", "activation", "down", "output", "norms"};
+    constexpr size_t kN = std::size(kOps);
+    std::vector<double> mine(kN + 1), all((kN + 1) * static_cast<size_t>(groups->world_size));
+    for (size_t i = 0; i < kN; ++i) mine[i] = per_step.count(kOps[i]) ? median(per_step[kOps[i]]) : 0.0;
+    mine[kN] = step;
+    groups->world->allgather(CommOp::kControl, mine, all);
+    nlohmann::json ranks = nlohmann::json::array();
+    for (int r = 0; r < groups->world_size; ++r) {
+      const double* v = &all[(kN + 1) * static_cast<size_t>(r)];
+      nlohmann::json o{{"rank", r}, {"step_ms", v[kN] * 1e3}};
+      if (!json) std::printf("  rank %d: step %.3f ms:", r, v[kN] * 1e3);
+      for (size_t i = 0; i < kN; ++i) {
+        o["ops_ms"][kOps[i]] = v[i] * 1e3;
+        if (!json) std::printf(" %s %.3f", kOps[i], v[i] * 1e3);
+      }
+      if (!json) std::printf(" ms\n");
+      ranks.push_back(o);
+    }
+    j["ranks"] = ranks;
   }
   if (json) std::cout << nlohmann::json{{"op_profile", j}}.dump() << "\n" << std::flush;
 }
@@ -403,7 +425,7 @@ int run(const BenchArgs& a) {
       }
     }
     if (!a.json) std::printf("  (threads %d: measured memory read bandwidth %.2f GB/s)\n", t, membw);
-    if (a.ops) op_profile(*model, t, a.n_gen, membw, a.json);
+    if (a.ops) op_profile(*model, t, a.n_gen, membw, a.json, ea.to_options().groups);
   }
   return 0;
 }
