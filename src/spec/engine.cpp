@@ -24,8 +24,9 @@ Engine::Engine(const Model& model, EngineOptions options) : model_(model), optio
       throw_invalid_argument("--attention alspec under mpirun needs 2T ranks (two speculation groups of --tp " +
                              std::to_string(o.groups->tp) + " ranks), got " + std::to_string(o.groups->world_size));
     }
-    if (o.devices > 1) throw_invalid_argument("--devices: under mpirun every rank runs one device");
+    // Every rank runs one device (the second alspec "device" is the other group of ranks).
     o.devices = 1;
+    if (o.device_cores.size() > 1) o.device_cores.resize(1);
   }
   if (model.shard().count != (o.groups ? o.groups->tp : 1)) {
     throw_invalid_argument("the model is split " + std::to_string(model.shard().count) + " ways but the job has " +
@@ -83,14 +84,31 @@ Engine::Engine(const Model& model, EngineOptions options) : model_(model), optio
     decoder_ = make_single_device_decoder(model, *devices_[0], so, o.spec, tp);
   }
   decoder_->set_profiling(o.profile);
+  mirror_spec(EngineCall::Op::kCreate, o.spec);
 }
 
-Engine::~Engine() = default;
+Engine::~Engine() {
+  if (!options_.mirror) return;
+  try {
+    options_.mirror(EngineCall{.op = EngineCall::Op::kDestroy});
+  } catch (...) {  // a destructor must not throw; the driver's job stops on transport errors anyway
+  }
+}
+
+void Engine::mirror_spec(EngineCall::Op op, const SpecConfig& spec) {
+  if (!options_.mirror) return;
+  EngineCall c{.op = op};
+  c.mode = spec.mode;
+  c.lambda = spec.lambda;
+  c.spec_chunk = spec.spec_chunk;
+  options_.mirror(c);
+}
 
 int Engine::n_devices() const { return static_cast<int>(devices_.size()); }
 int64_t Engine::position() const { return decoder_->position(); }
 void Engine::reset() { truncate(0); }
 void Engine::truncate(int64_t n) {
+  if (options_.mirror) options_.mirror(EngineCall{.op = EngineCall::Op::kTruncate, .n = n});
   decoder_->truncate(n);
   if (static_cast<int64_t>(prefilled_.size()) > n) prefilled_.resize(static_cast<size_t>(n));
 }
@@ -127,6 +145,7 @@ void Engine::set_speculation(const SpecConfig& spec) {
     throw_invalid_argument(std::string("set_speculation: cannot switch between ") + attention_mode_name(options_.spec.mode) +
                            " and " + attention_mode_name(s.mode) + " (alspec runs on two devices)");
   }
+  mirror_spec(EngineCall::Op::kSetSpeculation, s);
   decoder_->set_spec(s);
   options_.spec = std::move(s);
 }
@@ -134,6 +153,9 @@ void Engine::set_speculation(const SpecConfig& spec) {
 void Engine::prefill(std::span<const int32_t> tokens, PrefillLogits which,
                      FunctionRef<void(int64_t, const float*)> on_logits) {
   const bool extends = static_cast<int64_t>(prefilled_.size()) == position();
+  if (options_.mirror) {
+    options_.mirror(EngineCall{.op = EngineCall::Op::kPrefill, .n = static_cast<int64_t>(which), .tokens = tokens});
+  }
   decoder_->prefill(tokens, which, on_logits);
   if (extends) prefilled_.insert(prefilled_.end(), tokens.begin(), tokens.end());
 }
@@ -142,15 +164,20 @@ const float* Engine::decode(int32_t token) {
   if (token < 0 || token >= model_.config().n_vocab) {
     throw_invalid_argument("token id " + std::to_string(token) + " is outside the vocabulary");
   }
+  if (options_.mirror) options_.mirror(EngineCall{.op = EngineCall::Op::kDecode, .token = token});
   return decoder_->decode(token);
 }
 
 const SpecStats& Engine::stats() const { return decoder_->stats(); }
 const LayerProfile& Engine::profile() const { return decoder_->profile(); }
 void Engine::fill_random(int64_t n, uint64_t seed) {
+  if (options_.mirror) options_.mirror(EngineCall{.op = EngineCall::Op::kFillRandom, .n = n, .seed = seed});
   prefilled_.clear();
   decoder_->fill_random(n, seed);
 }
-void Engine::reset_stats() { decoder_->reset_stats(model_.config().n_layers); }
+void Engine::reset_stats() {
+  if (options_.mirror) options_.mirror(EngineCall{.op = EngineCall::Op::kResetStats});
+  decoder_->reset_stats(model_.config().n_layers);
+}
 
 }  // namespace alspec

@@ -315,3 +315,68 @@ def test_eval_under_mpirun_equals_one_process(mpi, alspec, work):
     assert len(a) > 0 and a == b
     # Only rank 0 wrote: no stray files from other ranks.
     assert sorted(p.name for p in two.iterdir()) == ["items.jsonl", "report.md", "results.json"]
+
+
+class Serve:
+    """`alspec serve` (optionally under mpirun) on a free loopback port, read from its start-up line."""
+
+    def __init__(self, cmd):
+        import re
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env(),
+                                     start_new_session=True)
+        self.port = None
+        deadline = time.time() + 60
+        lines = []
+        while time.time() < deadline:
+            line = self.proc.stderr.readline()
+            if not line:
+                break
+            lines.append(line)
+            m = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+            if m:
+                self.port = int(m.group(1))
+                break
+        if self.port is None:
+            self.stop()
+            raise AssertionError("server did not start: " + "".join(lines))
+
+    def complete(self, body):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=60)
+        c.request("POST", "/v1/completions", body=json.dumps(body), headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = r.read()
+        assert r.status == 200, data
+        return json.loads(data)
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        return self.proc.returncode
+
+
+@pytest.mark.parametrize("np_,tp,mode", [(2, 2, "exact"), (2, 1, "alspec")])
+def test_serve_under_mpirun_equals_one_process(mpi, alspec, np_, tp, mode):
+    common = ["serve", "-m", str(STORIES), "--host", "127.0.0.1", "--port", "0", "-t", "1", "--attention", mode,
+              "--spec-chunk", "4", "--lambda", "0.3"]
+    one = Serve([str(alspec)] + common + ["--tp-chunks", "4", "--devices", "2" if mode == "alspec" else "1"])
+    job = Serve([MPIRUN] + MPI_ARGS + ["-np", str(np_), str(alspec)] + common + ["--tp", str(tp)])
+    try:
+        bodies = [{"prompt": "Once upon a time", "max_tokens": 16, "temperature": 0},
+                  {"prompt": "Once upon a time", "max_tokens": 16, "temperature": 0.9, "seed": 11},  # cached prefix
+                  {"prompt": "The cat sat", "max_tokens": 12, "temperature": 0.9, "seed": 12, "logprobs": 2}]
+        for b in bodies:
+            a, m = one.complete(b), job.complete(b)
+            assert m["choices"][0]["text"] == a["choices"][0]["text"], b
+            assert m["choices"][0]["logprobs"] == a["choices"][0]["logprobs"], b
+            assert (m["alspec"]["checks"], m["alspec"]["hits"]) == (a["alspec"]["checks"], a["alspec"]["hits"])
+    finally:
+        one.stop()
+        t0 = time.time()
+        job.stop()
+        assert time.time() - t0 < 20, "the mpirun job did not stop"

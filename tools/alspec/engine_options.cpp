@@ -48,6 +48,10 @@ EngineOptions EngineArgs::to_options() const {
   o.spec.lambda = lambda;
   o.spec.spec_chunk = spec_chunk;
   o.devices = devices;
+  if (o.groups->distributed() && devices > 1) {
+    throw_invalid_argument("--devices " + std::to_string(devices) +
+                           ": under mpirun every rank runs one device (alspec's two sides are two groups of ranks)");
+  }
   if (!device_cores.empty()) o.device_cores = parse_device_cores(device_cores);
   return o;
 }

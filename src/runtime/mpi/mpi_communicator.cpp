@@ -1,5 +1,6 @@
 // Communicator over MPI: errors return (MPI_ERRORS_RETURN) and become alspec::Error naming the
-// call; calls come from one thread per process (MPI_THREAD_FUNNELED).
+// call; calls come from one thread at a time (MPI_THREAD_SERIALIZED: the server calls engines
+// from its HTTP threads).
 #ifdef ALSPEC_HAVE_MPI
 // The C API only (Open MPI and MPICH would otherwise pull in their deprecated C++ bindings).
 #define OMPI_SKIP_MPICXX 1
@@ -100,7 +101,7 @@ void init(int* argc, char*** argv) {
   MPI_Initialized(&done);
   if (done) return;
   int provided = 0;
-  check("MPI_Init_thread", MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided));
+  check("MPI_Init_thread", MPI_Init_thread(argc, argv, MPI_THREAD_SERIALIZED, &provided));
   g_initialized_here = true;
   MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
 }
