@@ -10,6 +10,13 @@ nlohmann::json speculation_json(const Engine& engine, const SpecStats& stats) {
   s["lambda"] = engine.options().spec.lambda;
   s["spec_chunk"] = engine.spec_chunk();
   s["devices"] = engine.n_devices();
+  if (const ProcessGroups* g = engine.options().groups; g != nullptr && g->distributed()) {
+    // Under mpirun: the job's layout (alspec's two sides are the two groups of ranks).
+    s["ranks"] = g->world_size;
+    s["tp"] = g->tp;
+    s["speculation_groups"] = g->n_groups;
+    s["tp_chunks"] = engine.model().shard().chunks;
+  }
   s["checks"] = stats.checks();
   s["hits"] = stats.hits();
   s["trivial"] = stats.trivial();
@@ -45,7 +52,12 @@ std::string speculation_summary(const Engine& engine, const GenerateResult& r) {
                 attention_mode_name(engine.mode()), static_cast<double>(engine.options().spec.lambda), engine.spec_chunk(),
                 engine.n_devices(), static_cast<long long>(r.stats.checks()), static_cast<long long>(r.stats.hits()),
                 100.0 * r.stats.hit_rate(), static_cast<long long>(r.stats.trivial()), pf, dc);
-  return buf;
+  std::string out = buf;
+  if (const ProcessGroups* g = engine.options().groups; g != nullptr && g->distributed()) {
+    out += " | ranks=" + std::to_string(g->world_size) + " tp=" + std::to_string(g->tp) +
+           " groups=" + std::to_string(g->n_groups) + " C=" + std::to_string(engine.model().shard().chunks);
+  }
+  return out;
 }
 
 }  // namespace alspec::cli
