@@ -1,6 +1,7 @@
 #include "alspec/runtime/process_groups.h"
 
 #include <cstdlib>
+#include <string>
 
 #include "alspec/core/error.h"
 #ifdef ALSPEC_HAVE_MPI
@@ -59,6 +60,13 @@ std::unique_ptr<ProcessGroups> make_process_groups(int tp) {
   }
 #endif
   if (!g->world) {
+    for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+      const char* n = std::getenv(v);
+      if (n != nullptr && std::string(n) != "1" && !mpi_compiled()) {
+        throw_invalid_argument(std::string("mpirun started ") + n +
+                               " ranks, but this alspec build has no MPI (install libopenmpi-dev and rebuild)");
+      }
+    }
     if (tp > 1) {
       throw_invalid_argument("--tp " + std::to_string(tp) + " needs " + std::to_string(tp) + " MPI ranks: run under mpirun -np " +
                              std::to_string(tp) + (mpi_compiled() ? "" : " (and build alspec with MPI: this build has none)"));
