@@ -131,6 +131,8 @@ TEST(TensorParallel, ShardedRanksEqualOneRankBitwise) {
   // One rank with C = 4 (views into the mapping) is the reference for every T dividing 4.
   auto one = Model::load(kStories, Shard{0, 1, 4});
   const Logits ref = run_rank(*one, nullptr, toks, 17, 1);
+  // Chunked prefill (matmul per chunk) == chunked decode (matvec per chunk), bit for bit.
+  expect_same(run_rank(*one, nullptr, toks, 1, 2), ref, "C=4 prefill 1 vs 17");
   for (int T : {1, 2, 4}) {
     const auto ranks = run_group(kStories, T, 4, toks, 17);
     for (int r = 0; r < T; ++r) expect_same(ranks[static_cast<size_t>(r)], ref, "T=" + std::to_string(T) + " rank " + std::to_string(r));
