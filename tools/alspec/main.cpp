@@ -50,7 +50,7 @@ int finish(int rc) {
 int fail(const std::string& msg, int rc) {
   std::cerr << "alspec: error: " << rank_prefix() << msg << "\n" << std::flush;
   const auto* g = alspec::cli::current_process_groups();
-  if (g != nullptr && g->distributed()) alspec::abort_job(msg, rc);
+  if (g != nullptr && g->distributed()) alspec::abort_job("", rc);  // the message is printed above
   return finish(rc);
 }
 

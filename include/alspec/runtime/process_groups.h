@@ -33,7 +33,7 @@ bool launched_by_mpirun();
 // Initialises MPI once when launched by mpirun (no-op otherwise); finalize_mpi() at exit.
 void init_mpi(int* argc, char*** argv);
 void finalize_mpi();
-// Stops the whole job (MPI_Abort) when MPI is running; otherwise returns.
+// Stops the whole job (MPI_Abort, `why` on stderr unless empty) when MPI is running; otherwise returns.
 void abort_job(const std::string& why, int exit_code);
 
 // Splits the job into groups of `tp` ranks. Throws Error(kInvalidArgument) when the world size is

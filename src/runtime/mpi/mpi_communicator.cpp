@@ -119,8 +119,8 @@ void finalize() {
 
 void abort_world(const std::string& why, int exit_code) {
   std::fflush(stdout);
+  if (!why.empty()) std::cerr << "alspec: stopping the MPI job: " << why << "\n";
   std::cerr << std::flush;
-  (void)why;
   MPI_Abort(MPI_COMM_WORLD, exit_code);
   std::_Exit(exit_code);
 }
