@@ -1,5 +1,7 @@
 // Counters of one process's communication: per kind of collective or message, how many calls,
-// how many bytes this rank sent and received, and the wall time spent inside the calls.
+// how many bytes this rank sent and received, and the wall time spent inside the calls (waiting
+// for slower ranks included). An allgather over n ranks counts this rank's block as sent n - 1
+// times and the other ranks' blocks as received, whatever the algorithm the transport uses.
 #pragma once
 
 #include <array>
