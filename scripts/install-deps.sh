@@ -10,6 +10,7 @@ APT_PACKAGES=(
   libgtest-dev libgmock-dev libbenchmark-dev
   libpcre2-dev nlohmann-json3-dev libcpp-httplib-dev libcli11-dev
   python3 python3-venv python3-pip
+  openmpi-bin libopenmpi-dev iproute2   # tensor parallelism across MPI ranks; netns "hosts" test
 )
 missing=()
 for p in "${APT_PACKAGES[@]}"; do

@@ -1,5 +1,11 @@
 #include "alspec/model/model.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
 #include <map>
 
 #include "alspec/core/dtype.h"
@@ -71,15 +77,90 @@ class Binder {
 
 size_t matrix_bytes(const WeightMatrix& w) { return w.data ? w.row_bytes * static_cast<size_t>(w.rows) : 0; }
 
+// Rows [r0, r1) of w (a view).
+WeightMatrix row_slice(const WeightMatrix& w, int64_t r0, int64_t r1) {
+  WeightMatrix out = w;
+  out.data = static_cast<const uint8_t*>(w.data) + w.row_bytes * static_cast<size_t>(r0);
+  out.rows = r1 - r0;
+  return out;
+}
+
+// Columns [c0, c1) of w as a view with w's row stride (c0 on a block boundary).
+WeightMatrix column_view(const WeightMatrix& w, int64_t c0, int64_t c1) {
+  WeightMatrix out = w;
+  out.data = static_cast<const uint8_t*>(w.data) + row_bytes(w.type, c0);
+  out.cols = c1 - c0;
+  return out;
+}
+
+// Columns [c0, c1) of w copied into owned memory with contiguous rows. A column slice touches
+// every page of the matrix, so the source pages are dropped from this process as the copy passes
+// them (they stay in the page cache): resident memory holds only the rank's slice.
+WeightMatrix copy_columns(const WeightMatrix& w, int64_t c0, int64_t c1, std::vector<PageBuffer>& owned) {
+  const size_t off = row_bytes(w.type, c0);
+  const size_t rb = row_bytes(w.type, c1 - c0);
+  PageBuffer& buf = owned.emplace_back(rb * static_cast<size_t>(w.rows));
+  const auto* src = static_cast<const uint8_t*>(w.data);
+  const auto page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  const auto first_page = (reinterpret_cast<uintptr_t>(src) + page - 1) / page * page;  // pages wholly inside w
+  uintptr_t dropped = first_page;
+  auto drop_until = [&](uintptr_t end) {
+    end = end / page * page;
+    if (end > dropped + (size_t{1} << 20) || (end > dropped && end == (reinterpret_cast<uintptr_t>(src) +
+                                                                         w.row_bytes * static_cast<size_t>(w.rows)) / page * page)) {
+      madvise(reinterpret_cast<void*>(dropped), end - dropped, MADV_DONTNEED);
+      dropped = end;
+    }
+  };
+  for (int64_t r = 0; r < w.rows; ++r) {
+    std::memcpy(buf.data() + rb * static_cast<size_t>(r), src + w.row_bytes * static_cast<size_t>(r) + off, rb);
+    drop_until(reinterpret_cast<uintptr_t>(src) + w.row_bytes * static_cast<size_t>(r + 1));
+  }
+  WeightMatrix out = w;
+  out.data = buf.data();
+  out.cols = c1 - c0;
+  out.row_bytes = rb;
+  return out;
+}
+
+std::string shard_str(const Shard& s) {
+  return "--tp " + std::to_string(s.count) + " --tp-chunks " + std::to_string(s.chunks);
+}
+
+// Validates the layout against the model; throws Error(kInvalidArgument) naming the problem.
+void check_shard(const std::string& path, const ModelConfig& c, const Shard& s) {
+  auto bad = [&](const std::string& why) { throw_invalid_argument(path + ": " + shard_str(s) + ": " + why); };
+  if (s.count < 1) bad("T (--tp) must be >= 1");
+  if (s.chunks < 1) bad("C (--tp-chunks) must be >= 1");
+  if (s.rank < 0 || s.rank >= s.count) bad("rank " + std::to_string(s.rank) + " is outside [0, T)");
+  if (c.n_head % s.count != 0 || c.n_head_kv % s.count != 0) {
+    bad("the model has " + std::to_string(c.n_head) + " query heads and " + std::to_string(c.n_head_kv) +
+        " KV heads; T must divide both (whole KV-head groups per rank)");
+  }
+  if (s.chunks % s.count != 0) bad("T must divide C (each rank owns C/T reduction chunks)");
+  if (s.chunks > c.n_head_kv) {
+    bad("C must be <= the " + std::to_string(c.n_head_kv) + " KV heads (o_proj chunks end on KV-group boundaries)");
+  }
+}
+
 }  // namespace
+
+int default_tp_chunks(int n_head_kv) {
+  int c = 1;
+  while (c < 8 && n_head_kv % (c * 2) == 0) c *= 2;
+  return c;
+}
 
 Model::~Model() = default;
 
-std::unique_ptr<Model> Model::load(const std::string& path) {
+std::unique_ptr<Model> Model::load(const std::string& path, Shard shard) {
   std::unique_ptr<Model> m(new Model());
   m->path_ = path;
   m->file_ = gguf::GgufFile::open(path);
   m->config_ = ModelConfig::from_gguf(*m->file_);
+  if (shard.chunks == 0) shard.chunks = default_tp_chunks(m->config_.n_head_kv);
+  check_shard(path, m->config_, shard);
+  m->shard_ = shard;
   m->tokenizer_ = Tokenizer::from_gguf(*m->file_);
   const auto& c = m->config_;
   if (m->tokenizer_->n_vocab() != c.n_vocab) {
@@ -137,7 +218,79 @@ std::unique_ptr<Model> Model::load(const std::string& path) {
     for (const auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) bytes += matrix_bytes(*w);
   }
   m->weight_bytes_per_token_ = bytes;
+  m->full_config_ = m->config_;
+  m->vocab_counts_ = {c.n_vocab};
+  if (shard.chunked()) m->apply_shard();
   return m;
+}
+
+void Model::apply_shard() {
+  const ModelConfig full = config_;
+  const Shard s = shard_;
+  const int C = s.chunks, T = s.count, per_rank = C / T;
+  const int g_first = s.rank * per_rank;  // global index of this rank's first chunk
+  auto bad = [&](const std::string& why) { throw_invalid_argument(path_ + ": " + shard_str(s) + ": " + why); };
+  // o_proj chunks: KV groups [i * n_head_kv / C, ...), as columns of wo.
+  const int64_t group_cols = static_cast<int64_t>(full.n_gqa()) * full.head_dim;
+  std::vector<int64_t> oc(static_cast<size_t>(C) + 1);
+  for (int i = 0; i <= C; ++i) oc[static_cast<size_t>(i)] = static_cast<int64_t>(i) * full.n_head_kv / C * group_cols;
+  // ffn_down chunks: i * n_ff / C rounded to the largest block size of any layer's w_down (>= 32).
+  int64_t granule = 32;
+  for (const auto& L : layers_) {
+    granule = std::max<int64_t>(granule, dtype_info(L.w_down.type).block_size);
+    if (group_cols % dtype_info(L.wo.type).block_size != 0) {
+      bad("attn_output is " + std::string(dtype_name(L.wo.type)) + " with blocks of " +
+          std::to_string(dtype_info(L.wo.type).block_size) + " columns, which KV-group boundaries (every " +
+          std::to_string(group_cols) + " columns) split");
+    }
+  }
+  std::vector<int64_t> fc(static_cast<size_t>(C) + 1);
+  for (int i = 0; i <= C; ++i) {
+    const double x = static_cast<double>(i) * static_cast<double>(full.n_ff) / C / static_cast<double>(granule);
+    fc[static_cast<size_t>(i)] = i == C ? full.n_ff : std::llround(x) * granule;
+    if (i > 0 && fc[static_cast<size_t>(i)] <= fc[static_cast<size_t>(i) - 1]) {
+      bad("n_ff = " + std::to_string(full.n_ff) + " is too small for " + std::to_string(C) +
+          " ffn_down chunks on " + std::to_string(granule) + "-column boundaries");
+    }
+  }
+  const int kv0 = s.rank * full.n_head_kv / T, kv1 = (s.rank + 1) * full.n_head_kv / T;
+  const int64_t q0 = kv0 * group_cols, q1 = kv1 * group_cols;
+  const int64_t k0 = static_cast<int64_t>(kv0) * full.head_dim, k1 = static_cast<int64_t>(kv1) * full.head_dim;
+  const int64_t f0 = fc[static_cast<size_t>(g_first)], f1 = fc[static_cast<size_t>(g_first + per_rank)];
+  config_.n_head = full.n_head / T;
+  config_.n_head_kv = full.n_head_kv / T;
+  config_.n_ff = static_cast<int>(f1 - f0);
+  size_t bytes = 0;
+  for (auto& L : layers_) {
+    L.wq = row_slice(L.wq, q0, q1);
+    L.wk = row_slice(L.wk, k0, k1);
+    L.wv = row_slice(L.wv, k0, k1);
+    if (L.bq) L.bq += q0;
+    if (L.bk) L.bk += k0;
+    if (L.bv) L.bv += k0;
+    L.w_gate = row_slice(L.w_gate, f0, f1);
+    L.w_up = row_slice(L.w_up, f0, f1);
+    // One process (T = 1) views the mapping; ranks copy their column slice into owned memory.
+    L.wo = T == 1 ? column_view(L.wo, q0, q1) : copy_columns(L.wo, q0, q1, owned_slices_);
+    L.w_down = T == 1 ? column_view(L.w_down, f0, f1) : copy_columns(L.w_down, f0, f1, owned_slices_);
+    L.wo_chunks.clear();
+    L.down_chunks.clear();
+    for (int k = 0; k < per_rank; ++k) {
+      const auto c = static_cast<size_t>(g_first + k);
+      L.wo_chunks.push_back(column_view(L.wo, oc[c] - q0, oc[c + 1] - q0));
+      L.down_chunks.push_back(column_view(L.w_down, fc[c] - f0, fc[c + 1] - f0));
+    }
+    for (const auto* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.w_gate, &L.w_up, &L.w_down}) bytes += matrix_bytes(*w);
+  }
+  vocab_counts_.clear();
+  for (int r = 0; r < T; ++r) {
+    const int64_t v0 = static_cast<int64_t>(r) * full.n_vocab / T, v1 = static_cast<int64_t>(r + 1) * full.n_vocab / T;
+    vocab_counts_.push_back(static_cast<int>(v1 - v0));
+    if (r == s.rank) vocab_begin_ = v0;
+  }
+  output_ = row_slice(output_, vocab_begin_, vocab_begin_ + vocab_counts_[static_cast<size_t>(s.rank)]);
+  bytes += matrix_bytes(output_);
+  weight_bytes_per_token_ = bytes;
 }
 
 void Model::embed(int32_t token, float* out) const {

@@ -85,7 +85,7 @@ DecodeQuery layer_query(const ModelConfig& c, const KvCache& kv, int layer, cons
 
 int64_t default_context_size(const ModelConfig& c) { return std::min<int64_t>(c.context_length, 4096); }
 
-Session::Session(const Model& model, Device& device, SessionOptions options)
+Session::Session(const Model& model, Device& device, SessionOptions options, Communicator* tp)
     : model_(model),
       device_(device),
       options_(options),
@@ -97,6 +97,16 @@ Session::Session(const Model& model, Device& device, SessionOptions options)
                            std::to_string(c.context_length));
   }
   if (options_.spec_chunk < 0) throw_invalid_argument("spec chunk must be >= 0");
+  if (tp == nullptr) {
+    own_tp_ = make_single_communicator();
+    tp = own_tp_.get();
+  }
+  tp_ = tp;
+  if (tp_->size() != model.shard().count || tp_->rank() != model.shard().rank) {
+    throw_invalid_argument("session: the model is shard " + std::to_string(model.shard().rank) + " of " +
+                           std::to_string(model.shard().count) + " but the tensor-parallel group is rank " +
+                           std::to_string(tp_->rank()) + " of " + std::to_string(tp_->size()));
+  }
   if (options_.prefill_batch < 1) options_.prefill_batch = 1;
   x_.resize(c.n_embd);
   xn_.resize(c.n_embd);
@@ -171,16 +181,91 @@ DecodeQuery Session::attention_query(int layer, float* out) const {
   return layer_query(model_.config(), kv_, layer, q_.data(), pos_, out);
 }
 
-void Session::attention_output(int layer, const float* attn) {
+void Session::reduce_chunks(const std::vector<WeightMatrix>& chunks, const float* x, int64_t n, CommOp op, float* y) {
+  const size_t E = static_cast<size_t>(model_.config().n_embd);
+  const size_t N = static_cast<size_t>(n);
+  size_t local_cols = 0;
+  for (const auto& w : chunks) local_cols += static_cast<size_t>(w.cols);
+  partial_.resize(chunks.size() * N * E);
+  size_t col = 0;
+  for (size_t k = 0; k < chunks.size(); ++k) {
+    const auto cols = static_cast<size_t>(chunks[k].cols);
+    const float* xk = x + col;
+    if (N > 1) {
+      // The chunk's columns of every row, contiguous.
+      chunk_x_.resize(N * cols);
+      for (size_t i = 0; i < N; ++i) std::copy_n(x + i * local_cols + col, cols, &chunk_x_[i * cols]);
+      xk = chunk_x_.data();
+    }
+    if (N == 1) {
+      matvec(device_, chunks[k], xk, &partial_[k * E]);
+    } else {
+      matmul(device_, chunks[k], xk, n, &partial_[k * N * E]);
+    }
+    col += cols;
+  }
+  gathered_.resize(partial_.size() * static_cast<size_t>(tp_->size()));
+  tp_->allgather(op, partial_, gathered_);
+  const size_t n_chunks = gathered_.size() / (N * E);
+  for (size_t i = 0; i < N; ++i) {
+    float* yi = y + i * E;
+    std::copy_n(&gathered_[i * E], E, yi);
+    for (size_t c = 1; c < n_chunks; ++c) add_inplace(yi, &gathered_[(c * N + i) * E], static_cast<int64_t>(E));
+  }
+}
+
+void Session::lm_head(const float* xn, int64_t n, float* out) {
+  const auto& c = model_.config();
+  const auto& counts = model_.vocab_counts();
+  if (counts.size() == 1) {
+    if (n == 1) {
+      matvec(device_, model_.output(), xn, out);
+    } else {
+      matmul(device_, model_.output(), xn, n, out);
+    }
+    return;
+  }
+  const size_t N = static_cast<size_t>(n);
+  const auto mine = static_cast<size_t>(model_.output().rows);
+  local_logits_.resize(N * mine);
+  matmul(device_, model_.output(), xn, n, local_logits_.data());
+  std::vector<int> block_counts(counts.size());
+  for (size_t r = 0; r < counts.size(); ++r) block_counts[r] = counts[r] * static_cast<int>(N);
+  gathered_.resize(N * static_cast<size_t>(c.n_vocab));
+  tp_->allgatherv(CommOp::kLogits, local_logits_, block_counts, gathered_);
+  // gathered_: rank blocks [i][v]; out: rows [i][vocab].
+  size_t block = 0, v0 = 0;
+  for (size_t r = 0; r < counts.size(); ++r) {
+    const auto cnt = static_cast<size_t>(counts[r]);
+    for (size_t i = 0; i < N; ++i) std::copy_n(&gathered_[block + i * cnt], cnt, out + i * static_cast<size_t>(c.n_vocab) + v0);
+    block += N * cnt;
+    v0 += cnt;
+  }
+}
+
+void Session::attention_projection(int layer, const float* attn) {
   const auto& c = model_.config();
   const auto& L = model_.layer(layer);
-  matvec(device_, L.wo, attn, tmp_.data());
+  if (L.wo_chunks.empty()) {
+    matvec(device_, L.wo, attn, tmp_.data());
+  } else {
+    reduce_chunks(L.wo_chunks, attn, 1, CommOp::kAttnReduce, tmp_.data());
+  }
   residual_add(c, x_.data(), tmp_.data(), L.post_attn_norm);
+}
+
+void Session::mlp(int layer) {
+  const auto& c = model_.config();
+  const auto& L = model_.layer(layer);
   rmsnorm(x_.data(), L.ffn_norm, xn_.data(), c.n_embd, c.rms_eps);
   const MatvecTarget gate_up[] = {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}};
   matvec_fused(device_, gate_up, xn_.data());
   gated_activation(device_, c, gate_.data(), up_.data(), gate_.data());
-  matvec(device_, L.w_down, gate_.data(), tmp_.data());
+  if (L.down_chunks.empty()) {
+    matvec(device_, L.w_down, gate_.data(), tmp_.data());
+  } else {
+    reduce_chunks(L.down_chunks, gate_.data(), 1, CommOp::kMlpReduce, tmp_.data());
+  }
   residual_add(c, x_.data(), tmp_.data(), L.post_ffn_norm);
 }
 
@@ -191,7 +276,7 @@ const float* Session::finish_token(bool logits) {
     return nullptr;
   }
   rmsnorm(x_.data(), model_.output_norm(), xn_.data(), c.n_embd, c.rms_eps);
-  matvec(device_, model_.output(), xn_.data(), logits_.data());
+  lm_head(xn_.data(), 1, logits_.data());
   ++pos_;
   return logits_.data();
 }
@@ -257,7 +342,11 @@ void Session::prefill(std::span<const int32_t> tokens, PrefillLogits which,
         batch[i] = layer_query(c, kv_, l, q, p, &A[i * c.q_dim()]);
       }
       flash_decode(device_, shape, batch, options_.spec_chunk);
-      matmul(device_, L.wo, A.data(), n, T.data());
+      if (L.wo_chunks.empty()) {
+        matmul(device_, L.wo, A.data(), n, T.data());
+      } else {
+        reduce_chunks(L.wo_chunks, A.data(), n, CommOp::kAttnReduce, T.data());
+      }
       for (size_t i = 0; i < N; ++i) {
         residual_add(c, &X[i * E], &T[i * E], L.post_attn_norm);
         rmsnorm(&X[i * E], L.ffn_norm, &XN[i * E], c.n_embd, c.rms_eps);
@@ -267,7 +356,11 @@ void Session::prefill(std::span<const int32_t> tokens, PrefillLogits which,
       for (size_t i = 0; i < N; ++i) {
         gated_activation(device_, c, &G[i * c.n_ff], &U[i * c.n_ff], &G[i * c.n_ff]);
       }
-      matmul(device_, L.w_down, G.data(), n, T.data());
+      if (L.down_chunks.empty()) {
+        matmul(device_, L.w_down, G.data(), n, T.data());
+      } else {
+        reduce_chunks(L.down_chunks, G.data(), n, CommOp::kMlpReduce, T.data());
+      }
       for (size_t i = 0; i < N; ++i) residual_add(c, &X[i * E], &T[i * E], L.post_ffn_norm);
     }
     // Logits for the requested rows (bitwise equal to what decode() would produce).
@@ -282,7 +375,7 @@ void Session::prefill(std::span<const int32_t> tokens, PrefillLogits which,
                 c.rms_eps);
       }
       LG.resize(static_cast<size_t>(m) * c.n_vocab);
-      matmul(device_, model_.output(), XN.data(), m, LG.data());
+      lm_head(XN.data(), m, LG.data());
       for (int64_t i = 0; i < m; ++i) on_logits(start + first + i, &LG[static_cast<size_t>(i) * c.n_vocab]);
     }
     // Keep the last row's residual, so a decode step after prefill starts from a known state.

@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "alspec/model/session.h"
+#include "alspec/runtime/process_groups.h"
 #include "alspec/spec/spec_config.h"
 #include "alspec/spec/spec_stats.h"
 
@@ -36,12 +37,21 @@ class Decoder {
   int64_t step_ = 0;  // decode steps so far (for hooks and the trace)
 };
 
-// exact | static | simulate on one device.
+// exact | static | simulate on one device; `tp` = this rank's tensor-parallel group (nullptr: one rank).
 std::unique_ptr<Decoder> make_single_device_decoder(const Model& model, Device& device, const SessionOptions& so,
-                                                    const SpecConfig& spec);
+                                                    const SpecConfig& spec, Communicator* tp = nullptr);
+// alspec across processes: this rank runs its group's side of the protocol (group 0 = device A)
+// with its peer rank in the other group, and tensor parallelism inside its group.
+std::unique_ptr<Decoder> make_distributed_alspec_decoder(const Model& model, Device& device, const SessionOptions& so,
+                                                         const SpecConfig& spec, ProcessGroups& groups);
 // alspec: the two-device priority protocol.
 std::unique_ptr<Decoder> make_two_device_decoder(const Model& model, Device& a, Device& b, const SessionOptions& so,
                                                  const SpecConfig& spec);
+
+// The speculation check over all KV heads of the tensor-parallel group: gathers every rank's per-group
+// {dist2, norm2} terms (speculative_flash_decode's group_terms) and sums them in global group order
+// from 0, which is bitwise the single-rank kernel's sum; accept iff dist2 <= lambda^2 * norm2.
+SpecResult check_across_group(Communicator& tp, const SpecResult& local, std::span<const double> terms, float lambda);
 
 // Applies the test hook, if any, to the kernel's decision.
 bool decide(const SpecConfig& spec, int64_t step, int layer, bool kernel_accept, bool* forced);

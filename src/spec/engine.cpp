@@ -12,7 +12,27 @@ namespace alspec {
 Engine::Engine(const Model& model, EngineOptions options) : model_(model), options_(std::move(options)) {
   validate(options_.spec);
   auto& o = options_;
-  const bool two = o.spec.mode == AttentionMode::kAlspec;
+  const bool distributed = o.groups != nullptr && o.groups->distributed();
+  const bool split_groups = distributed && o.groups->n_groups == 2;  // alspec across two rank groups
+  if (distributed) {
+    if (split_groups && o.spec.mode != AttentionMode::kAlspec) {
+      throw_invalid_argument("mpirun with 2T ranks (--tp " + std::to_string(o.groups->tp) +
+                             ", " + std::to_string(o.groups->world_size) + " ranks) runs --attention alspec only; use " +
+                             std::to_string(o.groups->tp) + " ranks for " + attention_mode_name(o.spec.mode));
+    }
+    if (!split_groups && o.spec.mode == AttentionMode::kAlspec) {
+      throw_invalid_argument("--attention alspec under mpirun needs 2T ranks (two speculation groups of --tp " +
+                             std::to_string(o.groups->tp) + " ranks), got " + std::to_string(o.groups->world_size));
+    }
+    // Every rank runs one device (the second alspec "device" is the other group of ranks).
+    o.devices = 1;
+    if (o.device_cores.size() > 1) o.device_cores.resize(1);
+  }
+  if (model.shard().count != (o.groups ? o.groups->tp : 1)) {
+    throw_invalid_argument("the model is split " + std::to_string(model.shard().count) + " ways but the job has " +
+                           std::to_string(o.groups ? o.groups->tp : 1) + " ranks per group");
+  }
+  const bool two = o.spec.mode == AttentionMode::kAlspec && !split_groups;
   if (o.devices == 0) o.devices = two ? 2 : 1;
   if (two && o.devices != 2) throw_invalid_argument("--attention alspec runs on exactly 2 devices (--devices 2)");
   if (!two && o.devices != 1) {
@@ -53,12 +73,36 @@ Engine::Engine(const Model& model, EngineOptions options) : model_(model), optio
   so.ctx_size = o.ctx_size;
   so.kv_type = o.kv_type;
   so.spec_chunk = o.spec.spec_chunk;
-  decoder_ = two ? make_two_device_decoder(model, *devices_[0], *devices_[1], so, o.spec)
-                 : make_single_device_decoder(model, *devices_[0], so, o.spec);
+  // One process: each session has its own single-rank group (engines may run on several threads).
+  Communicator* tp = distributed ? o.groups->tp_comm.get() : nullptr;
+  if (split_groups) {
+    decoder_ = make_distributed_alspec_decoder(model, *devices_[0], so, o.spec, *o.groups);
+  } else if (two) {
+    if (tp != nullptr && tp->size() > 1) throw_invalid_argument("--attention alspec with --tp > 1 needs 2T ranks");
+    decoder_ = make_two_device_decoder(model, *devices_[0], *devices_[1], so, o.spec);
+  } else {
+    decoder_ = make_single_device_decoder(model, *devices_[0], so, o.spec, tp);
+  }
   decoder_->set_profiling(o.profile);
+  mirror_spec(EngineCall::Op::kCreate, o.spec);
 }
 
-Engine::~Engine() = default;
+Engine::~Engine() {
+  if (!options_.mirror) return;
+  try {
+    options_.mirror(EngineCall{.op = EngineCall::Op::kDestroy});
+  } catch (...) {  // a destructor must not throw; the driver's job stops on transport errors anyway
+  }
+}
+
+void Engine::mirror_spec(EngineCall::Op op, const SpecConfig& spec) {
+  if (!options_.mirror) return;
+  EngineCall c{.op = op};
+  c.mode = spec.mode;
+  c.lambda = spec.lambda;
+  c.spec_chunk = spec.spec_chunk;
+  options_.mirror(c);
+}
 
 int default_device_count(AttentionMode mode) { return mode == AttentionMode::kAlspec ? 2 : 1; }
 int default_threads_per_device(int cores, int devices) { return std::max(1, cores / std::max(1, devices)); }
@@ -67,6 +111,7 @@ int Engine::n_devices() const { return static_cast<int>(devices_.size()); }
 int64_t Engine::position() const { return decoder_->position(); }
 void Engine::reset() { truncate(0); }
 void Engine::truncate(int64_t n) {
+  if (options_.mirror) options_.mirror(EngineCall{.op = EngineCall::Op::kTruncate, .n = n});
   decoder_->truncate(n);
   if (static_cast<int64_t>(prefilled_.size()) > n) prefilled_.resize(static_cast<size_t>(n));
 }
@@ -103,6 +148,7 @@ void Engine::set_speculation(const SpecConfig& spec) {
     throw_invalid_argument(std::string("set_speculation: cannot switch between ") + attention_mode_name(options_.spec.mode) +
                            " and " + attention_mode_name(s.mode) + " (alspec runs on two devices)");
   }
+  mirror_spec(EngineCall::Op::kSetSpeculation, s);
   decoder_->set_spec(s);
   options_.spec = std::move(s);
 }
@@ -110,6 +156,9 @@ void Engine::set_speculation(const SpecConfig& spec) {
 void Engine::prefill(std::span<const int32_t> tokens, PrefillLogits which,
                      FunctionRef<void(int64_t, const float*)> on_logits) {
   const bool extends = static_cast<int64_t>(prefilled_.size()) == position();
+  if (options_.mirror) {
+    options_.mirror(EngineCall{.op = EngineCall::Op::kPrefill, .n = static_cast<int64_t>(which), .tokens = tokens});
+  }
   decoder_->prefill(tokens, which, on_logits);
   if (extends) prefilled_.insert(prefilled_.end(), tokens.begin(), tokens.end());
 }
@@ -118,15 +167,20 @@ const float* Engine::decode(int32_t token) {
   if (token < 0 || token >= model_.config().n_vocab) {
     throw_invalid_argument("token id " + std::to_string(token) + " is outside the vocabulary");
   }
+  if (options_.mirror) options_.mirror(EngineCall{.op = EngineCall::Op::kDecode, .token = token});
   return decoder_->decode(token);
 }
 
 const SpecStats& Engine::stats() const { return decoder_->stats(); }
 const LayerProfile& Engine::profile() const { return decoder_->profile(); }
 void Engine::fill_random(int64_t n, uint64_t seed) {
+  if (options_.mirror) options_.mirror(EngineCall{.op = EngineCall::Op::kFillRandom, .n = n, .seed = seed});
   prefilled_.clear();
   decoder_->fill_random(n, seed);
 }
-void Engine::reset_stats() { decoder_->reset_stats(model_.config().n_layers); }
+void Engine::reset_stats() {
+  if (options_.mirror) options_.mirror(EngineCall{.op = EngineCall::Op::kResetStats});
+  decoder_->reset_stats(model_.config().n_layers);
+}
 
 }  // namespace alspec

@@ -18,15 +18,33 @@ bool decide(const SpecConfig& spec, int64_t step, int layer, bool kernel_accept,
   return kernel_accept;
 }
 
+SpecResult check_across_group(Communicator& tp, const SpecResult& local, std::span<const double> terms, float lambda) {
+  if (tp.size() == 1) return local;
+  std::vector<double> all(terms.size() * static_cast<size_t>(tp.size()));
+  tp.allgather(CommOp::kCheck, terms, all);
+  SpecResult r = local;
+  r.dist2 = 0;
+  r.norm2 = 0;
+  for (size_t g = 0; g < all.size(); g += 2) {
+    r.dist2 += all[g];
+    r.norm2 += all[g + 1];
+  }
+  const double lambda2 = static_cast<double>(lambda) * static_cast<double>(lambda);
+  r.accept = r.dist2 <= lambda2 * r.norm2;
+  return r;
+}
+
 namespace {
 
 class SingleDeviceDecoder final : public Decoder {
  public:
-  SingleDeviceDecoder(const Model& model, Device& device, const SessionOptions& so, const SpecConfig& spec)
-      : session_(model, device, so), spec_(spec) {
+  SingleDeviceDecoder(const Model& model, Device& device, const SessionOptions& so, const SpecConfig& spec,
+                      Communicator* tp)
+      : session_(model, device, so, tp), spec_(spec) {
     const auto& c = model.config();
     exact_.resize(static_cast<size_t>(c.q_dim()));
     approx_.resize(static_cast<size_t>(c.q_dim()));
+    terms_.resize(static_cast<size_t>(c.n_head_kv) * 2);
     stats_.reset(c.n_layers);
   }
 
@@ -56,10 +74,14 @@ class SingleDeviceDecoder final : public Decoder {
       } else {
         const SpecDecodeQuery q{session_.attention_query(l, exact_.data()), approx_.data()};
         SpecResult r{};
-        speculative_flash_decode(session_.device(), shape, std::span<const SpecDecodeQuery>(&q, 1), S, spec_.lambda,
-                                 std::span<SpecResult>(&r, 1), [&] {
-                                   if (profiling_) t_ready = now_seconds();
-                                 });
+        speculative_flash_decode(
+            session_.device(), shape, std::span<const SpecDecodeQuery>(&q, 1), S, spec_.lambda,
+            std::span<SpecResult>(&r, 1),
+            [&] {
+              if (profiling_) t_ready = now_seconds();
+            },
+            terms_);
+        r = check_across_group(session_.tp_comm(), r, terms_, spec_.lambda);
         bool forced = false;
         const bool accept = decide(spec_, step_, l, r.accept, &forced);
         const bool use_approx = spec_.mode == AttentionMode::kStatic || accept;
@@ -89,13 +111,14 @@ class SingleDeviceDecoder final : public Decoder {
   Session session_;
   SpecConfig spec_;
   std::vector<float> exact_, approx_;
+  std::vector<double> terms_;
 };
 
 }  // namespace
 
 std::unique_ptr<Decoder> make_single_device_decoder(const Model& model, Device& device, const SessionOptions& so,
-                                                    const SpecConfig& spec) {
-  return std::make_unique<SingleDeviceDecoder>(model, device, so, spec);
+                                                    const SpecConfig& spec, Communicator* tp) {
+  return std::make_unique<SingleDeviceDecoder>(model, device, so, spec, tp);
 }
 
 }  // namespace alspec

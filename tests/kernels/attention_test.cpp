@@ -516,3 +516,38 @@ TEST(Attention, RejectsBadInput) {
 
 }  // namespace
 }  // namespace alspec
+
+namespace alspec {
+namespace {
+
+// group_terms: each KV group's {dist2, norm2}; summed from 0 in group order they are bitwise the
+// result's sums (what tensor-parallel ranks holding disjoint groups rebuild after a gather).
+TEST(Attention, GroupTermsSumToTheCheckBitwise) {
+  Device dev({.name = "t", .threads = 3, .cores = {}});
+  const AttentionShape shape{8, 4, 64};
+  const TestCache a(DType::F16, 4, 64, 700, 11), b(DType::F32, 4, 64, 40, 12);
+  const std::vector<float> qa = random_query(8, 64, 13), qb = random_query(8, 64, 14);
+  std::vector<float> ea(8 * 64), sa(8 * 64), eb(8 * 64), sb(8 * 64);
+  const SpecDecodeQuery batch[] = {{{qa.data(), a.view(), 650, ea.data()}, sa.data()},
+                                   {{qb.data(), b.view(), 39, eb.data()}, sb.data()}};
+  SpecResult results[2];
+  std::vector<double> terms(2 * 4 * 2, -1.0);
+  speculative_flash_decode(dev, shape, batch, 16, 0.1f, results, [] {}, terms);
+  for (size_t s = 0; s < 2; ++s) {
+    double d2 = 0, n2 = 0;
+    for (size_t g = 0; g < 4; ++g) {
+      EXPECT_GE(terms[(s * 4 + g) * 2], 0.0);
+      EXPECT_GT(terms[(s * 4 + g) * 2 + 1], 0.0);
+      d2 += terms[(s * 4 + g) * 2];
+      n2 += terms[(s * 4 + g) * 2 + 1];
+    }
+    EXPECT_EQ(std::bit_cast<uint64_t>(d2), std::bit_cast<uint64_t>(results[s].dist2)) << "sequence " << s;
+    EXPECT_EQ(std::bit_cast<uint64_t>(n2), std::bit_cast<uint64_t>(results[s].norm2)) << "sequence " << s;
+  }
+  EXPECT_GT(results[0].dist2, 0.0);
+  std::vector<double> wrong(3);
+  EXPECT_THROW(speculative_flash_decode(dev, shape, batch, 16, 0.1f, results, [] {}, wrong), Error);
+}
+
+}  // namespace
+}  // namespace alspec

@@ -17,6 +17,7 @@
 #include "alspec/spec/engine.h"
 #include "engine_options.h"
 #include "median.h"
+#include "parallel.h"
 
 namespace alspec::cli {
 namespace {
@@ -44,11 +45,103 @@ double per_layer(const LayerProfile& p, double total) {
   return p.layers ? total / static_cast<double>(p.layers) : 0.0;
 }
 
+// This rank's communication so far (tensor-parallel group and peer pair).
+CommStats job_comm_stats(const ProcessGroups* g) {
+  CommStats s;
+  if (g != nullptr && g->distributed()) {
+    s.merge(g->tp_comm->stats());
+    s.merge(g->pair->stats());
+  }
+  return s;
+}
+
+CommStats comm_delta(const CommStats& after, const CommStats& before) {
+  CommStats d;
+  for (size_t i = 0; i < d.ops.size(); ++i) {
+    d.ops[i].calls = after.ops[i].calls - before.ops[i].calls;
+    d.ops[i].bytes_sent = after.ops[i].bytes_sent - before.ops[i].bytes_sent;
+    d.ops[i].bytes_received = after.ops[i].bytes_received - before.ops[i].bytes_received;
+    d.ops[i].seconds = after.ops[i].seconds - before.ops[i].seconds;
+  }
+  return d;
+}
+
+// Per-rank figures of one bench point, gathered to every rank: memory, decode time, where each
+// layer's wall time goes (pre / attention / post, the latter including the reductions), and per
+// decoded token the calls, bytes (sent + received) and seconds of every kind of communication.
+constexpr size_t kRankFixed = 12;
+constexpr size_t kRankDoubles = kRankFixed + 3 * kCommOpCount;
+
+nlohmann::json gather_rank_report(ProcessGroups& g, const Model& model, double decode_s, double decode_mean_s,
+                                  const LayerProfile& prof, const CommStats& comm, double tokens, bool text) {
+  std::vector<double> mine(kRankDoubles, 0.0);
+  mine[0] = g.world_rank;
+  mine[1] = g.group;
+  mine[2] = g.tp_rank;
+  mine[3] = static_cast<double>(resident_bytes());
+  mine[4] = static_cast<double>(peak_resident_bytes());
+  mine[5] = static_cast<double>(model.weight_bytes_per_token());
+  mine[6] = decode_s;
+  mine[7] = per_layer(prof, prof.pre);
+  mine[8] = per_layer(prof, prof.attention);
+  mine[9] = per_layer(prof, prof.post);
+  mine[10] = per_layer(prof, prof.layer);
+  mine[11] = decode_mean_s;
+  for (int op = 0; op < kCommOpCount; ++op) {
+    const auto& c = comm.ops[static_cast<size_t>(op)];
+    mine[kRankFixed + 3 * static_cast<size_t>(op)] = static_cast<double>(c.calls) / tokens;
+    mine[kRankFixed + 3 * static_cast<size_t>(op) + 1] = static_cast<double>(c.bytes_sent + c.bytes_received) / tokens;
+    mine[kRankFixed + 3 * static_cast<size_t>(op) + 2] = c.seconds / tokens;
+  }
+  std::vector<double> all(kRankDoubles * static_cast<size_t>(g.world_size));
+  g.world->allgather(CommOp::kControl, mine, all);
+  nlohmann::json ranks = nlohmann::json::array();
+  for (int r = 0; r < g.world_size; ++r) {
+    const double* v = &all[kRankDoubles * static_cast<size_t>(r)];
+    nlohmann::json ops = nlohmann::json::object();
+    double comm_s = 0, comm_bytes = 0;
+    for (int op = 0; op < kCommOpCount; ++op) {
+      const double* o = v + kRankFixed + 3 * static_cast<size_t>(op);
+      if (o[0] == 0) continue;
+      ops[comm_op_name(static_cast<CommOp>(op))] = {{"calls_per_token", o[0]}, {"bytes_per_token", o[1]}, {"ms_per_token", o[2] * 1e3}};
+      comm_s += o[2];
+      comm_bytes += o[1];
+    }
+    nlohmann::json j{{"rank", static_cast<int>(v[0])},
+                     {"group", static_cast<int>(v[1])},
+                     {"tp_rank", static_cast<int>(v[2])},
+                     {"rss_bytes", v[3]},
+                     {"peak_rss_bytes", v[4]},
+                     {"weight_bytes_per_token", v[5]},
+                     {"decode_ms", v[6] * 1e3},
+                     {"per_layer_us", {{"pre", v[7] * 1e6}, {"attention", v[8] * 1e6}, {"post", v[9] * 1e6}, {"layer", v[10] * 1e6}}},
+                     {"comm_ms_per_token", comm_s * 1e3},
+                     {"comm_bytes_per_token", comm_bytes},
+                     {"decode_mean_ms", v[11] * 1e3},
+                     {"comm_share", v[11] > 0 ? comm_s / v[11] : 0.0},
+                     {"comm", ops}};
+    ranks.push_back(j);
+    if (text) {
+      std::printf("  rank %d (group %d, tp %d): RSS %.1f MB (peak %.1f), weights %.2f MB/token, decode %.3f ms, "
+                  "per layer pre %.1f attn %.1f post %.1f us; comm %.3f ms/token (%.0f%% of the mean step), %.0f bytes/token:",
+                  static_cast<int>(v[0]), static_cast<int>(v[1]), static_cast<int>(v[2]), v[3] / 1e6, v[4] / 1e6, v[5] / 1e6,
+                  v[6] * 1e3, v[7] * 1e6, v[8] * 1e6, v[9] * 1e6, comm_s * 1e3, v[11] > 0 ? 100 * comm_s / v[11] : 0.0,
+                  comm_bytes);
+      for (auto it = ops.begin(); it != ops.end(); ++it) {
+        std::printf(" %s %.1fx %.0fB %.3fms", it.key().c_str(), it.value()["calls_per_token"].get<double>(),
+                    it.value()["bytes_per_token"].get<double>(), it.value()["ms_per_token"].get<double>());
+      }
+      std::printf("\n");
+    }
+  }
+  return ranks;
+}
+
 // --ops: where a decode step's time goes. Replays the step's weight products (the fused Q/K/V
 // and gate/up as the session runs them, o, down, the LM head) and its element-wise ops on the
 // model's weights for n_gen steps, timing each; attention and the per-architecture extras
 // (biases, QK-norm, RoPE) are left out. Medians per step; GB/s = the op's weight bytes / time.
-void op_profile(const Model& model, int threads, int steps, double membw, bool json) {
+void op_profile(const Model& model, int threads, int steps, double membw, bool json, ProcessGroups* groups) {
   const auto& c = model.config();
   Device dev({.name = "ops", .threads = threads, .cores = {}});
   std::vector<float> x(static_cast<size_t>(c.n_embd)), xn(x.size()), q(static_cast<size_t>(c.q_dim())),
@@ -106,11 +199,33 @@ void op_profile(const Model& model, int threads, int steps, double membw, bool j
       std::printf("\n");
     }
   }
+  if (groups != nullptr && groups->distributed()) {
+    // Under mpirun: every rank's own shard, op by op (compute only: no collectives are replayed).
+    static const char* const kOps[] = {"qkv", "o", "gate_up", "activation", "down", "output", "norms"};
+    constexpr size_t kN = std::size(kOps);
+    std::vector<double> mine(kN + 1), all((kN + 1) * static_cast<size_t>(groups->world_size));
+    for (size_t i = 0; i < kN; ++i) mine[i] = per_step.count(kOps[i]) ? median(per_step[kOps[i]]) : 0.0;
+    mine[kN] = step;
+    groups->world->allgather(CommOp::kControl, mine, all);
+    nlohmann::json ranks = nlohmann::json::array();
+    for (int r = 0; r < groups->world_size; ++r) {
+      const double* v = &all[(kN + 1) * static_cast<size_t>(r)];
+      nlohmann::json o{{"rank", r}, {"step_ms", v[kN] * 1e3}};
+      if (!json) std::printf("  rank %d: step %.3f ms:", r, v[kN] * 1e3);
+      for (size_t i = 0; i < kN; ++i) {
+        o["ops_ms"][kOps[i]] = v[i] * 1e3;
+        if (!json) std::printf(" %s %.3f", kOps[i], v[i] * 1e3);
+      }
+      if (!json) std::printf(" ms\n");
+      ranks.push_back(o);
+    }
+    j["ranks"] = ranks;
+  }
   if (json) std::cout << nlohmann::json{{"op_profile", j}}.dump() << "\n" << std::flush;
 }
 
 int run(const BenchArgs& a) {
-  auto model = Model::load(a.engine.model);
+  auto model = a.engine.load_model();
   const auto& c = model->config();
   const auto& depths = a.depths;
   const auto& threads = a.threads;
@@ -160,6 +275,8 @@ int run(const BenchArgs& a) {
         // Per-step profiles: medians resist the outliers of a shared machine better than sums.
         std::vector<double> p_pre, p_ready, p_attn, p_post, p_layer;
         SpecStats stats;
+        ProcessGroups* groups = eo.groups;
+        CommStats comm;  // decode steps only
         for (int rep = 0; rep < a.reps; ++rep) {
           engine.reset();
           if (!prompt.empty()) {
@@ -176,6 +293,7 @@ int run(const BenchArgs& a) {
             if (!ctx_tokens.empty()) engine.prefill(ctx_tokens, PrefillLogits::kNone, [](int64_t, const float*) {});
           }
           int32_t tok = c.n_vocab > 1 ? 1 : 0;
+          const CommStats comm_before = job_comm_stats(groups);
           for (int i = 0; i < a.n_gen; ++i) {
             engine.reset_stats();
             const double t0 = now_seconds();
@@ -190,6 +308,7 @@ int run(const BenchArgs& a) {
             p_post.push_back(per_layer(p, p.post));
             p_layer.push_back(per_layer(p, p.layer));
           }
+          comm.merge(comm_delta(job_comm_stats(groups), comm_before));
         }
         pr.prefill_tps = median(prefill_tps);
         const double dt = median(decode_s);
@@ -229,6 +348,24 @@ int run(const BenchArgs& a) {
                                {"attention", per_layer(p, p.attention) * 1e6},
                                {"post", per_layer(p, p.post) * 1e6},
                                {"layer", per_layer(p, p.layer) * 1e6}};
+        }
+        if (groups != nullptr && groups->distributed()) {
+          j["tp"] = groups->tp;
+          j["ranks_total"] = groups->world_size;
+          j["tp_chunks"] = model->shard().chunks;
+          if (!a.json) {
+            std::printf("%7d %7lld %9s %12.1f %11.3f %10.1f   (per rank below; tp %d x %d group(s), C = %d)\n", t,
+                        static_cast<long long>(depth), mode.c_str(), pr.prefill_tps, pr.decode_ms, 1e3 / pr.decode_ms,
+                        groups->tp, groups->n_groups, model->shard().chunks);
+          }
+          double mean_s = 0;
+          for (double x : decode_s) mean_s += x / static_cast<double>(decode_s.size());
+          j["ranks"] = gather_rank_report(*groups, *model, dt, mean_s, pr.prof, comm,
+                                          static_cast<double>(a.n_gen) * static_cast<double>(a.reps), !a.json);
+          if (!a.json) {
+            std::fflush(stdout);
+            continue;
+          }
         }
         if (a.json) {
           std::cout << j.dump() << "\n" << std::flush;
@@ -287,7 +424,7 @@ int run(const BenchArgs& a) {
       }
     }
     if (!a.json) std::printf("  (threads %d: measured memory read bandwidth %.2f GB/s)\n", t, membw);
-    if (a.ops) op_profile(*model, t, a.n_gen, membw, a.json);
+    if (a.ops) op_profile(*model, t, a.n_gen, membw, a.json, ea.to_options().groups);
   }
   return 0;
 }
@@ -301,6 +438,7 @@ std::function<int()> setup_bench_model(CLI::App& app) {
   app.add_option("--lambda", a->engine.lambda, "Speculation threshold")->capture_default_str();
   app.add_option("--spec-chunk", a->engine.spec_chunk, "S (0 = auto)");
   app.add_option("--device-cores", a->engine.device_cores, "Core sets per device for alspec, e.g. '0;1'");
+  a->engine.add_parallel_to(app);
   app.add_option("--depth", a->depths, "Comma-separated KV depths")
       ->delimiter(',')
       ->check(CLI::NonNegativeNumber)

@@ -17,6 +17,7 @@
 #include "alspec/eval/report.h"
 #include "alspec/model/model.h"
 #include "engine_options.h"
+#include "parallel.h"
 
 namespace alspec::cli {
 namespace {
@@ -129,7 +130,7 @@ int run(const EvalArgs& a) {
   }
   std::vector<AttentionMode> modes;
   for (const auto& m : a.modes) modes.push_back(parse_attention_mode(m));
-  auto model = Model::load(a.engine.model);
+  auto model = a.engine.load_model();
   const int64_t ctx = eo.ctx_size > 0 ? eo.ctx_size : std::min<int64_t>(model->config().context_length, 4096);
   std::vector<int> chunks;
   for (int s : a.spec_chunks) chunks.push_back(s == 0 ? default_spec_chunk(ctx) : s);
@@ -150,14 +151,20 @@ int run(const EvalArgs& a) {
       throw_invalid_argument("--shard " + a.shard + ": expected K/N, e.g. 0/2");
     }
   }
-  o.out_dir = a.out;
+  // Under mpirun every rank scores every item (SPMD); only rank 0 writes.
+  const bool primary = primary_rank();
+  if (eo.groups != nullptr && eo.groups->distributed() && a.resume) {
+    throw_invalid_argument("--resume is not supported under mpirun with several ranks (the ranks would skip different items)");
+  }
+  o.out_dir = primary ? a.out : "";
   o.resume = a.resume;
   o.settings = {{"alspec_version", ALSPEC_VERSION}, {"modes", a.modes}, {"lambdas", a.lambdas}, {"spec_chunks", chunks},
                 {"task_files", a.tasks}};
   ProgressBar bar;
-  const bool show = !a.no_progress;
+  const bool show = !a.no_progress && primary;
   const nlohmann::json results =
       eval::run_evaluation(*model, tasks, o, [&](const eval::EvalProgress& p) { if (show) bar.update(p); });
+  if (!primary) return 0;
   const fs::path out(a.out);
   const fs::path results_path = out / "results.json";
   {

@@ -13,6 +13,7 @@
 #include "alspec/tokenizer/tokenizer.h"
 #include "engine_options.h"
 #include "json_output.h"
+#include "parallel.h"
 
 namespace alspec::cli {
 namespace {
@@ -34,9 +35,10 @@ struct GenerateArgs {
 int run(const GenerateArgs& a) {
   EngineOptions eo = a.engine.to_options();
   validate(a.sampling);
-  auto model = Model::load(a.engine.model);
+  auto model = a.engine.load_model();
+  const bool primary = primary_rank();
   const Tokenizer& tok = model->tokenizer();
-  if (a.trace) {
+  if (a.trace && primary) {
     eo.spec.trace = [](const TraceEvent& e) {
       std::fprintf(stderr,
                    "trace step=%lld layer=%d sender=%d receiver=%d priority=%d dist2=%.6g norm2=%.6g rel=%.4f accept=%d%s%s\n",
@@ -53,7 +55,7 @@ int run(const GenerateArgs& a) {
   req.stop = a.stop;
   req.stop_at_eos = !a.ignore_eos;
   std::ofstream logits_file;
-  if (!a.logits_out.empty()) {
+  if (!a.logits_out.empty() && primary) {
     logits_file.open(a.logits_out, std::ios::binary);
     if (!logits_file) throw Error(ErrorKind::kIo, a.logits_out + ": cannot open for writing");
     const int n_vocab = model->config().n_vocab;

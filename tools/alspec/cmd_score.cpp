@@ -14,6 +14,7 @@
 #include "alspec/tokenizer/tokenizer.h"
 #include "engine_options.h"
 #include "json_output.h"
+#include "parallel.h"
 
 namespace alspec::cli {
 namespace {
@@ -30,7 +31,7 @@ struct ScoreArgs {
 
 int run(const ScoreArgs& a) {
   const EngineOptions eo = a.engine.to_options();
-  auto model = Model::load(a.engine.model);
+  auto model = a.engine.load_model();
   const Tokenizer& tok = model->tokenizer();
   const std::vector<int32_t> ids = a.tokens.empty() ? tok.encode(a.text, !a.no_bos) : parse_token_ids(a.tokens, "--tokens");
   if (ids.size() < 2) throw_invalid_argument("score needs at least 2 tokens");
@@ -40,7 +41,7 @@ int run(const ScoreArgs& a) {
   so.prefill_until = a.prefill_until > 0 ? a.prefill_until : static_cast<int64_t>(ids.size());
   so.top_k = a.top_k;
   const int n_vocab = model->config().n_vocab;
-  if (!a.logits_out.empty()) {
+  if (!a.logits_out.empty() && primary_rank()) {
     logits_file.open(a.logits_out, std::ios::binary);
     if (!logits_file) throw Error(ErrorKind::kIo, a.logits_out + ": cannot open for writing");
     so.on_logits = [&logits_file, n_vocab](int64_t, const float* l) {

@@ -4,14 +4,17 @@
 #include <signal.h>
 
 #include <atomic>
+#include <bit>
 #include <cstdio>
 #include <thread>
+#include <vector>
 
 #include "alspec/command.h"
 #include "alspec/core/error.h"
 #include "alspec/model/model.h"
 #include "alspec/server/server.h"
 #include "engine_options.h"
+#include "parallel.h"
 
 namespace alspec::cli {
 namespace {
@@ -22,6 +25,64 @@ struct ServeArgs {
   size_t max_body_kib = 8192;
 };
 
+// serve under mpirun: rank 0 runs the HTTP server with one slot and sends every state-changing
+// engine call to the other ranks, which replay it on their engines (same model shard layout, same
+// options), so the collectives of tensor parallelism and the alspec protocol line up.
+constexpr int kCallTag = 300, kTokensTag = 301;
+constexpr size_t kCallWords = 8;
+
+void send_call(ProcessGroups& g, const EngineCall& c) {
+  const int64_t h[kCallWords] = {static_cast<int64_t>(c.op), static_cast<int64_t>(c.mode),
+                                 static_cast<int64_t>(std::bit_cast<uint32_t>(c.lambda)), c.spec_chunk, c.n,
+                                 static_cast<int64_t>(c.seed), c.token, static_cast<int64_t>(c.tokens.size())};
+  for (int r = 1; r < g.world_size; ++r) {
+    g.world->send(CommOp::kControl, r, kCallTag, std::as_bytes(std::span<const int64_t>(h, kCallWords)));
+    if (!c.tokens.empty()) g.world->send(CommOp::kControl, r, kTokensTag, std::as_bytes(c.tokens));
+  }
+}
+
+int follow(ProcessGroups& g, const Model& model, const EngineOptions& base) {
+  std::unique_ptr<Engine> engine;
+  std::vector<int32_t> tokens;
+  for (;;) {
+    int64_t h[kCallWords] = {};
+    g.world->recv(CommOp::kControl, 0, kCallTag, std::as_writable_bytes(std::span<int64_t>(h, kCallWords)));
+    tokens.resize(static_cast<size_t>(h[7]));
+    if (!tokens.empty()) g.world->recv(CommOp::kControl, 0, kTokensTag, std::as_writable_bytes(std::span<int32_t>(tokens)));
+    const auto op = static_cast<EngineCall::Op>(h[0]);
+    if (op == EngineCall::Op::kStop) return 0;
+    SpecConfig spec = base.spec;
+    spec.mode = static_cast<AttentionMode>(h[1]);
+    spec.lambda = std::bit_cast<float>(static_cast<uint32_t>(h[2]));
+    spec.spec_chunk = static_cast<int>(h[3]);
+    // Rank 0 meets the same error on the same input and reports it to its client.
+    try {
+      switch (op) {
+        case EngineCall::Op::kCreate: {
+          engine.reset();
+          EngineOptions o = base;
+          o.spec = spec;
+          engine = std::make_unique<Engine>(model, o);
+          break;
+        }
+        case EngineCall::Op::kDestroy: engine.reset(); break;
+        case EngineCall::Op::kTruncate: engine->truncate(h[4]); break;
+        case EngineCall::Op::kSetSpeculation: engine->set_speculation(spec); break;
+        case EngineCall::Op::kPrefill:
+          engine->prefill(tokens, static_cast<PrefillLogits>(h[4]), [](int64_t, const float*) {});
+          break;
+        case EngineCall::Op::kDecode: engine->decode(static_cast<int32_t>(h[6])); break;
+        case EngineCall::Op::kResetStats: engine->reset_stats(); break;
+        case EngineCall::Op::kFillRandom: engine->fill_random(h[4], static_cast<uint64_t>(h[5])); break;
+        case EngineCall::Op::kStop: return 0;
+      }
+    } catch (const Error&) {
+    }
+  }
+}
+
+int serve(ServeArgs& a, const Model& model, sigset_t stop_signals);
+
 int run(ServeArgs& a) {
   // Block the stop signals in every thread (threads inherit the mask); one thread waits for them.
   sigset_t stop_signals;
@@ -31,9 +92,28 @@ int run(ServeArgs& a) {
   pthread_sigmask(SIG_BLOCK, &stop_signals, nullptr);
 
   a.server.engine = a.engine.to_options();
+  ProcessGroups& groups = *a.server.engine.groups;
+  if (groups.distributed() && a.server.parallel != 1) {
+    throw_invalid_argument("serve under mpirun runs one engine slot (--parallel 1), got --parallel " +
+                           std::to_string(a.server.parallel));
+  }
   a.server.max_body_bytes = a.max_body_kib * 1024;
-  auto model = Model::load(a.engine.model);
-  server::Server srv(*model, a.server);
+  auto model = a.engine.load_model();
+  if (groups.distributed() && !groups.primary()) {
+    // mpirun forwards SIGTERM to every rank: followers keep it blocked and end when rank 0, which
+    // finishes its in-flight requests first, sends kStop.
+    return follow(groups, *model, a.server.engine);
+  }
+  if (groups.distributed()) {
+    a.server.engine.mirror = [&groups](const EngineCall& c) { send_call(groups, c); };
+  }
+  const int rc = serve(a, *model, stop_signals);
+  if (groups.distributed()) send_call(groups, EngineCall{.op = EngineCall::Op::kStop});
+  return rc;
+}
+
+int serve(ServeArgs& a, const Model& model, sigset_t stop_signals) {
+  server::Server srv(model, a.server);
   const int port = srv.bind();
   std::fprintf(stderr, "alspec serve: model '%s' on http://%s:%d (%d slot(s))\n", srv.model_name().c_str(),
                a.server.host.c_str(), port, a.server.parallel);

@@ -6,6 +6,7 @@
 #include "alspec/core/error.h"
 #include "alspec/model/kv_cache.h"
 #include "alspec/runtime/device.h"
+#include "parallel.h"
 
 namespace alspec::cli {
 
@@ -14,6 +15,7 @@ void EngineArgs::add_to(CLI::App& app, bool with_attention) {
   app.add_option("-t,--threads", threads, "Threads per device (0 = available cores / devices)");
   app.add_option("-c,--ctx-size", ctx_size, "KV cache capacity in tokens (0 = min(model context, 4096))");
   app.add_option("--kv-type", kv_type, "KV cache element type: f32, f16, bf16, q8_0")->capture_default_str();
+  add_parallel_to(app);
   if (!with_attention) return;
   app.add_option("--attention", attention, "Attention mode: exact, static, simulate, alspec")->capture_default_str();
   app.add_option("--lambda", lambda, "Speculation threshold: accept iff ||O_spec-O||^2 <= lambda^2 ||O||^2")
@@ -24,8 +26,19 @@ void EngineArgs::add_to(CLI::App& app, bool with_attention) {
   app.add_option("--device-cores", device_cores, "Core sets per device, e.g. '0;1' or '0,1;2,3'");
 }
 
+void EngineArgs::add_parallel_to(CLI::App& app) {
+  app.add_option("--tp", tp, "Tensor-parallel ranks per group: run under mpirun -np T (or -np 2T with --attention alspec)")
+      ->capture_default_str();
+  app.add_option("--tp-chunks", tp_chunks,
+                 "C: o_proj/ffn_down reduction chunks, summed in fixed order so results do not depend on T "
+                 "(0 = under mpirun the largest power of two <= 8 dividing the KV heads, alone 1)");
+}
+
+std::unique_ptr<Model> EngineArgs::load_model() const { return load_model_for_job(model, tp, tp_chunks); }
+
 EngineOptions EngineArgs::to_options() const {
   EngineOptions o;
+  o.groups = &process_groups(tp);
   o.threads = threads;
   o.ctx_size = ctx_size;
   const auto kv = dtype_from_name(kv_type);
@@ -35,6 +48,10 @@ EngineOptions EngineArgs::to_options() const {
   o.spec.lambda = lambda;
   o.spec.spec_chunk = spec_chunk;
   o.devices = devices;
+  if (o.groups->distributed() && devices > 1) {
+    throw_invalid_argument("--devices " + std::to_string(devices) +
+                           ": under mpirun every rank runs one device (alspec's two sides are two groups of ranks)");
+  }
   if (!device_cores.empty()) o.device_cores = parse_device_cores(device_cores);
   return o;
 }

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "alspec/model/model.h"
 #include "alspec/spec/engine.h"
 
 namespace alspec::cli {
@@ -21,11 +22,19 @@ struct EngineArgs {
   int spec_chunk = 0;
   int devices = 0;
   std::string device_cores;
+  int tp = 1;         // tensor-parallel ranks per group (mpirun -np T or 2T)
+  int tp_chunks = 0;  // C: reduction chunks of o_proj/down; 0 = default (mpirun: from n_head_kv; alone: 1)
 
   // Registers the options on `app`; `model_default` is used when --model is not given.
   void add_to(CLI::App& app, bool with_attention = true);
+  // --tp, --tp-chunks (part of add_to; for front ends that register options one by one).
+  void add_parallel_to(CLI::App& app);
   // Validates and converts; throws Error(kInvalidArgument) on impossible values.
+  // Under mpirun: the job's process groups (load_model() creates them first).
   EngineOptions to_options() const;
+  // The model for this process (this rank's shard under mpirun; see parallel.h), after the
+  // cross-rank checks.
+  std::unique_ptr<Model> load_model() const;
 };
 
 // Parses "1,2,3" into token ids; Error(kInvalidArgument) naming `option` otherwise.

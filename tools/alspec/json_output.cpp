@@ -26,7 +26,12 @@ std::string speculation_summary(const Engine& engine, const GenerateResult& r) {
                 attention_mode_name(engine.mode()), static_cast<double>(engine.options().spec.lambda), engine.spec_chunk(),
                 engine.n_devices(), static_cast<long long>(r.stats.checks()), static_cast<long long>(r.stats.hits()),
                 100.0 * r.stats.hit_rate(), static_cast<long long>(r.stats.trivial()), pf, dc);
-  return buf;
+  std::string out = buf;
+  if (const ProcessGroups* g = engine.options().groups; g != nullptr && g->distributed()) {
+    out += " | ranks=" + std::to_string(g->world_size) + " tp=" + std::to_string(g->tp) +
+           " groups=" + std::to_string(g->n_groups) + " C=" + std::to_string(engine.model().shard().chunks);
+  }
+  return out;
 }
 
 }  // namespace alspec::cli

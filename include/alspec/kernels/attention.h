@@ -124,7 +124,11 @@ struct SpecDecodeQuery {
 // kernels itself (Error(kRuntime)). S >= 1, lambda >= 0.
 void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::span<const SpecDecodeQuery> batch,
                               int spec_chunk, float lambda, std::span<SpecResult> results,
-                              FunctionRef<void()> on_spec_ready);
+                              FunctionRef<void()> on_spec_ready, std::span<double> group_terms = {});
+// group_terms (optional, batch.size() * n_kv_heads * 2 doubles): receives each KV group's own
+// terms {dist2, norm2} in [sequence][group] order. SpecResult's sums are 0.0 + group 0 + group 1 +
+// ... in that order, so ranks holding disjoint groups (tensor parallelism) can gather the terms and
+// reproduce the single-rank sums bit for bit.
 
 // SIMD level the row kernels use for this head_dim: simd_level() (cpu_features.h, capped by
 // ALSPEC_SIMD / set_simd_level), lowered when head_dim is not a multiple of the vector width

@@ -12,6 +12,7 @@
 #include "alspec/kernels/attention.h"
 #include "alspec/model/kv_cache.h"
 #include "alspec/model/model.h"
+#include "alspec/runtime/communicator.h"
 #include "alspec/runtime/device.h"
 
 namespace alspec {
@@ -30,7 +31,9 @@ enum class PrefillLogits { kNone, kLast, kAll };
 
 class Session {
  public:
-  Session(const Model& model, Device& device, SessionOptions options);
+  // `tp`: the tensor-parallel group this rank belongs to (its size and rank must match the
+  // model's Shard); nullptr = a group of one. Collectives of a sharded model go through it.
+  Session(const Model& model, Device& device, SessionOptions options, Communicator* tp = nullptr);
   ~Session();
   Session(const Session&) = delete;
   Session& operator=(const Session&) = delete;
@@ -59,15 +62,27 @@ class Session {
   void begin_token(int32_t token);      // residual = embedding(token)
   void attention_input(int layer);      // norm, Q/K/V (+bias), RoPE, store K/V at position()
   DecodeQuery attention_query(int layer, float* out) const;  // q of this token vs. the layer's cache
-  float* attention_scratch() { return attn_.data(); }        // [n_head * head_dim]
-  void attention_output(int layer, const float* attn);       // o_proj, +residual, norm, MLP, +residual
-  // Final norm + LM head (skipped when !logits, returning nullptr); advances position().
+  // o_proj (chunks reduced across the TP group when sharded), (post-norm,) residual add.
+  void attention_projection(int layer, const float* attn);
+  // FFN norm, gate/up, activation, down (chunks reduced across the TP group), residual add.
+  void mlp(int layer);
+  // The post-attention ops: attention_projection then mlp.
+  void attention_output(int layer, const float* attn) {
+    attention_projection(layer, attn);
+    mlp(layer);
+  }
+  Communicator& tp_comm() const { return *tp_; }  // Final norm + LM head (skipped when !logits, returning nullptr); advances position().
   const float* finish_token(bool logits = true);
   std::span<float> residual() { return x_; }
   AttentionShape attention_shape() const;
 
  private:
   void check_room(int64_t n) const;
+  // y[n][n_embd] = W x for the chunked wo / w_down: this rank's chunk products, all-gathered,
+  // summed in chunk order. x is n rows of the rank's local columns.
+  void reduce_chunks(const std::vector<WeightMatrix>& chunks, const float* x, int64_t n, CommOp op, float* y);
+  // LM head of n normalised rows xn into out[n][n_vocab] (all-gathers vocabulary slices).
+  void lm_head(const float* xn, int64_t n, float* out);
 
   const Model& model_;
   Device& device_;
@@ -76,6 +91,10 @@ class Session {
   int64_t pos_ = 0;
   // Decode scratch.
   std::vector<float> x_, xn_, q_, k_, v_, attn_, tmp_, gate_, up_, logits_;
+  std::unique_ptr<Communicator> own_tp_;
+  Communicator* tp_ = nullptr;
+  // Chunk scratch: gathered columns, this rank's partial products, all ranks' partial products.
+  std::vector<float> chunk_x_, partial_, gathered_, local_logits_;
 };
 
 // Default KV capacity for a model: min(context length, 4096).

@@ -11,6 +11,8 @@
 
 namespace alspec {
 
+class Communicator;
+
 enum class MessageTag : int {
   kPriority = 0,      // one int: 0 accepted sender, 1 receiver, 2 rejecting sender
   kApproxOutput = 1,  // O_spec, the sender's sink+window attention output
@@ -38,5 +40,11 @@ class Channel {
 
 // Two connected in-process endpoints (devices in one process; spin-then-sleep waiting).
 std::pair<std::unique_ptr<Channel>, std::unique_ptr<Channel>> make_local_channel_pair(size_t max_floats);
+
+// An endpoint talking to rank `peer` of `comm` (e.g. the MPI pair communicator of two ranks in
+// different speculation groups). Messages are counted in comm's statistics under the tag's CommOp.
+// The caller keeps `comm` alive. abort() makes later calls on this endpoint fail; stopping the
+// peer process is the job runner's part (mpirun ends every rank when one exits with an error).
+std::unique_ptr<Channel> make_comm_channel(Communicator& comm, int peer);
 
 }  // namespace alspec

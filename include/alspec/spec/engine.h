@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <vector>
@@ -11,10 +12,35 @@
 #include "alspec/core/function_ref.h"
 #include "alspec/model/model.h"
 #include "alspec/model/session.h"
+#include "alspec/runtime/process_groups.h"
 #include "alspec/spec/spec_config.h"
 #include "alspec/spec/spec_stats.h"
 
 namespace alspec {
+
+// A state-changing Engine call, reported to EngineOptions::mirror so that engines on other ranks
+// can replay it (serve under mpirun: rank 0 drives, the other ranks follow with the same calls).
+struct EngineCall {
+  enum class Op : int {
+    kCreate = 0,      // spec: the engine's mode, lambda and resolved S
+    kDestroy,
+    kTruncate,        // n
+    kSetSpeculation,  // spec
+    kPrefill,         // tokens, n = PrefillLogits
+    kDecode,          // token
+    kResetStats,
+    kFillRandom,      // n, seed
+    kStop,            // not an engine call: the driver is done (sent by the front end)
+  };
+  Op op = Op::kStop;
+  AttentionMode mode = AttentionMode::kExact;
+  float lambda = 0;
+  int spec_chunk = 0;
+  int64_t n = 0;
+  uint64_t seed = 0;
+  int32_t token = 0;
+  std::span<const int32_t> tokens{};
+};
 
 struct EngineOptions {
   int threads = 0;           // threads per device; 0 = available cores / number of devices
@@ -24,6 +50,12 @@ struct EngineOptions {
   int devices = 0;           // 0 = 2 for alspec, else 1
   std::vector<std::vector<int>> device_cores;  // per device; empty = unpinned (1 device) or one core each
   bool profile = false;      // time the parts of each layer (see LayerProfile)
+  // Ranks of an MPI job (nullptr or one rank: this process alone). With T ranks the model must be
+  // loaded with this rank's Shard; with 2T ranks the mode must be alspec, and each rank runs one
+  // side of the protocol on one device.
+  ProcessGroups* groups = nullptr;
+  // Called with every state-changing call (after its arguments were validated, before it runs).
+  std::function<void(const EngineCall&)> mirror;
 };
 
 // The defaults every front end resolves the same way (engine, server slots, benchmarks):
@@ -78,6 +110,8 @@ class Engine {
   void fill_random(int64_t n, uint64_t seed);
 
  private:
+  void mirror_spec(EngineCall::Op op, const SpecConfig& spec);
+
   const Model& model_;
   EngineOptions options_;
   std::vector<std::unique_ptr<Device>> devices_;

@@ -9,6 +9,7 @@
 #include <cstdlib>
 #include <nlohmann/json.hpp>
 
+#include "alspec/runtime/process_groups.h"
 #include "alspec/spec/engine.h"
 #include "alspec/spec/spec_config.h"
 #include "alspec/spec/spec_stats.h"
@@ -50,12 +51,20 @@ inline double json_decimal(float v) {
   return std::strtod(buf, nullptr);
 }
 
-// spec_stats_json plus the engine's settings: {attention, lambda, spec_chunk, devices, ...}.
+// spec_stats_json plus the engine's settings: {attention, lambda, spec_chunk, devices, [ranks, tp,
+// speculation_groups, tp_chunks under mpirun], ...}.
 inline nlohmann::json speculation_json(const Engine& engine, const SpecStats& s) {
   nlohmann::json j = {{"attention", attention_mode_name(engine.mode())},
                       {"lambda", json_decimal(engine.options().spec.lambda)},
                       {"spec_chunk", engine.spec_chunk()},
                       {"devices", engine.n_devices()}};
+  if (const ProcessGroups* g = engine.options().groups; g != nullptr && g->distributed()) {
+    // Under mpirun: the job's layout (alspec's two sides are the two groups of ranks).
+    j["ranks"] = g->world_size;
+    j["tp"] = g->tp;
+    j["speculation_groups"] = g->n_groups;
+    j["tp_chunks"] = engine.model().shard().chunks;
+  }
   j.update(spec_stats_json(s));
   return j;
 }

@@ -311,7 +311,7 @@ void flash_decode(Device& dev, const AttentionShape& shape, std::span<const Deco
 
 void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::span<const SpecDecodeQuery> batch,
                               int spec_chunk, float lambda, std::span<SpecResult> results,
-                              FunctionRef<void()> on_spec_ready) {
+                              FunctionRef<void()> on_spec_ready, std::span<double> group_terms) {
   check_shape(shape);
   if (spec_chunk < 1) {
     throw_invalid_argument("speculative_flash_decode: spec_chunk must be >= 1, got " + std::to_string(spec_chunk));
@@ -322,6 +322,11 @@ void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::spa
   if (results.size() != batch.size()) {
     throw_invalid_argument("speculative_flash_decode: " + std::to_string(batch.size()) + " sequences but " +
                            std::to_string(results.size()) + " result slots");
+  }
+  if (!group_terms.empty() && group_terms.size() != batch.size() * static_cast<size_t>(shape.n_kv_heads) * 2) {
+    throw_invalid_argument("speculative_flash_decode: group_terms holds " + std::to_string(group_terms.size()) +
+                           " values, expected sequences x KV heads x 2 = " +
+                           std::to_string(batch.size() * static_cast<size_t>(shape.n_kv_heads) * 2));
   }
   std::vector<const DecodeQuery*> queries;
   for (size_t i = 0; i < batch.size(); ++i) {
@@ -387,6 +392,12 @@ void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::spa
     for (size_t g = 0; g < n_groups; ++g) {
       r.dist2 += dist2[s * n_groups + g];
       r.norm2 += norm2[s * n_groups + g];
+    }
+    if (!group_terms.empty()) {
+      for (size_t g = 0; g < n_groups; ++g) {
+        group_terms[(s * n_groups + g) * 2] = dist2[s * n_groups + g];
+        group_terms[(s * n_groups + g) * 2 + 1] = norm2[s * n_groups + g];
+      }
     }
     r.full_coverage = !run.seq(static_cast<int>(s)).split;
     r.accept = r.dist2 <= lambda2 * r.norm2;

@@ -1,0 +1,3 @@
+def pytest_addoption(parser):
+    parser.addoption("--alspec-bin", default="build/bin/alspec")
+    parser.addoption("--work-dir", default="build/mpi-work")
