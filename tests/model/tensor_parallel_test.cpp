@@ -20,6 +20,7 @@
 #include "alspec/model/synthetic_model.h"
 #include "alspec/runtime/communicator.h"
 #include "alspec/runtime/device.h"
+#include "repo_paths.h"
 
 namespace alspec {
 namespace {
@@ -147,7 +148,7 @@ TEST(TensorParallel, ShardedRanksEqualOneRankBitwise) {
 TEST(TensorParallel, QuantizedWithBiasesEqualsOneRank) {
   SyntheticModelSpec spec = synthetic_preset("qwen2-tiny");  // 8 heads, 2 KV heads
   spec.weight_type = DType::Q4_0;
-  spec.tokenizer_donor = std::string(ALSPEC_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
+  spec.tokenizer_donor = testing_paths::stories260k_gguf();
   const std::string path = std::string(ALSPEC_BINARY_DIR) + "/tp_test_qwen2_q4_0.gguf";
   write_synthetic_model(spec, path);
   const auto toks = tokens(20, 512);
@@ -231,7 +232,7 @@ TEST(TensorParallel, BadLayoutsAreRejected) {
   expect_error(kStories, Shard{2, 2, 4}, "rank 2 is outside [0, T)");
   SyntheticModelSpec spec = synthetic_preset("qwen2-tiny");
   spec.weight_type = DType::Q4_K;  // 256-column blocks; KV groups are 128 columns of o_proj
-  spec.tokenizer_donor = std::string(ALSPEC_SHARED_DIR) + "/models/stories260K/stories260K.gguf";
+  spec.tokenizer_donor = testing_paths::stories260k_gguf();
   const std::string path = std::string(ALSPEC_BINARY_DIR) + "/tp_test_qwen2_q4_k.gguf";
   write_synthetic_model(spec, path);
   expect_error(path, Shard{0, 2, 2}, "which KV-group boundaries (every 128 columns) split");
