@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <cstdio>
 #include <fstream>
 #include <span>
@@ -145,6 +146,27 @@ HardwareProfile calibrate(const CalibrationOptions& o, const std::function<void(
       } catch (const Error& e) {
         log(std::string(dtype_name(type)) + " matvec skipped: " + e.what());
       }
+    }
+    {  // Cache-resident matvecs: 1 MiB of weights cycled (small models live in the caches).
+      std::ifstream llc("/sys/devices/system/cpu/cpu0/cache/index3/size");
+      std::string size;
+      if (llc >> size && !size.empty()) {
+        double bytes = std::atof(size.c_str());
+        if (size.back() == 'K') bytes *= 1024;
+        if (size.back() == 'M') bytes *= 1024 * 1024;
+        r.cache_bytes = {bytes / 2, "half the last-level cache of /sys/devices/system/cpu/cpu0/cache/index3/size (" + size +
+                                        "): a model whose weights + KV fit in it is assumed cache-resident"};
+      }
+      for (DType type : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q6_K}) {
+        try {
+          const MatvecBenchmarkResult m = benchmark_matvec(dev, type, 256, 1024, size_t{1} << 20, 200);
+          r.matvec_cached_gbps[std::string(dtype_name(type))] = {
+              m.gbps, cmd + "benchmark_matvec 256x1024 cycled over 1 MiB (cache-resident), median of 200" + at};
+        } catch (const Error& e) {
+          log(std::string(dtype_name(type)) + " cached matvec skipped: " + e.what());
+        }
+      }
+      log(fmt("cached F32 matvec %.1f GB/s", r.matvec_cached_gbps.count("F32") ? r.matvec_cached_gbps["F32"].value : 0.0) + at);
     }
     {  // Fixed cost of one dispatched op: a matvec whose 8 KiB of weights stay in L1.
       const int64_t rows = 32, cols = 256;

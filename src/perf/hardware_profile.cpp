@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <fstream>
+#include <iterator>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -11,13 +12,32 @@ namespace alspec::perf {
 
 using nlohmann::json;
 
-double DeviceRates::matvec_rate_gbps(const std::string& type) const {
+double DeviceRates::matvec_rate_gbps(const std::string& type, bool cached) const {
+  if (cached) {
+    const auto c = matvec_cached_gbps.find(type);
+    if (c != matvec_cached_gbps.end()) return c->second.value;
+  }
   const auto it = matvec_gbps.find(type);
   if (it != matvec_gbps.end()) return it->second.value;
   return mem_bw_gbps.value * (matvec_efficiency ? matvec_efficiency->value : 1.0);
 }
-double DeviceRates::attention_rate_gbps() const {
+double DeviceRates::attention_rate_gbps(int kv_heads) const {
   if (attention_gbps) return attention_gbps->value;
+  if (!attention_efficiency_by_kv_heads.empty()) {
+    const auto& m = attention_efficiency_by_kv_heads;
+    double eff = 0;
+    if (kv_heads <= m.begin()->first) {
+      eff = m.begin()->second.value;
+    } else if (kv_heads >= m.rbegin()->first) {
+      eff = m.rbegin()->second.value;
+    } else {
+      const auto hi = m.lower_bound(kv_heads);
+      const auto lo = std::prev(hi);
+      const double f = (std::log(kv_heads) - std::log(lo->first)) / (std::log(hi->first) - std::log(lo->first));
+      eff = lo->second.value + f * (hi->second.value - lo->second.value);
+    }
+    return mem_bw_gbps.value * eff;
+  }
   return mem_bw_gbps.value * (attention_efficiency ? attention_efficiency->value : 1.0);
 }
 double DeviceRates::attention_rate_gflops() const {
@@ -90,7 +110,30 @@ DeviceRates parse_rates(const json& j, const std::string& origin, const std::str
     if (!m.is_object()) fail(origin, path + ".matvec_gbps", "expected an object of weight type -> number");
     for (const auto& [type, v] : m.items()) r.matvec_gbps[type] = number(m, type, origin, path + ".matvec_gbps", false);
   }
+  r.cache_bytes = optional(j, "cache_bytes", origin, path);
+  if (j.contains("matvec_cached_gbps")) {
+    const json& m = j["matvec_cached_gbps"];
+    if (!m.is_object()) fail(origin, path + ".matvec_cached_gbps", "expected an object of weight type -> number");
+    for (const auto& [type, v] : m.items()) r.matvec_cached_gbps[type] = number(m, type, origin, path + ".matvec_cached_gbps", false);
+  }
   r.attention_efficiency = optional(j, "attention_efficiency", origin, path, false);
+  if (j.contains("attention_efficiency_by_kv_heads")) {
+    const json& m = j["attention_efficiency_by_kv_heads"];
+    const std::string mp = path + ".attention_efficiency_by_kv_heads";
+    if (!m.is_object() || m.empty()) fail(origin, mp, "expected an object of KV heads per device -> number");
+    for (const auto& [k, v] : m.items()) {
+      int h = 0;
+      try {
+        size_t used = 0;
+        h = std::stoi(k, &used);
+        if (used != k.size()) h = 0;
+      } catch (const std::exception&) {
+        h = 0;
+      }
+      if (h < 1) fail(origin, mp + "." + k, "key must be a head count >= 1");
+      r.attention_efficiency_by_kv_heads[h] = number(m, k, origin, mp, false);
+    }
+  }
   r.attention_gbps = optional(j, "attention_gbps", origin, path, false);
   r.attention_gflops = optional(j, "attention_gflops", origin, path, false);
   r.attention_overhead_us = optional(j, "attention_overhead_us", origin, path);
@@ -98,8 +141,8 @@ DeviceRates parse_rates(const json& j, const std::string& origin, const std::str
   r.elementwise_ns_per_element = optional(j, "elementwise_ns_per_element", origin, path);
   r.activation_ns_per_element = optional(j, "activation_ns_per_element", origin, path);
   static const char* kKnown[] = {"mem_bw_gbps",           "peak_tflops",         "op_overhead_us",
-                                 "matvec_efficiency",     "matvec_gbps",         "attention_efficiency",
-                                 "attention_gbps",        "attention_gflops",    "attention_overhead_us",
+                                 "matvec_efficiency",     "matvec_gbps",         "cache_bytes",  "matvec_cached_gbps",         "attention_efficiency",
+                                 "attention_gbps",        "attention_gflops",    "attention_efficiency_by_kv_heads",    "attention_overhead_us",
                                  "elementwise_overhead_us", "elementwise_ns_per_element", "activation_ns_per_element"};
   for (const auto& [k, v] : j.items()) {
     bool known = false;
@@ -128,7 +171,10 @@ json rates_json(const DeviceRates& r) {
   };
   opt("matvec_efficiency", r.matvec_efficiency);
   for (const auto& [t, v] : r.matvec_gbps) j["matvec_gbps"][t] = sourced(v);
+  opt("cache_bytes", r.cache_bytes);
+  for (const auto& [t, v] : r.matvec_cached_gbps) j["matvec_cached_gbps"][t] = sourced(v);
   opt("attention_efficiency", r.attention_efficiency);
+  for (const auto& [h, v] : r.attention_efficiency_by_kv_heads) j["attention_efficiency_by_kv_heads"][std::to_string(h)] = sourced(v);
   opt("attention_gbps", r.attention_gbps);
   opt("attention_gflops", r.attention_gflops);
   opt("attention_overhead_us", r.attention_overhead_us);

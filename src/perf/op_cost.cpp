@@ -36,12 +36,13 @@ OpCost roofline(std::string name, OpKind kind, double bytes, double flops, doubl
 }
 }  // namespace
 
-OpCost matvec_cost(const DeviceRates& r, const std::string& name, const std::vector<const MatrixShape*>& fused) {
+OpCost matvec_cost(const DeviceRates& r, const std::string& name, const std::vector<const MatrixShape*>& fused,
+                   bool cached) {
   double bytes = 0, flops = 0, mem_us = 0;
   for (const auto* m : fused) {
     bytes += m->bytes;
     flops += 2.0 * m->rows * m->cols;
-    mem_us += m->bytes / (r.matvec_rate_gbps(m->type) * 1e3);  // each matrix at its own type's rate
+    mem_us += m->bytes / (r.matvec_rate_gbps(m->type, cached) * 1e3);  // each matrix at its own type's rate
   }
   const double eff_gbps = mem_us > 0 ? bytes / (mem_us * 1e3) : r.mem_bw_gbps.value;
   return roofline(name, OpKind::kMatvec, bytes, flops, eff_gbps, r.peak_tflops.value * 1e3, r.op_overhead_us.value);
@@ -50,7 +51,7 @@ OpCost matvec_cost(const DeviceRates& r, const std::string& name, const std::vec
 OpCost attention_cost(const DeviceRates& r, const ModelShape& s, double rows, const std::string& name) {
   const double bytes = rows * s.kv_bytes_per_token_layer();
   const double flops = 4.0 * s.n_head * s.head_dim * rows;
-  return roofline(name, OpKind::kAttention, bytes, flops, r.attention_rate_gbps(), r.attention_rate_gflops(),
+  return roofline(name, OpKind::kAttention, bytes, flops, r.attention_rate_gbps(s.n_head_kv), r.attention_rate_gflops(),
                   r.attention_overhead());
 }
 
@@ -71,28 +72,29 @@ TokenOps token_ops(const ModelShape& s, const DeviceRates& r, const CollectiveSp
   TokenOps t;
   t.begin.push_back(elementwise_cost(r, "embedding", s.n_embd, ew));
   const double rows_spec = std::min(L, 2.0 * spec_chunk);
+  const bool cached = r.cache_bytes && s.weight_bytes() + L * s.n_layers * s.kv_bytes_per_token_layer() <= r.cache_bytes->value;
   for (const auto& l : s.layers) {
     LayerOps o;
     o.pre.push_back(elementwise_cost(r, "attn_norm", s.n_embd, ew));
-    o.pre.push_back(matvec_cost(r, "qkv", {&l.wq, &l.wk, &l.wv}));
+    o.pre.push_back(matvec_cost(r, "qkv", {&l.wq, &l.wk, &l.wv}, cached));
     o.pre.push_back(elementwise_cost(r, "rope_kv_write", s.q_dim() + 3.0 * s.kv_dim(), ew));
     o.attention = attention_cost(r, s, L);
     o.spec_ready = attention_cost(r, s, rows_spec, "spec_ready");
-    o.post.push_back(matvec_cost(r, "o", {&l.wo}));
+    o.post.push_back(matvec_cost(r, "o", {&l.wo}, cached));
     if (tp > 1) o.post.push_back(all_reduce_op("all_reduce_o", s.n_embd * s.act_bytes));
     o.post.push_back(elementwise_cost(r, "residual_ffn_norm", 2.0 * s.n_embd, ew));
-    o.post.push_back(matvec_cost(r, "gate_up", {&l.w_gate, &l.w_up}));
+    o.post.push_back(matvec_cost(r, "gate_up", {&l.w_gate, &l.w_up}, cached));
     {  // SwiGLU is split over the device's threads: a parallel dispatch, not a serial call
       const double work = s.n_ff * r.activation_ns() * 1e-3, oh = r.op_overhead_us.value;
       o.post.push_back({"swiglu", OpKind::kElementwise, s.n_ff * 8.0, 0, oh + work, oh >= work ? "overhead" : "compute"});
     }
-    o.post.push_back(matvec_cost(r, "down", {&l.w_down}));
+    o.post.push_back(matvec_cost(r, "down", {&l.w_down}, cached));
     if (tp > 1) o.post.push_back(all_reduce_op("all_reduce_down", s.n_embd * s.act_bytes));
     o.post.push_back(elementwise_cost(r, "residual", s.n_embd, ew));
     t.layers.push_back(std::move(o));
   }
   t.end.push_back(elementwise_cost(r, "output_norm", s.n_embd, ew));
-  t.end.push_back(matvec_cost(r, "lm_head", {&s.output}));
+  t.end.push_back(matvec_cost(r, "lm_head", {&s.output}, cached));
   if (tp > 1) {
     const CollectiveCost c = all_gather(*coll.tp_link, tp, s.output.rows * tp * s.act_bytes);
     t.end.push_back({"all_gather_logits", OpKind::kCollective, c.link_bytes, 0, c.us, "link"});

@@ -1,5 +1,6 @@
 #include "alspec/perf/projection.h"
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
 
 #include "alspec/core/error.h"
@@ -90,6 +91,22 @@ double expected_alspec_us(const ProtocolCosts& c, double h) {
   return t;
 }
 
+DeviceRates scale_memory(DeviceRates r, double f) {
+  r.mem_bw_gbps.value *= f;
+  for (auto& [t, v] : r.matvec_gbps) v.value *= f;
+  if (r.attention_gbps) r.attention_gbps->value *= f;
+  return r;
+}
+
+// A device of a cpu-threads pair: its memory rates capped at half those of the whole thread group.
+DeviceRates shared_bus(DeviceRates side, const DeviceRates& full) {
+  auto cap = [](double& v, double whole) { v = std::min(v, whole / 2); };
+  cap(side.mem_bw_gbps.value, full.mem_bw_gbps.value);
+  for (auto& [t, v] : side.matvec_gbps) cap(v.value, full.matvec_rate_gbps(t));
+  if (side.attention_gbps) cap(side.attention_gbps->value, full.attention_rate_gbps());
+  return side;
+}
+
 }  // namespace
 
 std::vector<ContextResult> project(const ModelShape& shape, const HardwareProfile& hw, const ProjectionOptions& o,
@@ -109,7 +126,8 @@ std::vector<ContextResult> project(const ModelShape& shape, const HardwareProfil
       side_threads = o.threads / 2;
     }
   }
-  const DeviceRates& r_exact = hw.rates(exact_threads);
+  const double scale = o.rescale_bw_gbps > 0 ? o.rescale_bw_gbps / hw.rates(exact_threads).mem_bw_gbps.value : 1.0;
+  const DeviceRates r_exact = scale_memory(hw.rates(exact_threads), scale);
   const ModelShape exact_rank = shard(shape, exact_tp);
   std::vector<ContextResult> out;
   for (int64_t ctx : ctxs) {
@@ -121,7 +139,8 @@ std::vector<ContextResult> project(const ModelShape& shape, const HardwareProfil
     const ModeResult exact0 = exact_mode(exact_rank, r_exact, hw.collectives, exact_tp, 0, o.spec_chunk, 1, 1);
     res.exact_attention_overhead_ms = res.exact.ms_per_token - exact0.ms_per_token;
     if (o.sp == 2) {
-      const DeviceRates& r_side = hw.rates(side_threads);
+      const DeviceRates r_side = cpu ? shared_bus(scale_memory(hw.rates(side_threads), scale), r_exact)
+                                     : scale_memory(hw.rates(side_threads), scale);
       const ModelShape side_rank = shard(shape, o.tp);
       const bool trivial = rows <= 2.0 * o.spec_chunk;
       const ProtocolCosts c = protocol_costs(side_rank, r_side, hw.collectives, o.tp, rows, o.spec_chunk, trivial);

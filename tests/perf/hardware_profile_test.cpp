@@ -114,3 +114,21 @@ TEST(HardwareProfile, CommittedProfilesParse) {
 
 }  // namespace
 }  // namespace alspec::perf
+
+namespace alspec::perf {
+namespace {
+
+TEST(HardwareProfile, AttentionEfficiencyByKvHeadsInterpolatesInLogHeads) {
+  json j = testing::tiny_profile_json();
+  j["device"]["attention_efficiency_by_kv_heads"] = {{"1", testing::num(0.2)}, {"8", testing::num(0.8)}};
+  const HardwareProfile p = parse_profile(j, "p.json");
+  EXPECT_DOUBLE_EQ(p.device.attention_rate_gbps(1), 20);
+  EXPECT_DOUBLE_EQ(p.device.attention_rate_gbps(8), 80);
+  EXPECT_DOUBLE_EQ(p.device.attention_rate_gbps(16), 80);  // clamped
+  EXPECT_NEAR(p.device.attention_rate_gbps(2), 100 * (0.2 + 0.6 / 3), 1e-9);  // log2(2) / log2(8) = 1/3
+  j["device"]["attention_efficiency_by_kv_heads"] = {{"zero", testing::num(0.2)}};
+  EXPECT_TRUE(contains(parse_error(j), "attention_efficiency_by_kv_heads.zero: key must be a head count")) << parse_error(j);
+}
+
+}  // namespace
+}  // namespace alspec::perf

@@ -35,6 +35,7 @@ struct ProjectArgs {
   std::string hit_trace, trace_config;
   uint64_t seed = 1;
   int64_t steps = 256;
+  double rescale_bw = 0;
   bool json = false;
   std::string plot, python;
   bool calibrate = false;
@@ -120,6 +121,7 @@ int run(const ProjectArgs& a) {
   o.sp = a.sp;
   o.spec_chunk = a.spec_chunk;
   o.steps = a.steps;
+  o.rescale_bw_gbps = a.rescale_bw;
   if (o.steps < 1) throw_invalid_argument("--steps must be >= 1");
   std::vector<Decisions> sources;
   if (!a.hit_trace.empty()) {
@@ -218,6 +220,8 @@ const CommandRegistrar kProject({"project", "Performance model: predicted decode
   app.add_option("--spec-chunk", a->spec_chunk, "S: sink and window rows")->capture_default_str();
   app.add_option("--seed", a->seed, "Seed of the drawn decisions")->capture_default_str();
   app.add_option("--steps", a->steps, "Simulated decode steps per point")->capture_default_str();
+  app.add_option("--rescale-bw", a->rescale_bw,
+                 "Scale the profile's memory rates to this read bandwidth (GB/s) measured now (shared machines)");
   app.add_flag("--json", a->json, "One JSON object per context (and hit rate)");
   app.add_option("--plot", a->plot, "Write projection.json and PNG plots (scripts/plot_projection.py) into DIR");
   app.add_option("--python", a->python, "Python with matplotlib for --plot");

@@ -9,8 +9,8 @@
 //                    "sp_link": {<link>}}}     // between the two ALSpec sides
 //   <number> = {"value": 288, "source": "..."}
 //   <rates>: mem_bw_gbps, peak_tflops, op_overhead_us (required); matvec_efficiency,
-//            matvec_gbps {"<type>": <number>}, attention_efficiency, attention_gbps,
-//            attention_gflops, attention_overhead_us, elementwise_overhead_us,
+//            matvec_gbps {"<type>": <number>}, cache_bytes, matvec_cached_gbps {"<type>": <number>}, attention_efficiency, attention_gbps,
+//            attention_efficiency_by_kv_heads {"<heads>": <number>}, attention_gflops, attention_overhead_us, elementwise_overhead_us,
 //            elementwise_ns_per_element, activation_ns_per_element (optional)
 //   <link>: latency_us, bandwidth_gbps (required), fixed_us (optional, per collective call)
 #pragma once
@@ -35,7 +35,15 @@ struct DeviceRates {
   Sourced op_overhead_us;  // fixed cost per dispatched op (kernel launch, thread barrier)
   std::optional<Sourced> matvec_efficiency;          // default 1: matvec reads at mem_bw
   std::map<std::string, Sourced> matvec_gbps;        // measured per weight type (upper-case GGUF name)
+  // A model whose weights and KV bytes per token fit in cache_bytes is read from the caches: its
+  // matvecs run at matvec_cached_gbps[type] (where measured) instead.
+  std::optional<Sourced> cache_bytes;
+  std::map<std::string, Sourced> matvec_cached_gbps;
   std::optional<Sourced> attention_efficiency;       // default 1: attention reads KV at mem_bw
+  // Efficiency by KV heads per device, for kernels whose parallelism comes from the heads:
+  // interpolated linearly in log(heads) between the given counts, clamped outside them. Overrides
+  // attention_efficiency when present.
+  std::map<int, Sourced> attention_efficiency_by_kv_heads;
   std::optional<Sourced> attention_gbps;             // overrides mem_bw * attention_efficiency
   std::optional<Sourced> attention_gflops;           // default peak_tflops
   std::optional<Sourced> attention_overhead_us;      // default op_overhead_us
@@ -43,8 +51,8 @@ struct DeviceRates {
   std::optional<Sourced> elementwise_ns_per_element; // default 0 (bandwidth term only)
   std::optional<Sourced> activation_ns_per_element;  // SwiGLU per element on the device; default elementwise
 
-  double matvec_rate_gbps(const std::string& type) const;  // matvec_gbps[type] or mem_bw * efficiency
-  double attention_rate_gbps() const;
+  double matvec_rate_gbps(const std::string& type, bool cached = false) const;  // matvec_gbps[type] or mem_bw * efficiency
+  double attention_rate_gbps(int kv_heads_per_device = 0) const;
   double attention_rate_gflops() const;
   double attention_overhead() const;   // us
   double elementwise_overhead() const; // us

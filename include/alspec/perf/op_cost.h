@@ -32,7 +32,8 @@ struct OpCost {
 
 double sum_us(const std::vector<OpCost>& ops);
 
-OpCost matvec_cost(const DeviceRates& r, const std::string& name, const std::vector<const MatrixShape*>& fused);
+OpCost matvec_cost(const DeviceRates& r, const std::string& name, const std::vector<const MatrixShape*>& fused,
+                   bool cached = false);
 // Attention of one query over `rows` cache rows of a rank with `s.n_head`/`s.n_head_kv` heads.
 OpCost attention_cost(const DeviceRates& r, const ModelShape& s, double rows, const std::string& name = "attention");
 OpCost elementwise_cost(const DeviceRates& r, const std::string& name, double elements, double ns_per_element);
@@ -51,7 +52,8 @@ struct TokenOps {
   std::vector<OpCost> end;    // final norm, LM head, logits all-gather
 };
 
-// ctx_rows = L (rows attended, newest token included); spec_chunk = S.
+// ctx_rows = L (rows attended, newest token included); spec_chunk = S. When the rank's weights and
+// KV bytes of the token fit in r.cache_bytes, matvecs use the cache-resident rates.
 TokenOps token_ops(const ModelShape& rank, const DeviceRates& r, const CollectiveSpec& coll, int tp, double ctx_rows,
                    int spec_chunk);
 

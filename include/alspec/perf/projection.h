@@ -3,7 +3,9 @@
 // Devices: a "devices" profile runs exact on tp x sp devices (tensor parallel over all of them)
 // and ALSpec on two sides of tp devices each; a "cpu-threads" profile (a device = a group of
 // threads sharing the machine) runs exact on one device of `threads` threads and ALSpec on two
-// devices of threads / 2 each (tp must be 1), as `alspec bench --attention alspec` does.
+// devices of threads / 2 each (tp must be 1), as `alspec bench --attention alspec` does. Those two
+// devices share one memory bus: while both stream, each gets at most half of what `threads`
+// threads read (each memory rate of a side is capped at half the full thread count's rate).
 // attention_overhead = time at L minus the same mode's time with no KV rows read (the paper's
 // "attention overhead"); break_even_hit_rate = the hit rate at which ALSpec equals exact.
 #pragma once
@@ -29,6 +31,9 @@ struct ProjectionOptions {
   int threads = 1;   // cpu-threads profiles: threads of the exact device (split over two for ALSpec)
   int spec_chunk = 128;
   int64_t steps = 256;  // simulated decode steps per point
+  // > 0: scale every memory rate by this / the profile's mem_bw_gbps at `threads` (a shared
+  // machine whose bandwidth moves: pass the read bandwidth probed in the same run).
+  double rescale_bw_gbps = 0;
 };
 
 struct ModeResult {
