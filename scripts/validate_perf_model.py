@@ -39,17 +39,28 @@ def main():
     ap.add_argument("--threads", default="1,2")
     ap.add_argument("--alspec-depths", default="1024,16384", help="depths of the two-device alspec points")
     ap.add_argument("--reps", type=int, default=1, help="--reps of each bench run")
+    ap.add_argument("--measured", metavar="OUT.json",
+                    help="re-predict the measurements of an earlier run (its OUT.json) instead of running bench")
     ap.add_argument("--runs", type=int, default=2,
                     help="bench invocations per point; the fastest is kept (least disturbed by other load)")
     a = ap.parse_args()
     rows = []
+    if a.measured:
+        old = json.load(open(a.measured))["rows"]
+        a.models = ",".join(dict.fromkeys(r["model"] for r in old))
     for name in a.models.split(","):
         path, depths, S, n_gen = MODELS[name]
         bench = [a.alspec, "bench", "--model", path, "--fill", "random", "--prompt-len", "0", "--n-gen", str(n_gen),
                  "--reps", str(a.reps), "--spec-chunk", str(S), "--json"]
         al_depths = [d for d in map(int, a.alspec_depths.split(",")) if d <= max(depths)] or [max(depths)]
         best = {}
-        for _ in range(a.runs):
+        if a.measured:
+            for r in old:
+                if r["model"] == name:
+                    best[(r["mode"], r["threads"], r["depth"])] = {
+                        "mode": r["mode"], "threads": r["threads"], "depth": r["depth"], "decode_tps": r["measured_tps"],
+                        "hit_rate": r["hit_rate"], "membw_gbps": r["membw_gbps_bench"], "decode_ms": 1e3 / r["measured_tps"]}
+        for _ in range(0 if a.measured else a.runs):
             meas = run_json(bench + ["--depth", ",".join(map(str, depths)), "--threads", a.threads, "--attention", "exact"])
             meas += run_json(bench + ["--depth", ",".join(map(str, al_depths)), "--threads", "2", "--attention", "alspec"])
             for m in meas:

@@ -1,5 +1,6 @@
 #include "alspec/perf/hardware_profile.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <iterator>
@@ -13,13 +14,15 @@ namespace alspec::perf {
 using nlohmann::json;
 
 double DeviceRates::matvec_rate_gbps(const std::string& type, bool cached) const {
-  if (cached) {
-    const auto c = matvec_cached_gbps.find(type);
-    if (c != matvec_cached_gbps.end()) return c->second.value;
-  }
   const auto it = matvec_gbps.find(type);
-  if (it != matvec_gbps.end()) return it->second.value;
-  return mem_bw_gbps.value * (matvec_efficiency ? matvec_efficiency->value : 1.0);
+  const double dram = it != matvec_gbps.end() ? it->second.value
+                                              : mem_bw_gbps.value * (matvec_efficiency ? matvec_efficiency->value : 1.0);
+  if (cached) {
+    // Reading from the caches is never slower than from memory (a lower cached figure is a disturbed measurement).
+    const auto c = matvec_cached_gbps.find(type);
+    if (c != matvec_cached_gbps.end()) return std::max(dram, c->second.value);
+  }
+  return dram;
 }
 double DeviceRates::attention_rate_gbps(int kv_heads) const {
   if (attention_gbps) return attention_gbps->value;

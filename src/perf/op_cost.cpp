@@ -41,7 +41,8 @@ OpCost matvec_cost(const DeviceRates& r, const std::string& name, const std::vec
   double bytes = 0, flops = 0, mem_us = 0;
   for (const auto* m : fused) {
     bytes += m->bytes;
-    flops += 2.0 * m->rows * m->cols;
+    // A measured per-type rate is the kernel's throughput, its arithmetic included: no FLOP ceiling.
+    if (r.matvec_gbps.count(m->type) == 0) flops += 2.0 * m->rows * m->cols;
     mem_us += m->bytes / (r.matvec_rate_gbps(m->type, cached) * 1e3);  // each matrix at its own type's rate
   }
   const double eff_gbps = mem_us > 0 ? bytes / (mem_us * 1e3) : r.mem_bw_gbps.value;

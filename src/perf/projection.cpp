@@ -116,9 +116,11 @@ std::vector<ContextResult> project(const ModelShape& shape, const HardwareProfil
   if (o.spec_chunk < 1) throw_invalid_argument("--spec-chunk must be >= 1");
   if (ctxs.empty()) throw_invalid_argument("--ctx needs at least one context length");
   const bool cpu = hw.kind == ProfileKind::kCpuThreads;
-  int exact_tp = o.tp * o.sp, exact_threads = 1, side_threads = 1;
+  int exact_tp = o.exact_tp > 0 ? o.exact_tp : o.tp * o.sp, exact_threads = 1, side_threads = 1;
   if (cpu) {
-    if (o.tp != 1) throw_invalid_argument("profile '" + hw.name + "' is a cpu-threads profile: --tp must be 1 (a device is a thread group)");
+    if (o.tp != 1 || o.exact_tp > 1) {
+      throw_invalid_argument("profile '" + hw.name + "' is a cpu-threads profile: --tp must be 1 (a device is a thread group)");
+    }
     exact_tp = 1;
     exact_threads = o.threads;
     if (o.sp == 2) {

@@ -28,7 +28,7 @@ struct ProjectArgs {
   std::string weight_type = "bf16", mlp_type, head_type, kv_type = "f16";
   double act_bytes = 0;
   std::string hardware;
-  int tp = 1, sp = 1, spec_chunk = 128;
+  int tp = 1, sp = 1, spec_chunk = 128, exact_tp = 0;
   std::vector<int> threads;  // projection: each in turn (default 1); --calibrate: default 1,2
   std::vector<int64_t> ctx{4096, 16384, 65536, 131072};
   std::vector<double> hit_rates;
@@ -122,6 +122,7 @@ int run(const ProjectArgs& a) {
   o.spec_chunk = a.spec_chunk;
   o.steps = a.steps;
   o.rescale_bw_gbps = a.rescale_bw;
+  o.exact_tp = a.exact_tp;
   if (o.steps < 1) throw_invalid_argument("--steps must be >= 1");
   std::vector<Decisions> sources;
   if (!a.hit_trace.empty()) {
@@ -208,6 +209,9 @@ const CommandRegistrar kProject({"project", "Performance model: predicted decode
   app.add_option("--act-bytes", a->act_bytes, "Bytes per activation element in messages (default 4 on cpu-threads, 2 otherwise)");
   app.add_option("--hardware", a->hardware, "Hardware profile JSON (profiles/*.json)");
   app.add_option("--tp", a->tp, "Tensor-parallel devices per side")->capture_default_str();
+  app.add_option("--exact-tp", a->exact_tp,
+                 "TP degree of the exact baseline (default tp x sp: the same devices; e.g. --tp 1 --sp 2 --exact-tp 1 "
+                 "compares ALSpec on two devices with exact on one)");
   app.add_option("--sp", a->sp, "Speculation sides: 1 (exact only) or 2 (exact on tp x 2 devices vs ALSpec 2 x tp)")->capture_default_str();
   app.add_option("-t,--threads", a->threads,
                  "cpu-threads profiles: threads of the exact device (ALSpec: half per device), comma-separated; "

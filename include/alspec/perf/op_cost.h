@@ -1,6 +1,7 @@
 // Per-op cost of one decode token on one device (one tensor-parallel rank), the roofline with a
 // fixed per-op cost:
-//   matvec:       overhead + max(weight bytes / matvec rate(type), 2 rows cols / peak)
+//   matvec:       overhead + max(weight bytes / matvec rate(type), 2 rows cols / peak); a type with a
+//                 measured rate (calibrated CPUs) has no FLOP term: the measurement includes it
 //   attention:    attention overhead + max(L (K+V bytes per token) / attention rate,
 //                                          4 n_head head_dim L / attention FLOP rate)
 //   element-wise: element-wise overhead + elements x ns per element

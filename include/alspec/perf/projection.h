@@ -28,6 +28,7 @@ namespace alspec::perf {
 struct ProjectionOptions {
   int tp = 1;
   int sp = 1;        // 1: exact only; 2: exact and ALSpec
+  int exact_tp = 0;  // "devices" profiles: TP degree of the exact baseline (0: tp x sp, the same devices)
   int threads = 1;   // cpu-threads profiles: threads of the exact device (split over two for ALSpec)
   int spec_chunk = 128;
   int64_t steps = 256;  // simulated decode steps per point
