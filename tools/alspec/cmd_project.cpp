@@ -97,7 +97,7 @@ int run_calibrate(const ProjectArgs& a) {
 std::string fmt_opt(const std::optional<double>& v) {
   if (!v) return "never";
   char b[32];
-  std::snprintf(b, sizeof b, "%.0f%%", 100 * *v);
+  std::snprintf(b, sizeof b, "%.1f%%", 100 * *v);
   return b;
 }
 
