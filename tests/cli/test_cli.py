@@ -163,3 +163,52 @@ def test_bench_attention_rejects_bad_options(alspec):
     assert "kv" in p.stderr.lower()
     p = run(alspec, "bench", "attention", "--reps", "0", "--ctx", "64", check_rc=2)
     assert "reps" in p.stderr
+
+
+# --- alspec project (performance model, docs/performance-model.md) ---------------------------------
+
+N150 = os.path.join(ROOT, "profiles", "tenstorrent-wormhole-n150.json")
+
+
+def test_project_json_fields(alspec):
+    p = run(alspec, "project", "--preset", "llama-3.1-8b", "--weight-type", "bfp8", "--mlp-type", "bfp4",
+            "--kv-type", "bfp8", "--hardware", N150, "--tp", "4", "--sp", "2", "--ctx", "4096,131072",
+            "--hit-rate", "0.875", "--json", check_rc=0)
+    rows = [json.loads(l) for l in p.stdout.splitlines()]
+    assert [r["ctx"] for r in rows] == [4096, 131072]
+    for r in rows:
+        for mode in ("exact", "alspec"):
+            assert r[mode]["ms_per_token"] > 0
+            assert abs(r[mode]["tokens_per_s"] * r[mode]["ms_per_token"] - 1000) < 1e-6
+            assert abs(sum(r[mode]["breakdown"].values()) - r[mode]["ms_per_token"]) < 1e-6 * r[mode]["ms_per_token"]
+        assert r["exact"]["devices"] == 8 and r["alspec"]["devices"] == 8
+        assert abs(r["speedup"] - r["exact"]["ms_per_token"] / r["alspec"]["ms_per_token"]) < 1e-9
+        assert set(r["attention_overhead"]) == {"exact_ms", "alspec_ms", "reduction"}
+    # --sp 1: no alspec object
+    p = run(alspec, "project", "--preset", "llama-3.1-8b", "--hardware", N150, "--tp", "8", "--ctx", "0",
+            "--json", check_rc=0)
+    r = json.loads(p.stdout)
+    assert "alspec" not in r and "speedup" not in r
+
+
+def test_project_bad_input_exit_2(alspec):
+    p = run(alspec, "project", "--preset", "llama-9", "--hardware", N150, check_rc=2)
+    assert "unknown model preset 'llama-9'" in p.stderr
+    p = run(alspec, "project", "--preset", "llama-3.1-8b", "--hardware", N150, "--tp", "16", check_rc=2)
+    assert "does not divide" in p.stderr
+    p = run(alspec, "project", "--preset", "llama-3.1-8b", "--hardware", "/nonexistent.json", check_rc=2)
+    assert "cannot open hardware profile" in p.stderr
+
+
+def test_project_replays_generate_trace(alspec, tmp_path):
+    g = run(alspec, "generate", "--model", MODEL, "--prompt", "Once upon a time", "--n-predict", "60",
+            "--temperature", "0", "--attention", "alspec", "--spec-chunk", "8", "--lambda", "0.3", "--trace",
+            "--json", check_rc=0)
+    trace = tmp_path / "trace.txt"
+    trace.write_text(g.stderr)
+    assert "accept=" in g.stderr
+    p = run(alspec, "project", "--model", MODEL, "--hardware", N150, "--sp", "2", "--ctx", "4096",
+            "--hit-trace", str(trace), "--json", check_rc=0)
+    r = json.loads(p.stdout)
+    assert "decision trace" in r["decisions"]
+    assert 0.0 <= r["alspec"]["hit_rate"] <= 1.0

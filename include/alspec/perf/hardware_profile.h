@@ -1,0 +1,103 @@
+// Hardware profiles: JSON data files (profiles/*.json) in which every number carries its source
+// (a measurement command, a datasheet, a fit, or the word "assumption" and why).
+//
+//   {"name": "...", "kind": "devices" | "cpu-threads", "notes": "...",
+//    "device": {<rates>},                      // kind "devices": one accelerator or socket
+//    "threads": {"1": {<rates>}, "2": {...}},  // kind "cpu-threads": a device = a group of threads
+//    "collectives": {"algorithm": "ring" | "tree",
+//                    "tp_link": {<link>},      // between the devices of one tensor-parallel group
+//                    "sp_link": {<link>}}}     // between the two ALSpec sides
+//   <number> = {"value": 288, "source": "..."}
+//   <rates>: mem_bw_gbps, peak_tflops, op_overhead_us (required); matvec_efficiency,
+//            matvec_gbps {"<type>": <number>}, cache_bytes, matvec_cached_gbps {"<type>": <number>}, attention_efficiency, attention_gbps,
+//            attention_efficiency_by_kv_heads {"<heads>": <number>}, attention_gflops, attention_overhead_us, elementwise_overhead_us,
+//            elementwise_ns_per_element, activation_ns_per_element (optional)
+//   <link>: latency_us, bandwidth_gbps (required), fixed_us (optional, per collective call)
+#pragma once
+
+#include <map>
+#include <optional>
+#include <string>
+
+#include <nlohmann/json_fwd.hpp>
+
+namespace alspec::perf {
+
+struct Sourced {
+  double value = 0;
+  std::string source;
+};
+
+// One device's rates. Optional numbers fall back as documented per field.
+struct DeviceRates {
+  Sourced mem_bw_gbps;     // memory read bandwidth, 1e9 B/s
+  Sourced peak_tflops;     // dense FP16/BF16 (or the CPU's vector FMA) peak, 1e12 FLOP/s
+  Sourced op_overhead_us;  // fixed cost per dispatched op (kernel launch, thread barrier)
+  std::optional<Sourced> matvec_efficiency;          // default 1: matvec reads at mem_bw
+  std::map<std::string, Sourced> matvec_gbps;        // measured per weight type (upper-case GGUF name)
+  // A model whose weights and KV bytes per token fit in cache_bytes is read from the caches: its
+  // matvecs run at matvec_cached_gbps[type] (where measured) instead.
+  std::optional<Sourced> cache_bytes;
+  std::map<std::string, Sourced> matvec_cached_gbps;
+  std::optional<Sourced> attention_efficiency;       // default 1: attention reads KV at mem_bw
+  // Efficiency by KV heads per device, for kernels whose parallelism comes from the heads:
+  // interpolated linearly in log(heads) between the given counts, clamped outside them. Overrides
+  // attention_efficiency when present.
+  std::map<int, Sourced> attention_efficiency_by_kv_heads;
+  std::optional<Sourced> attention_gbps;             // overrides mem_bw * attention_efficiency
+  std::optional<Sourced> attention_gflops;           // default peak_tflops
+  std::optional<Sourced> attention_overhead_us;      // default op_overhead_us
+  std::optional<Sourced> elementwise_overhead_us;    // serial small ops (norm, RoPE, add); default op_overhead_us
+  std::optional<Sourced> elementwise_ns_per_element; // default 0 (bandwidth term only)
+  std::optional<Sourced> activation_ns_per_element;  // SwiGLU per element on the device; default elementwise
+
+  double matvec_rate_gbps(const std::string& type, bool cached = false) const;  // matvec_gbps[type] or mem_bw * efficiency
+  double attention_rate_gbps(int kv_heads_per_device = 0) const;
+  double attention_rate_gflops() const;
+  double attention_overhead() const;   // us
+  double elementwise_overhead() const; // us
+  double elementwise_ns() const;
+  double activation_ns() const;
+};
+
+struct Link {
+  Sourced latency_us;       // per step (message)
+  Sourced bandwidth_gbps;   // per direction, 1e9 B/s
+  std::optional<Sourced> fixed_us;  // per collective call, on top of the steps
+  double fixed() const { return fixed_us ? fixed_us->value : 0.0; }
+};
+
+enum class CollectiveAlgorithm { kRing, kTree };
+
+struct CollectiveSpec {
+  CollectiveAlgorithm algorithm = CollectiveAlgorithm::kRing;
+  std::optional<Link> tp_link;  // required for tp > 1
+  std::optional<Link> sp_link;  // required for --sp 2
+};
+
+enum class ProfileKind { kDevices, kCpuThreads };
+
+struct HardwareProfile {
+  std::string name;
+  std::string origin;  // file it came from
+  ProfileKind kind = ProfileKind::kDevices;
+  std::string notes;
+  DeviceRates device;                  // kDevices
+  std::map<int, DeviceRates> threads;  // kCpuThreads
+  CollectiveSpec collectives;
+
+  // The rates of one device: kDevices ignores n_threads; kCpuThreads needs an entry for it
+  // (Error(kInvalidArgument) listing the calibrated counts otherwise).
+  const DeviceRates& rates(int n_threads) const;
+};
+
+// Parses a profile; `origin` names it in errors. Error(kInvalidArgument) with the JSON path of the
+// offending field for: a missing required field, a number without a source, a non-positive rate,
+// an unknown kind or algorithm.
+HardwareProfile parse_profile(const nlohmann::json& j, const std::string& origin);
+// Reads and parses a file; Error(kIo) if it cannot be read, Error(kInvalidArgument) if the JSON is malformed.
+HardwareProfile load_profile(const std::string& path);
+// The profile as JSON (the format above), e.g. to write a calibration result.
+nlohmann::json profile_to_json(const HardwareProfile& p);
+
+}  // namespace alspec::perf

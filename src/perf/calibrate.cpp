@@ -1,0 +1,280 @@
+#include "alspec/perf/calibrate.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <cstdio>
+#include <fstream>
+#include <span>
+#include <chrono>
+#include <thread>
+
+#include "alspec/core/dtype.h"
+#include "alspec/core/error.h"
+#include "alspec/core/page_buffer.h"
+#include "alspec/core/timer.h"
+#include "alspec/kernels/attention.h"
+#include "alspec/kernels/matmul.h"
+#include "alspec/kernels/matvec_benchmark.h"
+#include "alspec/kernels/memory_bandwidth.h"
+#include "alspec/kernels/ops.h"
+#include "alspec/kernels/quant.h"
+#include "alspec/runtime/channel.h"
+#include "alspec/runtime/device.h"
+
+namespace alspec::perf {
+
+namespace {
+
+double median_of(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  return v[v.size() / 2];
+}
+
+std::string fmt(const char* f, double a) {
+  char buf[160];
+  std::snprintf(buf, sizeof buf, f, a);
+  return buf;
+}
+
+// Seconds of one call of `fn`: the lowest of kBatches batch medians (n calls each, after `warm`
+// untimed calls, batches 10 ms apart). On a shared machine a whole batch can fall into a window
+// where another process holds one of the device's cores, and every multi-thread op then waits for
+// the descheduled thread; the least disturbed batch is the machine's own cost.
+constexpr int kBatches = 7;
+template <class F>
+double time_median(int warm, int n, F&& fn) {
+  double best = 1e30;
+  for (int b = 0; b < kBatches; ++b) {
+    if (b > 0) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    for (int i = 0; i < warm; ++i) fn();
+    std::vector<double> s;
+    s.reserve(static_cast<size_t>(n));
+    for (int i = 0; i < n; ++i) {
+      const double t0 = now_seconds();
+      fn();
+      s.push_back(now_seconds() - t0);
+    }
+    best = std::min(best, median_of(std::move(s)));
+  }
+  return best;
+}
+
+struct RandomFloats {
+  uint64_t state = 0x12345678;
+  float next() {
+    state = state * 6364136223846793005ull + 1442695040888963407ull;
+    return static_cast<float>(static_cast<int64_t>(state >> 40) - (int64_t{1} << 23)) / static_cast<float>(1 << 23);
+  }
+};
+
+// A KV cache of one layer in the engine's layout (f16, key blocks where the kernel uses them).
+struct KvBuffer {
+  PageBuffer k, v;
+  KvCacheView view;
+  KvBuffer(int n_kv, int head_dim, int64_t rows) {
+    const DType t = DType::F16;
+    const bool blocks = prefer_key_blocks(t, head_dim);
+    const int64_t cap = (rows + kKeyBlockRows - 1) / kKeyBlockRows * kKeyBlockRows;
+    const size_t bytes = kv_cache_bytes(t, n_kv, head_dim, cap);
+    k = PageBuffer(bytes);
+    v = PageBuffer(bytes);
+    view = {t, k.data(), v.data(), n_kv, head_dim, cap, blocks, 0};
+    RandomFloats rng;
+    std::vector<float> row(static_cast<size_t>(head_dim));
+    for (int h = 0; h < n_kv; ++h) {
+      for (int64_t r = 0; r < rows; ++r) {
+        for (auto& x : row) x = rng.next();
+        store_key_row(t, blocks, row.data(), k.data() + view.row_offset(h, 0), r, head_dim);
+        for (auto& x : row) x = rng.next();
+        store_kv_row(t, row.data(), v.data() + view.row_offset(h, r), head_dim);
+      }
+    }
+  }
+};
+
+// Seconds of one flash_decode over `rows` rows (median), caches flushed by the probe buffer when `flush`.
+double attention_seconds(Device& dev, ReadProbeBuffer* flush, int n_head, int n_kv, int head_dim, int64_t rows, int reps) {
+  KvBuffer kv(n_kv, head_dim, rows);
+  RandomFloats rng;
+  std::vector<float> q(static_cast<size_t>(n_head) * head_dim), out(q.size());
+  for (auto& x : q) x = rng.next();
+  const AttentionShape shape{n_head, n_kv, head_dim};
+  const DecodeQuery dq{q.data(), kv.view, rows - 1, out.data()};
+  std::vector<double> s;
+  for (int i = 0; i < reps + 1; ++i) {
+    if (flush != nullptr) flush->read_all(dev);
+    const double t0 = now_seconds();
+    flash_decode(dev, shape, std::span<const DecodeQuery>(&dq, 1), 128);
+    if (i > 0) s.push_back(now_seconds() - t0);
+  }
+  return median_of(std::move(s));
+}
+
+}  // namespace
+
+std::string cpu_model_name() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.rfind("model name", 0) == 0) {
+      const auto p = line.find(':');
+      if (p != std::string::npos) {
+        std::string n = line.substr(p + 1);
+        n.erase(0, n.find_first_not_of(' '));
+        return n;
+      }
+    }
+  }
+  return "unknown CPU";
+}
+
+HardwareProfile calibrate(const CalibrationOptions& o, const std::function<void(const std::string&)>& log) {
+  if (o.threads.empty()) throw_invalid_argument("--calibrate needs at least one thread count");
+  const unsigned hw = std::max(1u, std::thread::hardware_concurrency());
+  HardwareProfile p;
+  p.name = o.name.empty() ? cpu_model_name() + " (" + std::to_string(hw) + " threads)" : o.name;
+  p.kind = ProfileKind::kCpuThreads;
+  p.notes = "Measured by `alspec project --calibrate` (src/perf/calibrate.cpp); a device = a group of threads; "
+            "every number's source names its measurement. Shared machine: see docs/performance-model.md.";
+  const std::string cmd = "alspec project --calibrate: ";
+  for (int t : o.threads) {
+    if (t < 1) throw_invalid_argument("--threads values must be >= 1");
+    Device dev({.name = "calibrate", .threads = t, .cores = {}});
+    DeviceRates r;
+    const std::string at = " at " + std::to_string(t) + " thread(s)";
+    std::vector<double> bws;
+    for (int k = 0; k < 3; ++k) bws.push_back(measure_read_bandwidth(dev, size_t{512} << 20, 5).gbps);
+    const double bw = median_of(bws);
+    r.mem_bw_gbps = {bw, cmd + "measure_read_bandwidth, 512 MiB, median of 3 runs of 5" + at};
+    log(fmt("read bandwidth %.2f GB/s", bw) + at);
+    for (DType type : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q6_K}) {
+      try {
+        // Three independent measurements (fresh matrices, seconds apart), the median kept: a single
+        // one on a shared machine can land in another process's burst either way.
+        std::vector<double> g;
+        for (int k = 0; k < 3; ++k) g.push_back(benchmark_matvec(dev, type, 2048, 4096, o.matvec_bytes, o.reps).gbps);
+        const double gbps = median_of(g);
+        r.matvec_gbps[std::string(dtype_name(type))] = {
+            gbps, cmd + "benchmark_matvec 2048x4096, " + std::to_string(o.matvec_bytes >> 20) + " MiB cycled, median of 3 runs of " +
+                      std::to_string(o.reps) + " passes" + at};
+        log(std::string(dtype_name(type)) + fmt(" matvec %.2f GB/s", gbps) + at);
+      } catch (const Error& e) {
+        log(std::string(dtype_name(type)) + " matvec skipped: " + e.what());
+      }
+    }
+    {  // Cache-resident matvecs: 1 MiB of weights cycled (small models live in the caches).
+      std::ifstream llc("/sys/devices/system/cpu/cpu0/cache/index3/size");
+      std::string size;
+      if (llc >> size && !size.empty()) {
+        double bytes = std::atof(size.c_str());
+        if (size.back() == 'K') bytes *= 1024;
+        if (size.back() == 'M') bytes *= 1024 * 1024;
+        r.cache_bytes = {bytes / 2, "half the last-level cache of /sys/devices/system/cpu/cpu0/cache/index3/size (" + size +
+                                        "): a model whose weights + KV fit in it is assumed cache-resident"};
+      }
+      for (DType type : {DType::F32, DType::F16, DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q6_K}) {
+        try {
+          const MatvecBenchmarkResult m = benchmark_matvec(dev, type, 256, 1024, size_t{1} << 20, 200);
+          r.matvec_cached_gbps[std::string(dtype_name(type))] = {
+              m.gbps, cmd + "benchmark_matvec 256x1024 cycled over 1 MiB (cache-resident), median of 200" + at};
+        } catch (const Error& e) {
+          log(std::string(dtype_name(type)) + " cached matvec skipped: " + e.what());
+        }
+      }
+      log(fmt("cached F32 matvec %.1f GB/s", r.matvec_cached_gbps.count("F32") ? r.matvec_cached_gbps["F32"].value : 0.0) + at);
+    }
+    {  // Fixed cost of one dispatched op: a matvec whose 8 KiB of weights stay in L1.
+      const int64_t rows = 32, cols = 256;
+      std::vector<uint8_t> wbuf(row_bytes(DType::Q8_0, cols) * rows);
+      RandomFloats rng;
+      std::vector<float> src(static_cast<size_t>(cols));
+      for (int64_t i = 0; i < rows; ++i) {
+        for (auto& x : src) x = rng.next();
+        quantize_row(DType::Q8_0, src.data(), wbuf.data() + static_cast<size_t>(i) * row_bytes(DType::Q8_0, cols), cols);
+      }
+      const WeightMatrix w{DType::Q8_0, wbuf.data(), rows, cols, row_bytes(DType::Q8_0, cols)};
+      std::vector<float> x(static_cast<size_t>(cols), 0.5f), y(static_cast<size_t>(rows));
+      const double s = time_median(200, 3000, [&] { matvec(dev, w, x.data(), y.data()); });
+      r.op_overhead_us = {s * 1e6, cmd + "lowest of 7 batch medians of 3000 matvecs of a 32x256 Q8_0 matrix (L1-resident)" + at};
+      log(fmt("op overhead %.2f us", s * 1e6) + at);
+    }
+    {  // Attention: memory-bound rate, compute-bound rate, per-call overhead.
+      ReadProbeBuffer flush(dev, size_t{256} << 20);
+      const int64_t rows = 16384;
+      const double s_mem = attention_seconds(dev, &flush, 8, 8, 128, rows, 3 * o.reps + 2);
+      const double bytes = 2.0 * 8 * rows * 128 * 2;
+      r.attention_gbps = {bytes / s_mem / 1e9, cmd + "flash_decode 8 q / 8 KV heads x 128, f16, 16384 rows, caches flushed, median of 11" + at};
+      const double s_cmp = attention_seconds(dev, &flush, 32, 2, 128, rows, 3 * o.reps + 2);
+      const double flops = 4.0 * 32 * 128 * rows;
+      r.attention_gflops = {flops / s_cmp / 1e9, cmd + "flash_decode 32 q / 2 KV heads x 128 (compute-bound), f16, 16384 rows, median of 11" + at};
+      KvBuffer kv_small(2, 64, 64);
+      std::vector<float> q_small(8 * 64, 0.1f), o_small(q_small.size());
+      const DecodeQuery dq_small{q_small.data(), kv_small.view, 63, o_small.data()};
+      const double s_small = time_median(20, 200, [&] {
+        flash_decode(dev, AttentionShape{8, 2, 64}, std::span<const DecodeQuery>(&dq_small, 1), 128);
+      });
+      r.attention_overhead_us = {s_small * 1e6, cmd + "flash_decode 8 q / 2 KV heads x 64, 64 rows, cache-resident, "
+                                                      "lowest of 7 batch medians of 200" + at};
+      log(fmt("attention %.2f GB/s", r.attention_gbps->value) + fmt(", %.1f GFLOP/s", r.attention_gflops->value) +
+          fmt(", overhead %.2f us", s_small * 1e6) + at);
+      r.peak_tflops = {r.attention_gflops->value / 1e3,
+                       cmd + "the attention kernel's compute-bound rate (matvecs use their measured per-type rates)" + at};
+    }
+    {  // Serial element-wise ops (RMSNorm), and SwiGLU split over the device as the session runs it.
+      std::vector<float> x(8192, 0.3f), w(8192, 1.0f), y(8192), g(8192, 0.2f), u(8192, 0.7f);
+      const double s_small = time_median(500, 5000, [&] { rmsnorm(x.data(), w.data(), y.data(), 64, 1e-5f); });
+      const double s_big = time_median(50, 2000, [&] { rmsnorm(x.data(), w.data(), y.data(), 8192, 1e-5f); });
+      r.elementwise_overhead_us = {s_small * 1e6, cmd + "RMSNorm of 64 floats, one thread, lowest of 7 batch medians"};
+      r.elementwise_ns_per_element = {std::max(0.0, (s_big - s_small) / (8192 - 64) * 1e9),
+                                      cmd + "RMSNorm of 8192 vs 64 floats, per extra element, one thread"};
+      const double s_act = time_median(50, 1000, [&] {
+        dev.parallel_for(8, [&](size_t task, int) { swiglu(g.data() + task * 1024, u.data() + task * 1024, y.data() + task * 1024, 1024); });
+      });
+      r.activation_ns_per_element = {std::max(0.0, (s_act - r.op_overhead_us.value * 1e-6) / 8192 * 1e9),
+                                     cmd + "SwiGLU of 8192 elements in 8 tasks on the device, minus the op overhead, per element" + at};
+      log(fmt("element-wise %.2f us", s_small * 1e6) + fmt(" + %.3f ns/element", r.elementwise_ns_per_element->value) +
+          fmt(", SwiGLU %.3f ns/element", r.activation_ns_per_element->value) + at);
+    }
+    p.threads[t] = std::move(r);
+  }
+  {  // Messages between two devices: Channel ping-pong between two threads.
+    auto [a, b] = make_local_channel_pair(size_t{1} << 18);
+    Channel* ca = a.get();
+    Channel* cb = b.get();
+    auto pingpong = [&](size_t floats, int n) {
+      std::vector<float> bufa(floats, 1.0f), bufb(floats);
+      std::thread peer([&] {
+        for (int i = 0; i < n; ++i) {
+          cb->recv(MessageTag::kResidual, bufb);
+          cb->send(MessageTag::kApproxOutput, bufb);
+        }
+      });
+      const double t0 = now_seconds();
+      for (int i = 0; i < n; ++i) {
+        ca->send(MessageTag::kResidual, bufa);
+        ca->recv(MessageTag::kApproxOutput, bufa);
+      }
+      const double s = now_seconds() - t0;
+      peer.join();
+      return s / (2.0 * n);  // one way
+    };
+    pingpong(1, 1000);
+    double lat = 1e30, t_big = 1e30;
+    const size_t big = size_t{1} << 18;
+    for (int b = 0; b < kBatches; ++b) {  // least disturbed batch, as time_median
+      std::this_thread::sleep_for(std::chrono::milliseconds(10));
+      lat = std::min(lat, pingpong(1, 3000));
+      t_big = std::min(t_big, pingpong(big, 30));
+    }
+    const double gbps = static_cast<double>(big * sizeof(float)) / std::max(1e-12, t_big - lat) / 1e9;
+    Link l;
+    l.latency_us = {lat * 1e6, cmd + "Channel ping-pong of one float between two threads, one way, lowest of 7 batch means of 3000"};
+    l.bandwidth_gbps = {gbps, cmd + "Channel ping-pong of 1 MiB messages, one way, minus the latency, lowest of 7 batch means of 30"};
+    p.collectives.sp_link = l;
+    log(fmt("channel latency %.3f us", lat * 1e6) + fmt(", %.2f GB/s", gbps));
+  }
+  return p;
+}
+
+}  // namespace alspec::perf

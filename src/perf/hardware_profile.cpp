@@ -1,0 +1,281 @@
+#include "alspec/perf/hardware_profile.h"
+
+#include <algorithm>
+#include <cmath>
+#include <fstream>
+#include <iterator>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "alspec/core/error.h"
+
+namespace alspec::perf {
+
+using nlohmann::json;
+
+double DeviceRates::matvec_rate_gbps(const std::string& type, bool cached) const {
+  const auto it = matvec_gbps.find(type);
+  const double dram = it != matvec_gbps.end() ? it->second.value
+                                              : mem_bw_gbps.value * (matvec_efficiency ? matvec_efficiency->value : 1.0);
+  if (cached) {
+    // Reading from the caches is never slower than from memory (a lower cached figure is a disturbed measurement).
+    const auto c = matvec_cached_gbps.find(type);
+    if (c != matvec_cached_gbps.end()) return std::max(dram, c->second.value);
+  }
+  return dram;
+}
+double DeviceRates::attention_rate_gbps(int kv_heads) const {
+  if (attention_gbps) return attention_gbps->value;
+  if (!attention_efficiency_by_kv_heads.empty()) {
+    const auto& m = attention_efficiency_by_kv_heads;
+    double eff = 0;
+    if (kv_heads <= m.begin()->first) {
+      eff = m.begin()->second.value;
+    } else if (kv_heads >= m.rbegin()->first) {
+      eff = m.rbegin()->second.value;
+    } else {
+      const auto hi = m.lower_bound(kv_heads);
+      const auto lo = std::prev(hi);
+      const double f = (std::log(kv_heads) - std::log(lo->first)) / (std::log(hi->first) - std::log(lo->first));
+      eff = lo->second.value + f * (hi->second.value - lo->second.value);
+    }
+    return mem_bw_gbps.value * eff;
+  }
+  return mem_bw_gbps.value * (attention_efficiency ? attention_efficiency->value : 1.0);
+}
+double DeviceRates::attention_rate_gflops() const {
+  return attention_gflops ? attention_gflops->value : peak_tflops.value * 1e3;
+}
+double DeviceRates::attention_overhead() const {
+  return attention_overhead_us ? attention_overhead_us->value : op_overhead_us.value;
+}
+double DeviceRates::elementwise_overhead() const {
+  return elementwise_overhead_us ? elementwise_overhead_us->value : op_overhead_us.value;
+}
+double DeviceRates::elementwise_ns() const { return elementwise_ns_per_element ? elementwise_ns_per_element->value : 0.0; }
+double DeviceRates::activation_ns() const {
+  return activation_ns_per_element ? activation_ns_per_element->value : elementwise_ns();
+}
+
+const DeviceRates& HardwareProfile::rates(int n_threads) const {
+  if (kind == ProfileKind::kDevices) return device;
+  const auto it = threads.find(n_threads);
+  if (it != threads.end()) return it->second;
+  std::string have;
+  for (const auto& [t, r] : threads) have += (have.empty() ? "" : ", ") + std::to_string(t);
+  throw_invalid_argument("profile '" + name + "' (" + origin + "): no rates for " + std::to_string(n_threads) +
+                         " thread(s); calibrated: " + have);
+}
+
+namespace {
+
+[[noreturn]] void fail(const std::string& origin, const std::string& path, const std::string& what) {
+  throw_invalid_argument("profile " + origin + ": " + path + ": " + what);
+}
+
+Sourced number(const json& obj, const std::string& key, const std::string& origin, const std::string& path,
+               bool allow_zero = true) {
+  const std::string p = path + "." + key;
+  const json& v = obj.at(key);
+  if (!v.is_object()) fail(origin, p, "expected {\"value\": number, \"source\": \"...\"}");
+  if (!v.contains("value") || !v["value"].is_number()) fail(origin, p, "missing numeric \"value\"");
+  if (!v.contains("source") || !v["source"].is_string() || v["source"].get<std::string>().empty()) {
+    fail(origin, p, "missing \"source\" (every number needs one: a command, a datasheet, or \"assumption: why\")");
+  }
+  Sourced s{v["value"].get<double>(), v["source"].get<std::string>()};
+  if (!std::isfinite(s.value) || s.value < 0 || (!allow_zero && s.value == 0)) {
+    fail(origin, p, "value must be " + std::string(allow_zero ? ">= 0" : "> 0") + ", got " + v["value"].dump());
+  }
+  return s;
+}
+
+Sourced required(const json& obj, const std::string& key, const std::string& origin, const std::string& path,
+                 bool allow_zero = false) {
+  if (!obj.contains(key)) fail(origin, path + "." + key, "required field missing");
+  return number(obj, key, origin, path, allow_zero);
+}
+
+std::optional<Sourced> optional(const json& obj, const std::string& key, const std::string& origin,
+                                const std::string& path, bool allow_zero = true) {
+  if (!obj.contains(key)) return std::nullopt;
+  return number(obj, key, origin, path, allow_zero);
+}
+
+DeviceRates parse_rates(const json& j, const std::string& origin, const std::string& path) {
+  if (!j.is_object()) fail(origin, path, "expected an object");
+  DeviceRates r;
+  r.mem_bw_gbps = required(j, "mem_bw_gbps", origin, path);
+  r.peak_tflops = required(j, "peak_tflops", origin, path);
+  r.op_overhead_us = required(j, "op_overhead_us", origin, path, true);
+  r.matvec_efficiency = optional(j, "matvec_efficiency", origin, path, false);
+  if (j.contains("matvec_gbps")) {
+    const json& m = j["matvec_gbps"];
+    if (!m.is_object()) fail(origin, path + ".matvec_gbps", "expected an object of weight type -> number");
+    for (const auto& [type, v] : m.items()) r.matvec_gbps[type] = number(m, type, origin, path + ".matvec_gbps", false);
+  }
+  r.cache_bytes = optional(j, "cache_bytes", origin, path);
+  if (j.contains("matvec_cached_gbps")) {
+    const json& m = j["matvec_cached_gbps"];
+    if (!m.is_object()) fail(origin, path + ".matvec_cached_gbps", "expected an object of weight type -> number");
+    for (const auto& [type, v] : m.items()) r.matvec_cached_gbps[type] = number(m, type, origin, path + ".matvec_cached_gbps", false);
+  }
+  r.attention_efficiency = optional(j, "attention_efficiency", origin, path, false);
+  if (j.contains("attention_efficiency_by_kv_heads")) {
+    const json& m = j["attention_efficiency_by_kv_heads"];
+    const std::string mp = path + ".attention_efficiency_by_kv_heads";
+    if (!m.is_object() || m.empty()) fail(origin, mp, "expected an object of KV heads per device -> number");
+    for (const auto& [k, v] : m.items()) {
+      int h = 0;
+      try {
+        size_t used = 0;
+        h = std::stoi(k, &used);
+        if (used != k.size()) h = 0;
+      } catch (const std::exception&) {
+        h = 0;
+      }
+      if (h < 1) fail(origin, mp + "." + k, "key must be a head count >= 1");
+      r.attention_efficiency_by_kv_heads[h] = number(m, k, origin, mp, false);
+    }
+  }
+  r.attention_gbps = optional(j, "attention_gbps", origin, path, false);
+  r.attention_gflops = optional(j, "attention_gflops", origin, path, false);
+  r.attention_overhead_us = optional(j, "attention_overhead_us", origin, path);
+  r.elementwise_overhead_us = optional(j, "elementwise_overhead_us", origin, path);
+  r.elementwise_ns_per_element = optional(j, "elementwise_ns_per_element", origin, path);
+  r.activation_ns_per_element = optional(j, "activation_ns_per_element", origin, path);
+  static const char* kKnown[] = {"mem_bw_gbps",           "peak_tflops",         "op_overhead_us",
+                                 "matvec_efficiency",     "matvec_gbps",         "cache_bytes",  "matvec_cached_gbps",         "attention_efficiency",
+                                 "attention_gbps",        "attention_gflops",    "attention_efficiency_by_kv_heads",    "attention_overhead_us",
+                                 "elementwise_overhead_us", "elementwise_ns_per_element", "activation_ns_per_element"};
+  for (const auto& [k, v] : j.items()) {
+    bool known = false;
+    for (const char* n : kKnown) known = known || k == n;
+    if (!known) fail(origin, path + "." + k, "unknown field");
+  }
+  return r;
+}
+
+Link parse_link(const json& j, const std::string& origin, const std::string& path) {
+  if (!j.is_object()) fail(origin, path, "expected an object");
+  Link l;
+  l.latency_us = required(j, "latency_us", origin, path, true);
+  l.bandwidth_gbps = required(j, "bandwidth_gbps", origin, path);
+  l.fixed_us = optional(j, "fixed_us", origin, path);
+  return l;
+}
+
+json sourced(const Sourced& s) { return {{"value", s.value}, {"source", s.source}}; }
+
+json rates_json(const DeviceRates& r) {
+  json j{{"mem_bw_gbps", sourced(r.mem_bw_gbps)}, {"peak_tflops", sourced(r.peak_tflops)},
+         {"op_overhead_us", sourced(r.op_overhead_us)}};
+  auto opt = [&](const char* k, const std::optional<Sourced>& v) {
+    if (v) j[k] = sourced(*v);
+  };
+  opt("matvec_efficiency", r.matvec_efficiency);
+  for (const auto& [t, v] : r.matvec_gbps) j["matvec_gbps"][t] = sourced(v);
+  opt("cache_bytes", r.cache_bytes);
+  for (const auto& [t, v] : r.matvec_cached_gbps) j["matvec_cached_gbps"][t] = sourced(v);
+  opt("attention_efficiency", r.attention_efficiency);
+  for (const auto& [h, v] : r.attention_efficiency_by_kv_heads) j["attention_efficiency_by_kv_heads"][std::to_string(h)] = sourced(v);
+  opt("attention_gbps", r.attention_gbps);
+  opt("attention_gflops", r.attention_gflops);
+  opt("attention_overhead_us", r.attention_overhead_us);
+  opt("elementwise_overhead_us", r.elementwise_overhead_us);
+  opt("elementwise_ns_per_element", r.elementwise_ns_per_element);
+  opt("activation_ns_per_element", r.activation_ns_per_element);
+  return j;
+}
+
+json link_json(const Link& l) {
+  json j{{"latency_us", sourced(l.latency_us)}, {"bandwidth_gbps", sourced(l.bandwidth_gbps)}};
+  if (l.fixed_us) j["fixed_us"] = sourced(*l.fixed_us);
+  return j;
+}
+
+}  // namespace
+
+HardwareProfile parse_profile(const json& j, const std::string& origin) {
+  if (!j.is_object()) fail(origin, "$", "expected a JSON object");
+  HardwareProfile p;
+  p.origin = origin;
+  if (!j.contains("name") || !j["name"].is_string()) fail(origin, "$.name", "required string missing");
+  p.name = j["name"].get<std::string>();
+  if (j.contains("notes")) {
+    if (!j["notes"].is_string()) fail(origin, "$.notes", "expected a string");
+    p.notes = j["notes"].get<std::string>();
+  }
+  const std::string kind = j.value("kind", std::string("devices"));
+  if (kind == "devices") {
+    p.kind = ProfileKind::kDevices;
+    if (!j.contains("device")) fail(origin, "$.device", "required for kind \"devices\"");
+    p.device = parse_rates(j["device"], origin, "$.device");
+  } else if (kind == "cpu-threads") {
+    p.kind = ProfileKind::kCpuThreads;
+    if (!j.contains("threads") || !j["threads"].is_object() || j["threads"].empty()) {
+      fail(origin, "$.threads", "required for kind \"cpu-threads\": an object of thread count -> rates");
+    }
+    for (const auto& [k, v] : j["threads"].items()) {
+      int t = 0;
+      try {
+        size_t used = 0;
+        t = std::stoi(k, &used);
+        if (used != k.size()) t = 0;
+      } catch (const std::exception&) {
+        t = 0;
+      }
+      if (t < 1) fail(origin, "$.threads." + k, "key must be a thread count >= 1");
+      p.threads[t] = parse_rates(v, origin, "$.threads." + k);
+    }
+  } else {
+    fail(origin, "$.kind", "unknown kind '" + kind + "' (devices | cpu-threads)");
+  }
+  if (j.contains("collectives")) {
+    const json& c = j["collectives"];
+    if (!c.is_object()) fail(origin, "$.collectives", "expected an object");
+    const std::string alg = c.value("algorithm", std::string("ring"));
+    if (alg == "ring") {
+      p.collectives.algorithm = CollectiveAlgorithm::kRing;
+    } else if (alg == "tree") {
+      p.collectives.algorithm = CollectiveAlgorithm::kTree;
+    } else {
+      fail(origin, "$.collectives.algorithm", "unknown algorithm '" + alg + "' (ring | tree)");
+    }
+    if (c.contains("tp_link")) p.collectives.tp_link = parse_link(c["tp_link"], origin, "$.collectives.tp_link");
+    if (c.contains("sp_link")) p.collectives.sp_link = parse_link(c["sp_link"], origin, "$.collectives.sp_link");
+  }
+  return p;
+}
+
+HardwareProfile load_profile(const std::string& path) {
+  std::ifstream f(path);
+  if (!f) throw Error(ErrorKind::kIo, path + ": cannot open hardware profile");
+  std::stringstream ss;
+  ss << f.rdbuf();
+  json j;
+  try {
+    j = json::parse(ss.str());
+  } catch (const json::parse_error& e) {
+    throw_invalid_argument("profile " + path + ": malformed JSON: " + e.what());
+  }
+  return parse_profile(j, path);
+}
+
+json profile_to_json(const HardwareProfile& p) {
+  json j{{"name", p.name}};
+  if (!p.notes.empty()) j["notes"] = p.notes;
+  if (p.kind == ProfileKind::kDevices) {
+    j["kind"] = "devices";
+    j["device"] = rates_json(p.device);
+  } else {
+    j["kind"] = "cpu-threads";
+    for (const auto& [t, r] : p.threads) j["threads"][std::to_string(t)] = rates_json(r);
+  }
+  json c{{"algorithm", p.collectives.algorithm == CollectiveAlgorithm::kRing ? "ring" : "tree"}};
+  if (p.collectives.tp_link) c["tp_link"] = link_json(*p.collectives.tp_link);
+  if (p.collectives.sp_link) c["sp_link"] = link_json(*p.collectives.sp_link);
+  j["collectives"] = c;
+  return j;
+}
+
+}  // namespace alspec::perf

@@ -1,0 +1,106 @@
+#include "alspec/perf/op_cost.h"
+
+#include <algorithm>
+
+#include "alspec/core/error.h"
+#include "alspec/perf/collectives.h"
+
+namespace alspec::perf {
+
+const char* op_kind_name(OpKind k) {
+  switch (k) {
+    case OpKind::kMatvec: return "matvec";
+    case OpKind::kAttention: return "attention";
+    case OpKind::kElementwise: return "elementwise";
+    case OpKind::kCollective: return "tp_collectives";
+    case OpKind::kMessage: return "sp_messages";
+  }
+  return "?";
+}
+
+double sum_us(const std::vector<OpCost>& ops) {
+  double t = 0;
+  for (const auto& o : ops) t += o.us;
+  return t;
+}
+
+namespace {
+// overhead + max(memory, compute), naming the larger of the three terms.
+OpCost roofline(std::string name, OpKind kind, double bytes, double flops, double gbps, double gflops,
+                double overhead_us) {
+  const double mem_us = bytes / (gbps * 1e3);   // bytes / (GB/s) in us
+  const double cmp_us = flops / (gflops * 1e3);
+  OpCost c{std::move(name), kind, bytes, flops, overhead_us + std::max(mem_us, cmp_us), ""};
+  c.bound = overhead_us >= std::max(mem_us, cmp_us) ? "overhead" : (mem_us >= cmp_us ? "memory" : "compute");
+  return c;
+}
+}  // namespace
+
+OpCost matvec_cost(const DeviceRates& r, const std::string& name, const std::vector<const MatrixShape*>& fused,
+                   bool cached) {
+  double bytes = 0, flops = 0, mem_us = 0;
+  for (const auto* m : fused) {
+    bytes += m->bytes;
+    // A measured per-type rate is the kernel's throughput, its arithmetic included: no FLOP ceiling.
+    if (r.matvec_gbps.count(m->type) == 0) flops += 2.0 * m->rows * m->cols;
+    mem_us += m->bytes / (r.matvec_rate_gbps(m->type, cached) * 1e3);  // each matrix at its own type's rate
+  }
+  const double eff_gbps = mem_us > 0 ? bytes / (mem_us * 1e3) : r.mem_bw_gbps.value;
+  return roofline(name, OpKind::kMatvec, bytes, flops, eff_gbps, r.peak_tflops.value * 1e3, r.op_overhead_us.value);
+}
+
+OpCost attention_cost(const DeviceRates& r, const ModelShape& s, double rows, const std::string& name) {
+  const double bytes = rows * s.kv_bytes_per_token_layer();
+  const double flops = 4.0 * s.n_head * s.head_dim * rows;
+  return roofline(name, OpKind::kAttention, bytes, flops, r.attention_rate_gbps(s.n_head_kv), r.attention_rate_gflops(),
+                  r.attention_overhead());
+}
+
+OpCost elementwise_cost(const DeviceRates& r, const std::string& name, double elements, double ns_per_element) {
+  const double work = elements * ns_per_element * 1e-3;
+  const double oh = r.elementwise_overhead();
+  return {name, OpKind::kElementwise, elements * 4.0, 0, oh + work, oh >= work ? "overhead" : "compute"};
+}
+
+TokenOps token_ops(const ModelShape& s, const DeviceRates& r, const CollectiveSpec& coll, int tp, double L,
+                   int spec_chunk) {
+  if (tp > 1 && !coll.tp_link) throw_invalid_argument("--tp " + std::to_string(tp) + " needs collectives.tp_link in the profile");
+  const double ew = r.elementwise_ns();
+  auto all_reduce_op = [&](const std::string& name, double bytes) {
+    const CollectiveCost c = all_reduce(*coll.tp_link, coll.algorithm, tp, bytes);
+    return OpCost{name, OpKind::kCollective, c.link_bytes, 0, c.us, "link"};
+  };
+  TokenOps t;
+  t.begin.push_back(elementwise_cost(r, "embedding", s.n_embd, ew));
+  const double rows_spec = std::min(L, 2.0 * spec_chunk);
+  const bool cached = r.cache_bytes && s.weight_bytes() + L * s.n_layers * s.kv_bytes_per_token_layer() <= r.cache_bytes->value;
+  for (const auto& l : s.layers) {
+    LayerOps o;
+    o.pre.push_back(elementwise_cost(r, "attn_norm", s.n_embd, ew));
+    o.pre.push_back(matvec_cost(r, "qkv", {&l.wq, &l.wk, &l.wv}, cached));
+    o.pre.push_back(elementwise_cost(r, "rope_kv_write", s.q_dim() + 3.0 * s.kv_dim(), ew));
+    o.attention = attention_cost(r, s, L);
+    o.spec_ready = attention_cost(r, s, rows_spec, "spec_ready");
+    o.post.push_back(matvec_cost(r, "o", {&l.wo}, cached));
+    if (tp > 1) o.post.push_back(all_reduce_op("all_reduce_o", s.n_embd * s.act_bytes));
+    o.post.push_back(elementwise_cost(r, "residual_ffn_norm", 2.0 * s.n_embd, ew));
+    o.post.push_back(matvec_cost(r, "gate_up", {&l.w_gate, &l.w_up}, cached));
+    {  // SwiGLU is split over the device's threads: a parallel dispatch, not a serial call
+      const double work = s.n_ff * r.activation_ns() * 1e-3, oh = r.op_overhead_us.value;
+      o.post.push_back({"swiglu", OpKind::kElementwise, s.n_ff * 8.0, 0, oh + work, oh >= work ? "overhead" : "compute"});
+    }
+    o.post.push_back(matvec_cost(r, "down", {&l.w_down}, cached));
+    if (tp > 1) o.post.push_back(all_reduce_op("all_reduce_down", s.n_embd * s.act_bytes));
+    o.post.push_back(elementwise_cost(r, "residual", s.n_embd, ew));
+    t.layers.push_back(std::move(o));
+  }
+  t.end.push_back(elementwise_cost(r, "output_norm", s.n_embd, ew));
+  t.end.push_back(matvec_cost(r, "lm_head", {&s.output}, cached));
+  if (tp > 1) {
+    const CollectiveCost c = all_gather(*coll.tp_link, tp, s.output.rows * tp * s.act_bytes);
+    t.end.push_back({"all_gather_logits", OpKind::kCollective, c.link_bytes, 0, c.us, "link"});
+  }
+  return t;
+}
+
+}  // namespace alspec::perf
