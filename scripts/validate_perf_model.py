@@ -16,12 +16,14 @@ import statistics
 import subprocess
 import sys
 
+# Paths relative to the repository root: the Qwen files from `make models`, the synthetic ones from
+# `alspec synth-model --preset llama-3.2-1b --type q8_0|q4_0 --output tied --out models/...`.
 MODELS = {
     "stories260K": ("assets/models/stories260K.gguf", [0, 128, 256, 448], 16, 32),
-    "llama-3.2-1b-q8_0": ("/tmp/perf/llama-3.2-1b-q8_0.gguf", [0, 1024, 4096, 16384], 128, 8),
-    "llama-3.2-1b-q4_0": ("/tmp/perf/llama-3.2-1b-q4_0.gguf", [0, 1024, 4096, 16384], 128, 8),
-    "qwen2.5-coder-0.5b-q4_k_m": ("/work/main/models/qwen2.5-coder-0.5b-instruct-awq-q4_k_m.gguf", [0, 1024, 4096, 16384], 128, 8),
-    "qwen2.5-coder-1.5b-q4_k_m": ("/work/main/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", [0, 1024, 4096, 16384], 128, 8),
+    "llama-3.2-1b-q8_0": ("models/llama-3.2-1b-q8_0.gguf", [0, 1024, 4096, 16384], 128, 8),
+    "llama-3.2-1b-q4_0": ("models/llama-3.2-1b-q4_0.gguf", [0, 1024, 4096, 16384], 128, 8),
+    "qwen2.5-coder-0.5b-q4_k_m": ("models/qwen2.5-coder-0.5b-instruct-awq-q4_k_m.gguf", [0, 1024, 4096, 16384], 128, 8),
+    "qwen2.5-coder-1.5b-q4_k_m": ("models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf", [0, 1024, 4096, 16384], 128, 8),
 }
 
 
