@@ -76,7 +76,9 @@ void store_kv_row(DType type, const float* src, void* dst, int head_dim);
 void load_kv_row(DType type, const void* src, float* dst, int head_dim);
 
 // Whether K of this type can use key blocks (F32, F16, BF16), and whether the engine should: true
-// when the row kernel that will read the cache works on key blocks (AVX-512, head_dim 64 or 128).
+// when the row kernel of the level in effect (attention_simd_level) reads key blocks directly
+// (AVX2 or AVX-512, head_dim 64 or 128). Any level reads either layout (the scalar kernel through
+// load_key_row), so a cache made at one level stays valid when the level is lowered.
 bool key_blocks_supported(DType type);
 bool prefer_key_blocks(DType type, int head_dim);
 
