@@ -20,6 +20,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "alspec/core/dtype.h"
 #include "alspec/core/function_ref.h"
@@ -128,5 +129,9 @@ void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::spa
 // ALSPEC_SIMD / set_simd_level), lowered when head_dim is not a multiple of the vector width
 // (AVX-512 needs head_dim % 16 == 0, AVX2 head_dim % 8 == 0).
 SimdLevel attention_simd_level(int head_dim);
+
+// The row kernel attention_simd_level(head_dim) runs on such a cache, in words for reports, e.g.
+// "avx2 fused, pipelined, K in key blocks" or "scalar twin".
+std::string attention_kernel_variant(DType type, int head_dim, bool k_blocks);
 
 }  // namespace alspec
