@@ -562,6 +562,29 @@ ALSPEC_TARGET_AVX2 inline void qk_tile_blocks(const GroupRows& g, int64_t r0, in
   }
 }
 
+// Step `step` of `steps`'s share of the prefetches of a pipelined tile: K rows of the next tile
+// (those before `next`) and V rows of this one.
+template <size_t RB, int steps>
+ALSPEC_TARGET_AVX2 __attribute__((always_inline)) inline void prefetch_share(const uint8_t* krows, const uint8_t* vrows,
+                                                                             int next, int step) {
+  static_assert(steps % TR == 0 || TR % steps == 0);
+  static_assert(RB % 64 == 0, "key blocks: F32/F16/BF16 rows are whole cache lines");
+  // Written out: through prefetch_row (as the row kernels do) GCC 12 dropped these prefetches.
+  auto one = [&](int r) __attribute__((always_inline, target("avx2,f16c,fma"))) {
+    const char* k = reinterpret_cast<const char*>(krows + static_cast<size_t>(TR + r) * RB);
+    const char* v = reinterpret_cast<const char*>(vrows + static_cast<size_t>(r) * RB);
+    for (size_t off = 0; off < RB; off += 64) {
+      if (r < next) _mm_prefetch(k + off, _MM_HINT_T0);
+      _mm_prefetch(v + off, _MM_HINT_T0);
+    }
+  };
+  if constexpr (steps <= TR) {
+    for (int r = step * (TR / steps); r < (step + 1) * (TR / steps); ++r) one(r);
+  } else {
+    if (step % (steps / TR) == 0) one(step / (steps / TR));
+  }
+}
+
 // Pipelined step loop of one full, block-aligned tile j (2 key blocks), NH = n_rep <= 8: q·k of
 // tile j in steps of 8 dims of one block for one group of (up to) 4 heads, scores to p_next,
 // interleaved with p·V of tile j - 1 for the heads in whole blocks of 4 (units of 4 heads x one
@@ -587,31 +610,35 @@ ALSPEC_TARGET_AVX2 __attribute__((noinline)) void qk_blocks_with_pv(const GroupR
   static_assert(TR % steps_per_unit == 0);
   constexpr int pv_rows = TR / steps_per_unit;
   const __m256 scale = _mm256_set1_ps(g.scale);
-  PvUnit<T, D> pv;
-  int step = 0, u = 0, js = 0;
-  // The work after each q·k step: its share of the prefetches, then p·V rows of the current unit.
-  auto tail = [&]() __attribute__((always_inline, target("avx2,f16c,fma"))) {
-    for (int r = step * TR / steps; r < (step + 1) * TR / steps; ++r) {
-      if (r < next) prefetch_row<RB>(krows + static_cast<size_t>(TR + r) * RB);
-      prefetch_row<RB>(vrows + static_cast<size_t>(r) * RB);
-    }
-    ++step;
-    if constexpr (units > 0) {
-      if (js == 0) {
-        const int blk = u / (D / 8);
-        pv.i = 8 * (u % (D / 8));
-        pv.acc = acc + blk * 4 * D + pv.i;
-        pv.p = p_prev + blk * 4 * TR;
-        pv.load(alpha + blk * 4);
+  // The work after each q·k step: its share of the prefetches (K of tile j + 1, V of tile j), then
+  // p·V rows of the current unit. (A struct, not a lambda: GCC 12 dropped the prefetches from
+  // the inlined lambda.)
+  struct Tail {
+    const uint8_t *krows, *vrows, *prev_v;
+    int next;
+    const float *p_prev, *alpha;
+    float* acc;
+    PvUnit<T, D> pv;
+    int step = 0, u = 0, js = 0;
+    ALSPEC_TARGET_AVX2 __attribute__((always_inline)) void operator()() {
+      ++step;
+      if constexpr (units > 0) {
+        if (js == 0) {
+          const int blk = u / (D / 8);
+          pv.i = 8 * (u % (D / 8));
+          pv.acc = acc + blk * 4 * D + pv.i;
+          pv.p = p_prev + blk * 4 * TR;
+          pv.load(alpha + blk * 4);
+        }
+        pv.rows(prev_v, js * pv_rows, (js + 1) * pv_rows);
+        if (++js == steps_per_unit) {
+          pv.store();
+          js = 0;
+          ++u;
+        }
       }
-      pv.rows(prev_v, js * pv_rows, (js + 1) * pv_rows);
-      if (++js == steps_per_unit) {
-        pv.store();
-        js = 0;
-        ++u;
-      }
     }
-  };
+  } tail{krows, vrows, prev_v, next, p_prev, alpha, acc, {}};
   for (int kb = 0; kb < 2; ++kb) {
     const uint8_t* block = krows + static_cast<size_t>(kb) * KB * RB;
     for (int hg = 0; hg < NF; ++hg) {
@@ -620,6 +647,7 @@ ALSPEC_TARGET_AVX2 __attribute__((noinline)) void qk_blocks_with_pv(const GroupR
       zero_chains<4, CH>(c);
       for (int gs = 0; gs < G; ++gs) {
         block_dims<T, 4, CH>(g.q + hg * 4 * D, D, block, 8 * gs, 8 * gs + 8, c);
+        prefetch_share<RB, steps>(krows, vrows, next, tail.step);
         tail();
       }
       block_sums<4, CH>(c, scale, p_next + hg * 4 * TR + kb * KB, TR);
@@ -630,6 +658,7 @@ ALSPEC_TARGET_AVX2 __attribute__((noinline)) void qk_blocks_with_pv(const GroupR
       zero_chains<R, CH>(c);
       for (int gs = 0; gs < G; ++gs) {
         block_dims<T, R, CH>(g.q + NF * 4 * D, D, block, 8 * gs, 8 * gs + 8, c);
+        prefetch_share<RB, steps>(krows, vrows, next, tail.step);
         tail();
       }
       block_sums<R, CH>(c, scale, p_next + NF * 4 * TR + kb * KB, TR);
