@@ -137,6 +137,8 @@ def test_bench_runs(alspec):
     assert len(points) == 6
     for r in points:
         assert r["decode_ms"] > 0 and r["membw_gbps"] > 0 and r["roofline_ratio"] > 0
+        assert r["cpu"] and r["simd"] in ("scalar", "avx2", "avx512")
+        assert r["matvec_kernel"].startswith(r["simd"]) and r["attention_kernel"]
     assert any("attention_hidden_fraction" in r for r in rows)
 
 
@@ -156,6 +158,8 @@ def test_bench_attention_json_points(alspec):
         assert r["read_gbps"] == max(r["probe_gbps"], r["flush_gbps"])
         assert r["roofline_ratio"] == pytest.approx(r["gbps"] / r["read_gbps"])
         assert r["spec_overhead"] == pytest.approx(r["spec_ms"] / r["plain_ms"] - 1)
+        assert r["cpu"] and r["simd"] in ("scalar", "avx2", "avx512")
+        assert r["kernel"].startswith(r["simd"]) and r["key_layout"] in ("rows", "blocks")
 
 
 def test_bench_attention_rejects_bad_options(alspec):

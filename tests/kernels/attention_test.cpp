@@ -180,22 +180,25 @@ TEST(Attention, OtherGqaRatios) {
 TEST(Attention, EverySimdLevelMatchesReferenceAndScalarTwin) {
   Device dev({.name = "t", .threads = 1, .cores = {}});
   for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0}) {
-    const AttentionShape shape{8, 2, 128};
-    const TestCache cache(type, 2, 128, 600, 31);
-    const std::vector<float> q = random_query(8, 128, 32, 2.0f);
-    set_simd_level(SimdLevel::kScalar);
-    const SpecOutputs scalar = run_spec(dev, shape, q.data(), cache.view(), 599, 64, 0.1f);
-    for (SimdLevel level : {SimdLevel::kAvx2, SimdLevel::kAvx512}) {
-      if (set_simd_level(level) != level) continue;  // CPU lacks it
-      const SpecOutputs o = run_spec(dev, shape, q.data(), cache.view(), 599, 64, 0.1f);
-      std::vector<double> s_exact(scalar.exact.begin(), scalar.exact.end());
-      std::vector<double> s_spec(scalar.spec.begin(), scalar.spec.end());
-      // Different exp and summation order than the scalar twin: float rounding only.
-      EXPECT_LE(nmse(o.exact, s_exact), kNmseSameCache) << dtype_name(type);
-      EXPECT_LE(nmse(o.spec, s_spec), kNmseSameCache) << dtype_name(type);
-      check_point(dev, shape, cache, q, 600, 64, false);
+    for (bool blocks : {false, true}) {  // K in rows and in key blocks
+      if (blocks && !key_blocks_supported(type)) continue;
+      const AttentionShape shape{8, 2, 128};
+      const TestCache cache(type, 2, 128, 600, 31, blocks);
+      const std::vector<float> q = random_query(8, 128, 32, 2.0f);
+      set_simd_level(SimdLevel::kScalar);
+      const SpecOutputs scalar = run_spec(dev, shape, q.data(), cache.view(), 599, 64, 0.1f);
+      for (SimdLevel level : {SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+        if (set_simd_level(level) != level) continue;  // CPU lacks it
+        const SpecOutputs o = run_spec(dev, shape, q.data(), cache.view(), 599, 64, 0.1f);
+        std::vector<double> s_exact(scalar.exact.begin(), scalar.exact.end());
+        std::vector<double> s_spec(scalar.spec.begin(), scalar.spec.end());
+        // Different exp and summation order than the scalar twin: float rounding only.
+        EXPECT_LE(nmse(o.exact, s_exact), kNmseSameCache) << dtype_name(type) << " blocks " << blocks;
+        EXPECT_LE(nmse(o.spec, s_spec), kNmseSameCache) << dtype_name(type) << " blocks " << blocks;
+        check_point(dev, shape, cache, q, 600, 64, false);
+      }
+      set_simd_level(SimdLevel::kAvx512);
     }
-    set_simd_level(SimdLevel::kAvx512);
   }
 }
 
@@ -464,6 +467,55 @@ TEST(KeyBlocks, BitwiseIdenticalAcrossThreadCountsAndEverySimdLevelAgrees) {
     }
     set_simd_level(SimdLevel::kAvx512);
   }
+}
+
+TEST(KeyBlocks, LayoutFollowsTheLevelInEffect) {
+  // Key blocks where the level's kernel reads them directly: AVX2 and AVX-512 at head_dim 64/128.
+  set_simd_level(SimdLevel::kScalar);
+  EXPECT_FALSE(prefer_key_blocks(DType::F16, 128));
+  for (SimdLevel level : {SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (set_simd_level(level) != level) continue;  // CPU lacks it
+    EXPECT_TRUE(prefer_key_blocks(DType::F16, 128)) << simd_level_name(level);
+    EXPECT_TRUE(prefer_key_blocks(DType::BF16, 64)) << simd_level_name(level);
+    EXPECT_TRUE(prefer_key_blocks(DType::F32, 128)) << simd_level_name(level);
+    EXPECT_FALSE(prefer_key_blocks(DType::Q8_0, 128)) << simd_level_name(level);
+    EXPECT_FALSE(prefer_key_blocks(DType::F16, 96)) << simd_level_name(level);
+  }
+  set_simd_level(SimdLevel::kAvx512);
+}
+
+TEST(KeyBlocks, EveryLevelReadsBothLayoutsDeterministically) {
+  // A cache made at one level is read by every level (rows and key blocks), each within float
+  // rounding of the reference and bitwise the same at 1 and 3 threads. GQA 1, 3, 4, 6, 8 and 12
+  // cover the pipelined loops (4-8 heads), their remainders and the unpipelined fallbacks; L 1100
+  // with S 40 gives full tiles (pipelined), partial tiles and windows off the block grid.
+  Device dev1({.name = "t", .threads = 1, .cores = {}});
+  Device dev3({.name = "t", .threads = 3, .cores = {}});
+  uint32_t seed = 900;
+  for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+    if (set_simd_level(level) != level) continue;  // CPU lacks it
+    for (DType type : {DType::F32, DType::F16, DType::BF16, DType::Q8_0}) {
+      for (bool blocks : {false, true}) {
+        if (blocks && !key_blocks_supported(type)) continue;
+        for (int gqa : {1, 3, 4, 6, 8, 12}) {
+          for (int d : {64, 128}) {
+            const AttentionShape shape{2 * gqa, 2, d};
+            const TestCache cache(type, 2, d, 1100, seed++, blocks);
+            const std::vector<float> q = random_query(shape.n_heads, d, seed++, 2.0f);
+            const std::string where = std::string(simd_level_name(level)) + (blocks ? " blocks " : " rows ") +
+                                      label(type, shape.n_heads, 2, d, 1100, 40);
+            const SpecOutputs a = run_spec(dev1, shape, q.data(), cache.view(), 1099, 40, 0.1f);
+            const SpecOutputs b = run_spec(dev3, shape, q.data(), cache.view(), 1099, 40, 0.1f);
+            EXPECT_TRUE(bitwise_equal(a.exact, b.exact)) << where;
+            EXPECT_TRUE(bitwise_equal(a.spec, b.spec)) << where;
+            EXPECT_LE(nmse(a.exact, reference_full(shape, q.data(), cache.view(), 1100)), kNmseSameCache) << where;
+            EXPECT_TRUE(bitwise_equal(run_plain(dev3, shape, q.data(), cache.view(), 1099, 40), a.exact)) << where;
+          }
+        }
+      }
+    }
+  }
+  set_simd_level(SimdLevel::kAvx512);
 }
 
 TEST(KeyBlocks, BadLayoutsAreRejected) {

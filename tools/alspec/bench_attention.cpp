@@ -92,7 +92,13 @@ int run_bench(const BenchOptions& o) {
   const AttentionShape shape{o.n_heads, o.n_kv_heads, o.head_dim};
   const size_t q_floats = static_cast<size_t>(o.n_heads) * static_cast<size_t>(o.head_dim);
 
+  const std::string cpu = cpu_model_name();
+  const std::string simd(simd_level_name(attention_simd_level(o.head_dim)));
+  const std::string variant = attention_kernel_variant(*type, o.head_dim, blocks);
   if (!o.json) {
+    std::printf("cpu: %s (features: %s)\nsimd level: %s (detected %s); attention kernel: %s\n", cpu.c_str(),
+                cpu_feature_list().c_str(), simd.c_str(), std::string(simd_level_name(detected_simd_level())).c_str(),
+                variant.c_str());
     std::printf("attention bench: %d q heads, %d kv heads, head_dim %d, kv %s (K in %s), S %d, %s, simd %s, %d reps (median)\n",
                 o.n_heads, o.n_kv_heads, o.head_dim, std::string(dtype_name(*type)).c_str(), blocks ? "key blocks" : "rows", o.spec_chunk,
                 o.warm ? "warm caches" : "caches flushed before each call",
@@ -184,6 +190,9 @@ int run_bench(const BenchOptions& o) {
           j["read_gbps"] = read_gbps;
           j["probe_gbps"] = probe_gbps;
           j["flush_gbps"] = flush_gbps;
+          j["cpu"] = cpu;
+          j["simd"] = simd;
+          j["kernel"] = variant;
           std::cout << j.dump() << std::endl;
         } else {
           std::printf("%8lld %6d %10.3f %10.3f %9.2f %9.2f %9.3f %9.3f %+9.3f %5d/%d\n", static_cast<long long>(ctx),

@@ -9,6 +9,8 @@
 
 #include "alspec/core/error.h"
 #include "alspec/core/timer.h"
+#include "alspec/kernels/attention.h"
+#include "alspec/kernels/cpu_features.h"
 #include "alspec/kernels/matmul.h"
 #include "alspec/kernels/memory_bandwidth.h"
 #include "alspec/kernels/ops.h"
@@ -245,7 +247,14 @@ int run(const BenchArgs& a) {
   }
   const EngineArgs& ea = a.engine;
   const auto kv_type = ea.to_options().kv_type;
+  const std::string cpu = cpu_model_name();
+  const std::string simd(simd_level_name(simd_level()));
+  const std::string matvec_variant = matmul_kernel_variant();
+  const std::string attn_variant = attention_kernel_variant(kv_type, c.head_dim, prefer_key_blocks(kv_type, c.head_dim));
   if (!a.json) {
+    std::printf("cpu: %s (features: %s)\nsimd level: %s (detected %s); matvec: %s; attention: %s\n", cpu.c_str(),
+                cpu_feature_list().c_str(), simd.c_str(), std::string(simd_level_name(detected_simd_level())).c_str(),
+                matvec_variant.c_str(), attn_variant.c_str());
     std::printf("model %s: %s, %d layers, weights %.1f MB read per token, KV %s\n", a.engine.model.c_str(),
                 c.arch_name.c_str(), c.n_layers, static_cast<double>(model->weight_bytes_per_token()) / 1e6,
                 ea.kv_type.c_str());
@@ -340,7 +349,11 @@ int run(const BenchArgs& a) {
                          {"checks", pr.checks},
                          {"hit_rate", pr.hit_rate},
                          {"spec_chunk", engine.spec_chunk()},
-                         {"lambda", eo.spec.lambda}};
+                         {"lambda", eo.spec.lambda},
+                         {"cpu", cpu},
+                         {"simd", simd},
+                         {"matvec_kernel", matvec_variant},
+                         {"attention_kernel", attn_variant}};
         const auto& p = pr.prof;
         if (p.layers > 0) {
           j["per_layer_us"] = {{"pre", per_layer(p, p.pre) * 1e6},

@@ -21,6 +21,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "alspec/core/dtype.h"
 #include "alspec/core/function_ref.h"
@@ -80,7 +81,9 @@ void store_kv_row(DType type, const float* src, void* dst, int head_dim);
 void load_kv_row(DType type, const void* src, float* dst, int head_dim);
 
 // Whether K of this type can use key blocks (F32, F16, BF16), and whether the engine should: true
-// when the row kernel that will read the cache works on key blocks (AVX-512, head_dim 64 or 128).
+// when the row kernel of the level in effect (attention_simd_level) reads key blocks directly
+// (AVX2 or AVX-512, head_dim 64 or 128). Any level reads either layout (the scalar kernel through
+// load_key_row), so a cache made at one level stays valid when the level is lowered.
 bool key_blocks_supported(DType type);
 bool prefer_key_blocks(DType type, int head_dim);
 
@@ -134,5 +137,9 @@ void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::spa
 // ALSPEC_SIMD / set_simd_level), lowered when head_dim is not a multiple of the vector width
 // (AVX-512 needs head_dim % 16 == 0, AVX2 head_dim % 8 == 0).
 SimdLevel attention_simd_level(int head_dim);
+
+// The row kernel attention_simd_level(head_dim) runs on such a cache, in words for reports, e.g.
+// "avx2 fused, pipelined, K in key blocks" or "scalar twin".
+std::string attention_kernel_variant(DType type, int head_dim, bool k_blocks);
 
 }  // namespace alspec

@@ -3,6 +3,7 @@
 // caps the level (for tests and A/B measurements); a level the CPU lacks is never selected.
 #pragma once
 
+#include <string>
 #include <string_view>
 
 namespace alspec {
@@ -30,5 +31,10 @@ SimdLevel simd_level();
 // Caps the level for this process (tests compare paths); returns the level now in effect.
 SimdLevel set_simd_level(SimdLevel cap);
 std::string_view simd_level_name(SimdLevel level);
+// The CPU's brand string (cpuid leaves 0x80000002-4, e.g. "AMD EPYC 7763 64-Core Processor"),
+// trimmed; "unknown" where there is none. For benchmark reports.
+std::string cpu_model_name();
+// The features behind the levels, for reports: e.g. "avx2 fma f16c avx512f ... avx512bf16".
+std::string cpu_feature_list();
 
 }  // namespace alspec

@@ -27,6 +27,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <span>
+#include <string>
 
 #include "alspec/core/dtype.h"
 #include "alspec/runtime/device.h"
@@ -63,6 +64,9 @@ void matvec(Device& dev, const WeightMatrix& w, const float* x, float* y);
 void matvec_fused(Device& dev, std::span<const MatvecTarget> targets, const float* x);
 // y[t][rows] = W x[t] for t < n (x is n rows of cols floats). Row t equals matvec on x[t] bitwise.
 void matmul(Device& dev, const WeightMatrix& w, const float* x, int64_t n, float* y);
+// The dot kernels matvec/matmul use now (simd_level()), in words for reports, e.g.
+// "avx2 dot kernels, Q4_0 two rows at a time".
+std::string matmul_kernel_variant();
 // Plain twin: dequantised weights times unquantised x, accumulated in double.
 void matvec_reference(const WeightMatrix& w, const float* x, float* y);
 

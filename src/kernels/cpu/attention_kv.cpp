@@ -47,7 +47,7 @@ bool key_blocks_supported(DType type) { return type == DType::F32 || type == DTy
 
 bool prefer_key_blocks(DType type, int head_dim) {
   return key_blocks_supported(type) && (head_dim == 64 || head_dim == 128) &&
-         attention_simd_level(head_dim) == SimdLevel::kAvx512;
+         attention_simd_level(head_dim) >= SimdLevel::kAvx2;
 }
 
 namespace {

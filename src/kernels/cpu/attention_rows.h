@@ -49,8 +49,8 @@ struct GroupState {
 };
 
 // K rows [r0, r0 + nt) of a range in key blocks, decoded with load_key_row into dst [nt][head_dim]:
-// the (slow) path of the kernels that have no key-block code; the engine only uses key blocks
-// where the AVX-512 kernel reads them directly (prefer_key_blocks).
+// the (slow) path of the kernels that have no key-block code (AVX2/AVX-512 at head dims other than
+// 64 and 128); the engine only uses key blocks where the fused kernels read them (prefer_key_blocks).
 inline void load_key_tile(const GroupRows& g, int64_t r0, int nt, float* dst) {
   for (int t = 0; t < nt; ++t) {
     load_key_row(g.type, true, g.k, r0 + t + g.k_first, dst + static_cast<size_t>(t) * static_cast<size_t>(g.head_dim),

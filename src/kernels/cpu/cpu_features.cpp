@@ -4,8 +4,13 @@
 #include <atomic>
 #include <cstdlib>
 #include <string>
+#include <utility>
 
 #include "alspec/core/error.h"
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <cpuid.h>
+#endif
 
 namespace alspec {
 namespace {
@@ -72,6 +77,45 @@ std::string_view simd_level_name(SimdLevel level) {
     case SimdLevel::kAvx512: return "avx512";
   }
   return "unknown";
+}
+
+std::string cpu_model_name() {
+  std::string name;
+#if defined(__x86_64__) || defined(__i386__)
+  unsigned max_ext = __get_cpuid_max(0x80000000u, nullptr);
+  if (max_ext >= 0x80000004u) {
+    for (unsigned leaf = 0x80000002u; leaf <= 0x80000004u; ++leaf) {
+      unsigned r[4] = {0, 0, 0, 0};
+      __get_cpuid(leaf, &r[0], &r[1], &r[2], &r[3]);
+      for (unsigned x : r) {
+        for (int b = 0; b < 4; ++b) {
+          const char c = static_cast<char>((x >> (8 * b)) & 0xFF);
+          if (c != '\0') name.push_back(c);
+        }
+      }
+    }
+  }
+#endif
+  const size_t first = name.find_first_not_of(' ');
+  if (first == std::string::npos) return "unknown";
+  const size_t last = name.find_last_not_of(' ');
+  return name.substr(first, last - first + 1);
+}
+
+std::string cpu_feature_list() {
+  const auto& f = cpu_features();
+  const std::pair<const char*, bool> all[] = {
+      {"avx2", f.avx2},         {"fma", f.fma},           {"f16c", f.f16c},
+      {"avx512f", f.avx512f},   {"avx512bw", f.avx512bw}, {"avx512vl", f.avx512vl},
+      {"avx512dq", f.avx512dq}, {"avx512vnni", f.avx512vnni}, {"avx512vbmi", f.avx512vbmi},
+      {"avx512bf16", f.avx512bf16}, {"avxvnni", f.avxvnni}};
+  std::string out;
+  for (const auto& [name, on] : all) {
+    if (!on) continue;
+    if (!out.empty()) out += ' ';
+    out += name;
+  }
+  return out.empty() ? "none" : out;
 }
 
 }  // namespace alspec

@@ -196,3 +196,16 @@ void matvec_reference(const WeightMatrix& w, const float* x, float* y) {
 }
 
 }  // namespace alspec
+
+namespace alspec {
+
+std::string matmul_kernel_variant() {
+  const kernels::DotKernels& k = active_kernels();
+  std::string out(simd_level_name(simd_level()));
+  out += " dot kernels";
+  if (k.q4_0_x2 != nullptr) out += ", Q4_0 two rows at a time";
+  if (k.q4_0_uses_groups) out += ", Q4_0 on grouped activations";
+  return out;
+}
+
+}  // namespace alspec
