@@ -2,7 +2,8 @@
 # Creates the reference environments that docs/models.md and docs/benchmarks.md compare alspec
 # against, under the build folder (large, and needed only for those comparisons, so not .venv):
 #   $BUILD/ref-venv    transformers + torch: runs GGUF files through gguf-py dequantisation (CPU)
-#   $BUILD/llcpp-venv  llama-cpp-python built from its PyPI sdist (it vendors llama.cpp)
+#   $BUILD/llcpp-venv  llama-cpp-python[server] built from its PyPI sdist (it vendors llama.cpp;
+#                      the [server] extra gives the OpenAI-compatible server the server bench uses)
 # Usage: scripts/make-reference-venv.sh [ref|llcpp|all]   (default all)
 # Environment: BUILD (build), JOBS (2: parallel compile jobs for the llama.cpp build).
 # Versions are the ones the documented comparisons used (docs/models.md). Expect ~5.4 GB and
@@ -46,6 +47,6 @@ if [[ "$what" == llcpp || "$what" == all ]]; then
   echo "make-reference-venv: $venv ($LLAMA_CPP_PYTHON from source)"
   make_venv "$venv"
   CMAKE_BUILD_PARALLEL_LEVEL="$JOBS" "$venv/bin/pip" install --quiet --disable-pip-version-check \
-    --no-binary llama-cpp-python "$LLAMA_CPP_PYTHON" numpy
+    --no-binary llama-cpp-python "${LLAMA_CPP_PYTHON/==/[server]==}" numpy
   "$venv/bin/python" -c "import llama_cpp; print('llama-cpp-python', llama_cpp.__version__)"
 fi

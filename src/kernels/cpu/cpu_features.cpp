@@ -107,8 +107,7 @@ std::string cpu_feature_list() {
   const std::pair<const char*, bool> all[] = {
       {"avx2", f.avx2},         {"fma", f.fma},           {"f16c", f.f16c},
       {"avx512f", f.avx512f},   {"avx512bw", f.avx512bw}, {"avx512vl", f.avx512vl},
-      {"avx512dq", f.avx512dq}, {"avx512vnni", f.avx512vnni}, {"avx512vbmi", f.avx512vbmi},
-      {"avx512bf16", f.avx512bf16}, {"avxvnni", f.avxvnni}};
+      {"avx512dq", f.avx512dq}, {"avx512vnni", f.avx512vnni}, {"avx512vbmi", f.avx512vbmi}};
   std::string out;
   for (const auto& [name, on] : all) {
     if (!on) continue;
