@@ -40,54 +40,44 @@ def main():
         lab, t = key
         return f"{lab}, {t} threads" if multi_threads else lab
 
-    has_alspec = any("alspec" in r for r in rows)
-    if has_alspec:
+    def ctx_plot(ylabel, filename, draw):
+        """One line plot against context length (log2 axis), saved as OUT/filename."""
         fig, ax = plt.subplots(figsize=(7, 4.5))
-        for key, rs in series.items():
-            ax.plot([r["ctx"] for r in rs], [r["speedup"] for r in rs], marker="o", label=name(key))
-        ax.axhline(1.0, color="gray", lw=0.8, ls="--")
+        draw(ax)
         ax.set_xscale("log", base=2)
         ax.set_xlabel("context length (tokens)")
-        ax.set_ylabel("decode speed-up of ALSpec over exact")
+        ax.set_ylabel(ylabel)
         ax.set_title(title, fontsize=9)
         ax.legend(fontsize=8)
         ax.grid(alpha=0.3)
         fig.tight_layout()
-        fig.savefig(os.path.join(a.out, "speedup_vs_ctx.png"), dpi=120)
+        fig.savefig(os.path.join(a.out, filename), dpi=120)
         plt.close(fig)
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
     first = next(iter(series.values()))
-    ax.plot([r["ctx"] for r in first], [r["exact"]["ms_per_token"] for r in first], marker="s", color="black", label="exact")
-    for key, rs in series.items():
-        if "alspec" in rs[0]:
-            ax.plot([r["ctx"] for r in rs], [r["alspec"]["ms_per_token"] for r in rs], marker="o", label="ALSpec, " + name(key))
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("context length (tokens)")
-    ax.set_ylabel("ms per decode token")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(os.path.join(a.out, "ms_per_token_vs_ctx.png"), dpi=120)
-    plt.close(fig)
+    ctxs = [r["ctx"] for r in first]
 
-    fig, ax = plt.subplots(figsize=(7, 4.5))
-    ax.plot([r["ctx"] for r in first], [r["attention_overhead"]["exact_ms"] for r in first], marker="s", color="black",
-            label="exact")
-    for key, rs in series.items():
-        if "alspec" in rs[0]:
-            ax.plot([r["ctx"] for r in rs], [r["attention_overhead"]["alspec_ms"] for r in rs], marker="o",
-                    label="ALSpec, " + name(key))
-    ax.set_xscale("log", base=2)
-    ax.set_xlabel("context length (tokens)")
-    ax.set_ylabel("attention overhead (ms per token over context 0)")
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    fig.savefig(os.path.join(a.out, "attention_overhead_vs_ctx.png"), dpi=120)
-    plt.close(fig)
+    def exact_vs_alspec(value):
+        """Draws exact (first series) and each ALSpec series of value(row, side)."""
+        def draw(ax):
+            ax.plot(ctxs, [value(r, "exact") for r in first], marker="s", color="black", label="exact")
+            for key, rs in series.items():
+                if "alspec" in rs[0]:
+                    ax.plot([r["ctx"] for r in rs], [value(r, "alspec") for r in rs], marker="o",
+                            label="ALSpec, " + name(key))
+        return draw
+
+    if any("alspec" in r for r in rows):
+        def speedups(ax):
+            for key, rs in series.items():
+                ax.plot([r["ctx"] for r in rs], [r["speedup"] for r in rs], marker="o", label=name(key))
+            ax.axhline(1.0, color="gray", lw=0.8, ls="--")
+        ctx_plot("decode speed-up of ALSpec over exact", "speedup_vs_ctx.png", speedups)
+
+    ctx_plot("ms per decode token", "ms_per_token_vs_ctx.png",
+             exact_vs_alspec(lambda r, side: r[side]["ms_per_token"]))
+    ctx_plot("attention overhead (ms per token over context 0)", "attention_overhead_vs_ctx.png",
+             exact_vs_alspec(lambda r, side: r["attention_overhead"][side + "_ms"]))
 
     fig, ax = plt.subplots(figsize=(7, 4.5))
     kinds = sorted({k for r in first for k in r["exact"]["breakdown"]})

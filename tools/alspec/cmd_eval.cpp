@@ -18,6 +18,7 @@
 #include "alspec/model/model.h"
 #include "engine_options.h"
 #include "parallel.h"
+#include "plot_script.h"
 
 namespace alspec::cli {
 namespace {
@@ -73,50 +74,8 @@ class ProgressBar {
   double last_ = 0;
 };
 
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-// scripts/plot_eval.py in an ancestor of the executable (build trees live inside or next to the
-// source tree) or of the working directory.
-fs::path find_source_root() {
-  std::error_code ec;
-  std::vector<fs::path> starts{fs::read_symlink("/proc/self/exe", ec).parent_path(), fs::current_path()};
-  for (fs::path dir : starts) {
-    for (; !dir.empty(); dir = dir.parent_path()) {
-      if (fs::exists(dir / "scripts" / "plot_eval.py")) return dir;
-      if (dir == dir.parent_path()) break;
-    }
-  }
-  return {};
-}
-
 void make_plots(const EvalArgs& a, const fs::path& results) {
-  const fs::path root = find_source_root();
-  if (root.empty()) {
-    std::fprintf(stderr, "alspec eval: plots skipped: scripts/plot_eval.py not found near the executable or the working directory\n");
-    return;
-  }
-  std::vector<std::string> pythons;
-  if (!a.python.empty()) pythons.push_back(a.python);
-  else pythons = {(root / ".venv" / "bin" / "python").string(), "python3"};
-  for (const auto& py : pythons) {
-    if (py.find('/') != std::string::npos && !fs::exists(py)) continue;
-    const std::string probe = shell_quote(py) + " -c 'import matplotlib' >/dev/null 2>&1";
-    if (std::system(probe.c_str()) != 0) continue;
-    const std::string cmd = shell_quote(py) + " " + shell_quote((root / "scripts" / "plot_eval.py").string()) + " " +
-                            shell_quote(results.string()) + " --out " + shell_quote(a.out);
-    if (std::system(cmd.c_str()) != 0) {
-      std::fprintf(stderr, "alspec eval: plots failed: %s\n", cmd.c_str());
-    }
-    return;
-  }
-  std::string tried;
-  for (const auto& p : pythons) tried += (tried.empty() ? "" : ", ") + p;
-  std::fprintf(stderr, "alspec eval: plots skipped: no Python with matplotlib found (tried %s); run scripts/plot_eval.py %s later\n",
-               tried.c_str(), results.c_str());
+  run_plot_script("alspec eval", "scripts/plot_eval.py", results, a.out, a.python);
 }
 
 int run(const EvalArgs& a) {

@@ -17,6 +17,7 @@
 #include "alspec/perf/hardware_profile.h"
 #include "alspec/perf/model_shape.h"
 #include "alspec/perf/projection.h"
+#include "plot_script.h"
 
 namespace alspec::cli {
 namespace {
@@ -42,43 +43,8 @@ struct ProjectArgs {
   std::string out, name;
 };
 
-std::string shell_quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
-
-fs::path find_source_root() {
-  std::error_code ec;
-  std::vector<fs::path> starts{fs::read_symlink("/proc/self/exe", ec).parent_path(), fs::current_path()};
-  for (fs::path dir : starts) {
-    for (; !dir.empty(); dir = dir.parent_path()) {
-      if (fs::exists(dir / "scripts" / "plot_projection.py")) return dir;
-      if (dir == dir.parent_path()) break;
-    }
-  }
-  return {};
-}
-
 void make_plots(const ProjectArgs& a, const fs::path& results) {
-  const fs::path root = find_source_root();
-  if (root.empty()) {
-    std::fprintf(stderr, "alspec project: plots skipped: scripts/plot_projection.py not found\n");
-    return;
-  }
-  std::vector<std::string> pythons;
-  if (!a.python.empty()) pythons.push_back(a.python);
-  else pythons = {(root / ".venv" / "bin" / "python").string(), "python3"};
-  for (const auto& py : pythons) {
-    if (py.find('/') != std::string::npos && !fs::exists(py)) continue;
-    if (std::system((shell_quote(py) + " -c 'import matplotlib' >/dev/null 2>&1").c_str()) != 0) continue;
-    const std::string cmd = shell_quote(py) + " " + shell_quote((root / "scripts" / "plot_projection.py").string()) + " " +
-                            shell_quote(results.string()) + " --out " + shell_quote(a.plot);
-    if (std::system(cmd.c_str()) != 0) std::fprintf(stderr, "alspec project: plots failed: %s\n", cmd.c_str());
-    return;
-  }
-  std::fprintf(stderr, "alspec project: plots skipped: no Python with matplotlib; run scripts/plot_projection.py %s later\n",
-               results.c_str());
+  run_plot_script("alspec project", "scripts/plot_projection.py", results, a.plot, a.python);
 }
 
 int run_calibrate(const ProjectArgs& a) {
