@@ -8,7 +8,13 @@ calibrated profile alone (nothing is fitted to these points). alspec mode: two d
 thread each (`bench --attention alspec --threads 2`), predicted with `--sp 2 --threads 2` at the
 hit rate the bench run measured.
 Writes OUT.json (every point) and OUT.md (the table and the error summary).
+MPI points (with --mpi-profile, a profile extended by `mpirun -np 2 alspec project --calibrate-mpi`):
+`mpirun -np 2 alspec bench --tp 2 --threads 1` (mode tp2: tensor parallel over two ranks) and
+`mpirun -np 2 alspec bench --tp 1 --threads 1 --attention alspec` (mode alspec-mpi: the two ALSpec
+sides as two ranks), predicted with `project --hardware MPI_PROFILE --threads 1 --tp 2` and
+`--tp 1 --sp 2 --hit-rate <measured>`.
 Usage: scripts/validate_perf_model.py --profile PROFILE --out OUT [--models stories,1b-q8,...]
+                                      [--mpi-profile MPI_PROFILE]
 """
 import argparse
 import json
@@ -43,6 +49,9 @@ def main():
     ap.add_argument("--reps", type=int, default=1, help="--reps of each bench run")
     ap.add_argument("--measured", metavar="OUT.json",
                     help="re-predict the measurements of an earlier run (its OUT.json) instead of running bench")
+    ap.add_argument("--mpi-profile", help="also measure and predict the MPI configurations (tp2, alspec-mpi) with it")
+    ap.add_argument("--mpirun", default="mpirun --oversubscribe --mca btl self,vader -np 2",
+                    help="launcher of the two-rank runs")
     ap.add_argument("--runs", type=int, default=2,
                     help="bench invocations per point; the fastest is kept (least disturbed by other load)")
     a = ap.parse_args()
@@ -65,25 +74,36 @@ def main():
         for _ in range(0 if a.measured else a.runs):
             meas = run_json(bench + ["--depth", ",".join(map(str, depths)), "--threads", a.threads, "--attention", "exact"])
             meas += run_json(bench + ["--depth", ",".join(map(str, al_depths)), "--threads", "2", "--attention", "alspec"])
+            if a.mpi_profile:
+                mpi = a.mpirun.split() + bench + ["--threads", "1"]
+                for m in run_json(mpi + ["--depth", ",".join(map(str, depths)), "--tp", "2", "--attention", "exact"]):
+                    meas.append({**m, "mode": "tp2"})
+                for m in run_json(mpi + ["--depth", ",".join(map(str, al_depths)), "--tp", "1", "--attention", "alspec"]):
+                    meas.append({**m, "mode": "alspec-mpi"})
             for m in meas:
                 if "decode_ms" not in m:
                     continue
                 key = (m["mode"], m["threads"], m["depth"])
                 if key not in best or m["decode_tps"] > best[key]["decode_tps"]:
                     best[key] = m
-        for key in sorted(best, key=lambda k: (k[0] != "exact", k[1], k[2])):
+        order = {"exact": 0, "alspec": 1, "tp2": 2, "alspec-mpi": 3}
+        for key in sorted(best, key=lambda k: (order[k[0]], k[1], k[2])):
             m = best[key]
             if "decode_ms" not in m:
                 continue
             ctx = m["depth"] + n_gen // 2
-            proj = [a.alspec, "project", "--model", path, "--hardware", a.profile, "--ctx", str(ctx),
-                    "--spec-chunk", str(S), "--json", "--threads", str(m["threads"])]
-            if m["mode"] == "alspec":
+            mpi_mode = m["mode"] in ("tp2", "alspec-mpi")
+            proj = [a.alspec, "project", "--model", path, "--hardware", a.mpi_profile if mpi_mode else a.profile,
+                    "--ctx", str(ctx), "--spec-chunk", str(S), "--json", "--threads", str(m["threads"])]
+            spec = m["mode"] in ("alspec", "alspec-mpi")
+            if m["mode"] == "tp2":
+                proj += ["--tp", "2"]
+            if spec:
                 proj += ["--sp", "2", "--hit-rate", f"{m['hit_rate']:.4f}"]
             p = run_json(proj)[0]
-            pred = p["alspec"] if m["mode"] == "alspec" else p["exact"]
+            pred = p["alspec"] if spec else p["exact"]
             p2 = run_json(proj + ["--rescale-bw", str(m["membw_gbps"])])[0]
-            pred2 = p2["alspec"] if m["mode"] == "alspec" else p2["exact"]
+            pred2 = p2["alspec"] if spec else p2["exact"]
             row = {"model": name, "mode": m["mode"], "threads": m["threads"], "depth": m["depth"],
                    "measured_tps": m["decode_tps"], "predicted_tps": pred["tokens_per_s"],
                    "error": pred["tokens_per_s"] / m["decode_tps"] - 1, "hit_rate": m["hit_rate"],
@@ -99,7 +119,7 @@ def main():
         e = [abs(r[key]) for r in sel]
         return {"points": len(e), "median_abs_error": statistics.median(e), "worst_abs_error": max(e)} if e else {}
     summary = {"all": summarise(rows, "error"), "all_rescaled": summarise(rows, "error_rescaled")}
-    for mode, t in (("exact", 1), ("exact", 2), ("alspec", 2)):
+    for mode, t in (("exact", 1), ("exact", 2), ("alspec", 2), ("tp2", 1), ("alspec-mpi", 1)):
         sel = [r for r in rows if r["mode"] == mode and r["threads"] == t]
         summary[f"{mode}_t{t}"] = summarise(sel, "error")
         summary[f"{mode}_t{t}_rescaled"] = summarise(sel, "error_rescaled")
@@ -109,8 +129,9 @@ def main():
         f.write("| model | mode | threads | depth | measured tok/s | probe GB/s (same run) | predicted tok/s | error | "
                 "predicted, bw rescaled | error | hit rate |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
         for r in rows:
-            hr = f"{100 * r['hit_rate']:.0f}%" if r["mode"] == "alspec" else "-"
-            f.write(f"| {r['model']} | {r['mode']} | {r['threads']}{' (2 x 1)' if r['mode'] == 'alspec' else ''} | {r['depth']} | "
+            hr = f"{100 * r['hit_rate']:.0f}%" if r["mode"] in ("alspec", "alspec-mpi") else "-"
+            threads = {"alspec": " (2 x 1)", "tp2": " per rank, 2 ranks", "alspec-mpi": " per rank, 2 ranks"}.get(r["mode"], "")
+            f.write(f"| {r['model']} | {r['mode']} | {r['threads']}{threads} | {r['depth']} | "
                     f"{r['measured_tps']:.2f} | {r['membw_gbps_bench']:.1f} | {r['predicted_tps']:.2f} | {100 * r['error']:+.1f}% | "
                     f"{r['predicted_tps_rescaled']:.2f} | {100 * r['error_rescaled']:+.1f}% | {hr} |\n")
         f.write("\n| subset | points | median abs error | worst |\n|---|---|---|---|\n")

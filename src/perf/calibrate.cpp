@@ -277,4 +277,58 @@ HardwareProfile calibrate(const CalibrationOptions& o, const std::function<void(
   return p;
 }
 
+void calibrate_mpi_links(HardwareProfile& p, Communicator& world, const std::function<void(const std::string&)>& log) {
+  const int n = world.size(), me = world.rank();
+  if (n < 2) throw_invalid_argument("--calibrate-mpi needs at least 2 MPI ranks (mpirun -np 2 ...)");
+  const std::string cmd = "alspec project --calibrate-mpi, " + std::to_string(n) + " MPI ranks: ";
+  // Ranks 0 and 1 ping-pong; the others wait at the barrier. One-way time of `bytes`.
+  auto pingpong = [&](size_t bytes, int warm, int calls) {
+    std::vector<std::byte> buf(bytes);
+    double t = 0;
+    if (me < 2) {
+      t = time_median(warm, calls, [&] {
+        if (me == 0) {
+          world.send(CommOp::kControl, 1, 7, buf);
+          world.recv(CommOp::kControl, 1, 7, buf);
+        } else {
+          world.recv(CommOp::kControl, 0, 7, buf);
+          world.send(CommOp::kControl, 0, 7, buf);
+        }
+      }) / 2;
+    }
+    world.barrier();
+    return t;
+  };
+  // All ranks: one all-gather of `per_rank` floats from each.
+  auto allgather = [&](size_t per_rank, int warm, int calls) {
+    std::vector<float> mine(per_rank, 1.0f), all(per_rank * static_cast<size_t>(n));
+    const double t = time_median(warm, calls, [&] { world.allgather(CommOp::kControl, mine, all); });
+    world.barrier();
+    return t;
+  };
+  const size_t big = size_t{1} << 20;
+  const double lat = pingpong(4, 200, 2000), t_big = pingpong(big, 5, 30);
+  const size_t ag_small = 4, ag_big = 16384;
+  const double ag0 = allgather(ag_small, 200, 2000), ag1 = allgather(ag_big, 20, 200);
+  // Both ranks measured; rank 0's figures are the ones written (it is the one that writes).
+  Link sp;
+  sp.latency_us = {lat * 1e6, cmd + "ping-pong of 4 bytes between ranks 0 and 1, one way, lowest of 7 batch medians of 2000"};
+  sp.bandwidth_gbps = {static_cast<double>(big) / std::max(1e-12, t_big - lat) / 1e9,
+                       cmd + "ping-pong of 1 MiB between ranks 0 and 1, one way, minus the latency, lowest of 7 batch medians of 30"};
+  // Ring all-gather model: (n-1) steps and (n-1)/n of the gathered bytes over the busiest link.
+  const double steps = n - 1;
+  const double gathered_extra = steps * static_cast<double>((ag_big - ag_small) * sizeof(float));
+  Link tp;
+  tp.latency_us = {ag0 * 1e6 / steps, cmd + "all-gather of 4 floats per rank over all ranks, per ring step (/ (n-1)), lowest of 7 batch medians of 2000"};
+  tp.bandwidth_gbps = {gathered_extra / std::max(1e-12, ag1 - ag0) / 1e9,
+                       cmd + "all-gather of 16384 vs 4 floats per rank: extra bytes over the link / extra time, lowest of 7 batch medians of 200"};
+  p.collectives.transport = Transport::kMpi;
+  p.collectives.reduction = TpReduction::kChunkAllGather;
+  p.collectives.algorithm = CollectiveAlgorithm::kRing;
+  p.collectives.sp_link = sp;
+  p.collectives.tp_link = tp;
+  log(fmt("MPI p2p latency %.2f us", lat * 1e6) + fmt(", %.2f GB/s", sp.bandwidth_gbps.value) +
+      fmt("; all-gather step %.2f us", tp.latency_us.value) + fmt(", %.2f GB/s", tp.bandwidth_gbps.value));
+}
+
 }  // namespace alspec::perf

@@ -241,6 +241,22 @@ HardwareProfile parse_profile(const json& j, const std::string& origin) {
     } else {
       fail(origin, "$.collectives.algorithm", "unknown algorithm '" + alg + "' (ring | tree)");
     }
+    const std::string transport = c.value("transport", std::string("in-process"));
+    if (transport == "in-process") {
+      p.collectives.transport = Transport::kInProcess;
+    } else if (transport == "mpi") {
+      p.collectives.transport = Transport::kMpi;
+    } else {
+      fail(origin, "$.collectives.transport", "unknown transport '" + transport + "' (in-process | mpi)");
+    }
+    const std::string reduction = c.value("reduction", std::string("all-reduce"));
+    if (reduction == "all-reduce") {
+      p.collectives.reduction = TpReduction::kAllReduce;
+    } else if (reduction == "chunk-all-gather") {
+      p.collectives.reduction = TpReduction::kChunkAllGather;
+    } else {
+      fail(origin, "$.collectives.reduction", "unknown reduction '" + reduction + "' (all-reduce | chunk-all-gather)");
+    }
     if (c.contains("tp_link")) p.collectives.tp_link = parse_link(c["tp_link"], origin, "$.collectives.tp_link");
     if (c.contains("sp_link")) p.collectives.sp_link = parse_link(c["sp_link"], origin, "$.collectives.sp_link");
   }
@@ -271,7 +287,9 @@ json profile_to_json(const HardwareProfile& p) {
     j["kind"] = "cpu-threads";
     for (const auto& [t, r] : p.threads) j["threads"][std::to_string(t)] = rates_json(r);
   }
-  json c{{"algorithm", p.collectives.algorithm == CollectiveAlgorithm::kRing ? "ring" : "tree"}};
+  json c{{"algorithm", p.collectives.algorithm == CollectiveAlgorithm::kRing ? "ring" : "tree"},
+         {"transport", p.collectives.transport == Transport::kMpi ? "mpi" : "in-process"},
+         {"reduction", p.collectives.reduction == TpReduction::kChunkAllGather ? "chunk-all-gather" : "all-reduce"}};
   if (p.collectives.tp_link) c["tp_link"] = link_json(*p.collectives.tp_link);
   if (p.collectives.sp_link) c["sp_link"] = link_json(*p.collectives.sp_link);
   j["collectives"] = c;

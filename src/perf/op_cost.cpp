@@ -66,9 +66,18 @@ TokenOps token_ops(const ModelShape& s, const DeviceRates& r, const CollectiveSp
                    int spec_chunk) {
   if (tp > 1 && !coll.tp_link) throw_invalid_argument("--tp " + std::to_string(tp) + " needs collectives.tp_link in the profile");
   const double ew = r.elementwise_ns();
-  auto all_reduce_op = [&](const std::string& name, double bytes) {
-    const CollectiveCost c = all_reduce(*coll.tp_link, coll.algorithm, tp, bytes);
-    return OpCost{name, OpKind::kCollective, c.link_bytes, 0, c.us, "link"};
+  // The TP sum of a row-split product of `n` activations: one collective (plus, for the chunk
+  // all-gather, the in-order sum of the C gathered chunks on every rank).
+  auto tp_sum = [&](LayerOps& o, const std::string& name, double n) {
+    if (coll.reduction == TpReduction::kChunkAllGather) {
+      const double C = std::max(coll.chunks, 1);
+      const CollectiveCost c = all_gather(*coll.tp_link, tp, C * n * s.act_bytes);
+      o.post.push_back({"all_gather_" + name, OpKind::kCollective, c.link_bytes, 0, c.us, "link"});
+      o.post.push_back(elementwise_cost(r, "sum_chunks_" + name, C * n, ew));
+    } else {
+      const CollectiveCost c = all_reduce(*coll.tp_link, coll.algorithm, tp, n * s.act_bytes);
+      o.post.push_back({"all_reduce_" + name, OpKind::kCollective, c.link_bytes, 0, c.us, "link"});
+    }
   };
   TokenOps t;
   t.begin.push_back(elementwise_cost(r, "embedding", s.n_embd, ew));
@@ -82,7 +91,7 @@ TokenOps token_ops(const ModelShape& s, const DeviceRates& r, const CollectiveSp
     o.attention = attention_cost(r, s, L);
     o.spec_ready = attention_cost(r, s, rows_spec, "spec_ready");
     o.post.push_back(matvec_cost(r, "o", {&l.wo}, cached));
-    if (tp > 1) o.post.push_back(all_reduce_op("all_reduce_o", s.n_embd * s.act_bytes));
+    if (tp > 1) tp_sum(o, "o", s.n_embd);
     o.post.push_back(elementwise_cost(r, "residual_ffn_norm", 2.0 * s.n_embd, ew));
     o.post.push_back(matvec_cost(r, "gate_up", {&l.w_gate, &l.w_up}, cached));
     {  // SwiGLU is split over the device's threads: a parallel dispatch, not a serial call
@@ -90,7 +99,7 @@ TokenOps token_ops(const ModelShape& s, const DeviceRates& r, const CollectiveSp
       o.post.push_back({"swiglu", OpKind::kElementwise, s.n_ff * 8.0, 0, oh + work, oh >= work ? "overhead" : "compute"});
     }
     o.post.push_back(matvec_cost(r, "down", {&l.w_down}, cached));
-    if (tp > 1) o.post.push_back(all_reduce_op("all_reduce_down", s.n_embd * s.act_bytes));
+    if (tp > 1) tp_sum(o, "down", s.n_embd);
     o.post.push_back(elementwise_cost(r, "residual", s.n_embd, ew));
     t.layers.push_back(std::move(o));
   }

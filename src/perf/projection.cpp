@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "alspec/core/error.h"
+#include "alspec/model/model.h"
 #include "alspec/perf/collectives.h"
 #include "alspec/perf/protocol_sim.h"
 #include "alspec/perf/tp_split.h"
@@ -54,7 +55,14 @@ ProtocolCosts protocol_costs(const ModelShape& rank, const DeviceRates& r, const
     pl.ops = l;
     pl.boundary_us = boundary;
     pl.send_us = p2p(sp, rank.q_dim() * rank.act_bytes).us;  // each rank sends its heads' O_spec
-    pl.verify_us = tp > 1 ? all_reduce(*coll.tp_link, coll.algorithm, tp, 16).us : 0.0;
+    // The check's two sums (error and reference norms) over the TP group.
+    if (tp <= 1) {
+      pl.verify_us = 0.0;
+    } else if (coll.reduction == TpReduction::kChunkAllGather) {
+      pl.verify_us = all_gather(*coll.tp_link, tp, 16.0 * tp).us;
+    } else {
+      pl.verify_us = all_reduce(*coll.tp_link, coll.algorithm, tp, 16).us;
+    }
     c.layers.push_back(std::move(pl));
   }
   c.final_boundary_us = boundary;
@@ -98,9 +106,10 @@ DeviceRates scale_memory(DeviceRates r, double f) {
   return r;
 }
 
-// A device of a cpu-threads pair: its memory rates capped at half those of the whole thread group.
-DeviceRates shared_bus(DeviceRates side, const DeviceRates& full) {
-  auto cap = [](double& v, double whole) { v = std::min(v, whole / 2); };
+// One of n devices sharing a host's memory bus: its memory rates capped at 1/n of those of the
+// whole thread group.
+DeviceRates shared_bus(DeviceRates side, const DeviceRates& full, int n) {
+  auto cap = [n](double& v, double whole) { v = std::min(v, whole / n); };
   cap(side.mem_bw_gbps.value, full.mem_bw_gbps.value);
   for (auto& [t, v] : side.matvec_gbps) cap(v.value, full.matvec_rate_gbps(t));
   if (side.attention_gbps) cap(side.attention_gbps->value, full.attention_rate_gbps());
@@ -116,10 +125,16 @@ std::vector<ContextResult> project(const ModelShape& shape, const HardwareProfil
   if (o.spec_chunk < 1) throw_invalid_argument("--spec-chunk must be >= 1");
   if (ctxs.empty()) throw_invalid_argument("--ctx needs at least one context length");
   const bool cpu = hw.kind == ProfileKind::kCpuThreads;
+  // MPI ranks on one host: every rank is a device of `threads` threads; all ranks share its bus.
+  const bool ranks = cpu && hw.collectives.transport == Transport::kMpi;
   int exact_tp = o.exact_tp > 0 ? o.exact_tp : o.tp * o.sp, exact_threads = 1, side_threads = 1;
-  if (cpu) {
+  if (ranks) {
+    if (o.threads < 1) throw_invalid_argument("--threads must be >= 1");
+    exact_threads = side_threads = o.threads;
+  } else if (cpu) {
     if (o.tp != 1 || o.exact_tp > 1) {
-      throw_invalid_argument("profile '" + hw.name + "' is a cpu-threads profile: --tp must be 1 (a device is a thread group)");
+      throw_invalid_argument("profile '" + hw.name + "' is a cpu-threads profile of one process: --tp must be 1 (a device is a "
+                             "thread group); for MPI ranks calibrate one with `mpirun -np 2 alspec project --calibrate-mpi`");
     }
     exact_tp = 1;
     exact_threads = o.threads;
@@ -128,8 +143,19 @@ std::vector<ContextResult> project(const ModelShape& shape, const HardwareProfil
       side_threads = o.threads / 2;
     }
   }
+  CollectiveSpec coll = hw.collectives;
+  coll.chunks = o.tp_chunks > 0 ? o.tp_chunks : default_tp_chunks(shape.n_head_kv);
   const double scale = o.rescale_bw_gbps > 0 ? o.rescale_bw_gbps / hw.rates(exact_threads).mem_bw_gbps.value : 1.0;
-  const DeviceRates r_exact = scale_memory(hw.rates(exact_threads), scale);
+  // n ranks of `threads` threads: each capped at 1/n of what the host reads with all of them
+  // (the largest calibrated thread count when n x threads was not calibrated).
+  auto rank_rates = [&](int n, int threads) {
+    const DeviceRates mine = scale_memory(hw.rates(threads), scale);
+    if (n <= 1) return mine;
+    int whole = hw.threads.rbegin()->first;
+    if (hw.threads.count(n * threads) != 0) whole = n * threads;
+    return shared_bus(mine, scale_memory(hw.rates(whole), scale), n);
+  };
+  const DeviceRates r_exact = ranks ? rank_rates(exact_tp, exact_threads) : scale_memory(hw.rates(exact_threads), scale);
   const ModelShape exact_rank = shard(shape, exact_tp);
   std::vector<ContextResult> out;
   for (int64_t ctx : ctxs) {
@@ -137,17 +163,20 @@ std::vector<ContextResult> project(const ModelShape& shape, const HardwareProfil
     const double rows = static_cast<double>(ctx) + 1.0;  // L = p + 1: the new token attends to ctx cached rows and itself
     ContextResult res;
     res.ctx = ctx;
-    res.exact = exact_mode(exact_rank, r_exact, hw.collectives, exact_tp, rows, o.spec_chunk, cpu ? 1 : exact_tp, exact_threads);
-    const ModeResult exact0 = exact_mode(exact_rank, r_exact, hw.collectives, exact_tp, 0, o.spec_chunk, 1, 1);
+    const int exact_devices = cpu && !ranks ? 1 : exact_tp;
+    res.exact = exact_mode(exact_rank, r_exact, coll, exact_tp, rows, o.spec_chunk, exact_devices, exact_threads);
+    const ModeResult exact0 = exact_mode(exact_rank, r_exact, coll, exact_tp, 0, o.spec_chunk, 1, 1);
     res.exact_attention_overhead_ms = res.exact.ms_per_token - exact0.ms_per_token;
     if (o.sp == 2) {
-      const DeviceRates r_side = cpu ? shared_bus(scale_memory(hw.rates(side_threads), scale), r_exact)
-                                     : scale_memory(hw.rates(side_threads), scale);
+      const DeviceRates r_side = ranks ? rank_rates(2 * o.tp, side_threads)
+                                 : cpu   ? shared_bus(scale_memory(hw.rates(side_threads), scale), r_exact, 2)
+                                         : scale_memory(hw.rates(side_threads), scale);
       const ModelShape side_rank = shard(shape, o.tp);
       const bool trivial = rows <= 2.0 * o.spec_chunk;
-      const ProtocolCosts c = protocol_costs(side_rank, r_side, hw.collectives, o.tp, rows, o.spec_chunk, trivial);
-      res.alspec = alspec_mode(c, decisions, shape.n_layers, o.steps, cpu ? 2 : 2 * o.tp, cpu ? side_threads : 1);
-      const ProtocolCosts c0 = protocol_costs(side_rank, r_side, hw.collectives, o.tp, 0, o.spec_chunk, false);
+      const ProtocolCosts c = protocol_costs(side_rank, r_side, coll, o.tp, rows, o.spec_chunk, trivial);
+      res.alspec = alspec_mode(c, decisions, shape.n_layers, o.steps, cpu && !ranks ? 2 : 2 * o.tp,
+                               cpu ? side_threads : 1);
+      const ProtocolCosts c0 = protocol_costs(side_rank, r_side, coll, o.tp, 0, o.spec_chunk, false);
       const ModeResult al0 = alspec_mode(c0, decisions, shape.n_layers, o.steps, 2, 1);
       res.alspec_attention_overhead_ms = res.alspec->ms_per_token - al0.ms_per_token;
       res.speedup = res.exact.ms_per_token / res.alspec->ms_per_token;

@@ -1,6 +1,8 @@
 // The cost model on hand-computed cases.
 #include <gtest/gtest.h>
 
+#include <nlohmann/json.hpp>
+
 #include "alspec/perf/op_cost.h"
 #include "alspec/core/error.h"
 #include "alspec/perf/projection.h"
@@ -11,6 +13,7 @@ namespace alspec::perf {
 namespace {
 
 using testing::tiny_profile;
+using testing::tiny_profile_json;
 using testing::tiny_shape;
 
 TEST(OpCost, MatvecIsBytesOverBandwidthPlusOverhead) {
@@ -86,6 +89,76 @@ TEST(OpCost, TensorParallelMustDivideHeads) {
   } catch (const Error& e) {
     EXPECT_EQ(e.kind(), ErrorKind::kInvalidArgument);
     EXPECT_NE(std::string(e.what()).find("does not divide the KV heads (2) of tiny"), std::string::npos) << e.what();
+  }
+}
+
+// alspec's MPI runtime sums o / down as an all-gather of C column chunks, then an in-order sum.
+TEST(OpCost, ChunkAllGatherReductionByHand) {
+  HardwareProfile hw = tiny_profile();
+  hw.collectives.reduction = TpReduction::kChunkAllGather;
+  hw.collectives.chunks = 4;
+  hw.device.elementwise_ns_per_element = Sourced{1.0, "test"};  // 1 ns per element summed
+  const TokenOps t = token_ops(shard(tiny_shape(), 2), hw.device, hw.collectives, 2, 1000, 128);
+  int gathers = 0, sums = 0;
+  for (const auto& op : t.layers[0].post) {
+    if (op.kind == OpKind::kCollective) {
+      ++gathers;
+      // 4 chunks x 256 x 2 bytes gathered; ring over 2: 1 step of 2 us + half the bytes / 10 GB/s.
+      EXPECT_NEAR(op.us, 2.0 + 1024.0 / 10e9 * 1e6, 1e-9) << op.name;
+    }
+    if (op.name.rfind("sum_chunks_", 0) == 0) {
+      ++sums;
+      EXPECT_NEAR(op.us, 4 * 256 * 1e-3, 1e-9);  // 1024 elements at 1 ns, no overhead in this profile
+    }
+  }
+  EXPECT_EQ(gathers, 2);
+  EXPECT_EQ(sums, 2);
+}
+
+// MPI ranks on one host: each of n ranks reads at most 1/n of what the host reads with all threads.
+TEST(OpCost, MpiRanksShareTheHostBus) {
+  nlohmann::json j = tiny_profile_json();
+  j["kind"] = "cpu-threads";
+  nlohmann::json one = j["device"], two = j["device"];
+  one["mem_bw_gbps"] = testing::num(80);   // one thread alone
+  two["mem_bw_gbps"] = testing::num(100);  // the host with two threads
+  j.erase("device");
+  j["threads"] = {{"1", one}, {"2", two}};
+  j["collectives"]["transport"] = "mpi";
+  j["collectives"]["reduction"] = "chunk-all-gather";
+  const HardwareProfile hw = parse_profile(j, "tiny-mpi");
+  EXPECT_EQ(hw.collectives.transport, Transport::kMpi);
+  ProjectionOptions o;
+  o.tp = 2;
+  o.threads = 1;
+  o.tp_chunks = 2;
+  const auto res = project(tiny_shape(), hw, o, {999}, Decisions::from_hit_rate(0, 1));
+  ASSERT_EQ(res.size(), 1u);
+  EXPECT_EQ(res[0].exact.devices, 2);
+  EXPECT_EQ(res[0].exact.threads_per_device, 1);
+  // Attention on one rank: one KV head of two, 1000 rows x 256 bytes at min(80, 100 / 2) GB/s.
+  EXPECT_NEAR(res[0].exact.breakdown_ms.at("attention"), (5.0 + 256000.0 / 50e9 * 1e6) / 1e3, 1e-12);
+  // Without the MPI transport a cpu-threads profile refuses --tp 2, naming the way out.
+  nlohmann::json k = j;
+  k["collectives"]["transport"] = "in-process";
+  try {
+    project(tiny_shape(), parse_profile(k, "tiny-threads"), o, {999}, Decisions::from_hit_rate(0, 1));
+    FAIL() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("--calibrate-mpi"), std::string::npos) << e.what();
+  }
+}
+
+TEST(OpCost, UnknownTransportOrReductionIsAClearError) {
+  for (const char* field : {"transport", "reduction"}) {
+    nlohmann::json j = tiny_profile_json();
+    j["collectives"][field] = "pigeons";
+    try {
+      parse_profile(j, "bad");
+      FAIL() << field;
+    } catch (const Error& e) {
+      EXPECT_NE(std::string(e.what()).find(std::string("$.collectives.") + field), std::string::npos) << e.what();
+    }
   }
 }
 

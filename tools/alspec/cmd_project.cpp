@@ -17,6 +17,7 @@
 #include "alspec/perf/hardware_profile.h"
 #include "alspec/perf/model_shape.h"
 #include "alspec/perf/projection.h"
+#include "parallel.h"
 #include "plot_script.h"
 
 namespace alspec::cli {
@@ -39,7 +40,8 @@ struct ProjectArgs {
   double rescale_bw = 0;
   bool json = false;
   std::string plot, python;
-  bool calibrate = false;
+  bool calibrate = false, calibrate_mpi = false;
+  int tp_chunks = 0;
   std::string out, name;
 };
 
@@ -60,6 +62,31 @@ int run_calibrate(const ProjectArgs& a) {
   return 0;
 }
 
+// Every rank measures; rank 0 writes --hardware's profile with the MPI links to --out.
+int run_calibrate_mpi(const ProjectArgs& a) {
+  if (a.out.empty() || a.hardware.empty()) {
+    throw_invalid_argument("--calibrate-mpi needs --hardware IN.json (a --calibrate profile of this host) and --out FILE");
+  }
+  HardwareProfile p = load_profile(a.hardware);
+  if (p.kind != ProfileKind::kCpuThreads) throw_invalid_argument(a.hardware + ": --calibrate-mpi extends a cpu-threads profile");
+  int ranks = 1;
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"}) {
+    if (const char* n = std::getenv(v)) ranks = std::atoi(n);
+  }
+  if (ranks < 2) throw_invalid_argument("--calibrate-mpi runs under mpirun with >= 2 ranks: mpirun -np 2 alspec project --calibrate-mpi ...");
+  ProcessGroups& g = process_groups(ranks);
+  calibrate_mpi_links(p, *g.world, [&](const std::string& s) {
+    if (g.primary()) std::fprintf(stderr, "calibrate-mpi: %s\n", s.c_str());
+  });
+  if (!g.primary()) return 0;
+  p.notes += (p.notes.empty() ? "" : " ") + std::string("Devices are MPI ranks on this host (collectives from --calibrate-mpi).");
+  std::ofstream f(a.out);
+  if (!f) throw Error(ErrorKind::kIo, a.out + ": cannot open for writing");
+  f << profile_to_json(p).dump(2) << "\n";
+  std::fprintf(stderr, "calibrate-mpi: wrote %s\n", a.out.c_str());
+  return 0;
+}
+
 std::string fmt_opt(const std::optional<double>& v) {
   if (!v) return "never";
   char b[32];
@@ -69,6 +96,7 @@ std::string fmt_opt(const std::optional<double>& v) {
 
 int run(const ProjectArgs& a) {
   if (a.calibrate) return run_calibrate(a);
+  if (a.calibrate_mpi) return run_calibrate_mpi(a);
   if (a.model.empty() == a.preset.empty()) throw_invalid_argument("give exactly one of --model FILE and --preset NAME");
   if (a.hardware.empty()) throw_invalid_argument("give --hardware PROFILE (a JSON file, see profiles/)");
   if (a.sp == 2 && a.hit_rates.empty() && a.hit_trace.empty()) throw_invalid_argument("--sp 2 needs --hit-rate or --hit-trace");
@@ -89,6 +117,7 @@ int run(const ProjectArgs& a) {
   o.steps = a.steps;
   o.rescale_bw_gbps = a.rescale_bw;
   o.exact_tp = a.exact_tp;
+  o.tp_chunks = a.tp_chunks;
   if (o.steps < 1) throw_invalid_argument("--steps must be >= 1");
   std::vector<Decisions> sources;
   if (!a.hit_trace.empty()) {
@@ -180,7 +209,7 @@ const CommandRegistrar kProject({"project", "Performance model: predicted decode
                  "compares ALSpec on two devices with exact on one)");
   app.add_option("--sp", a->sp, "Speculation sides: 1 (exact only) or 2 (exact on tp x 2 devices vs ALSpec 2 x tp)")->capture_default_str();
   app.add_option("-t,--threads", a->threads,
-                 "cpu-threads profiles: threads of the exact device (ALSpec: half per device), comma-separated; "
+                 "cpu-threads profiles: threads of the exact device (ALSpec: half per device; MPI profiles: of every rank), comma-separated; "
                  "--calibrate: thread counts to measure (default 1,2)")
       ->delimiter(',');
   app.add_option("--ctx", a->ctx, "Context lengths (cached tokens)")->delimiter(',')->capture_default_str();
@@ -196,7 +225,12 @@ const CommandRegistrar kProject({"project", "Performance model: predicted decode
   app.add_option("--plot", a->plot, "Write projection.json and PNG plots (scripts/plot_projection.py) into DIR");
   app.add_option("--python", a->python, "Python with matplotlib for --plot");
   app.add_flag("--calibrate", a->calibrate, "Measure this machine and write a cpu-threads profile to --out");
-  app.add_option("--out", a->out, "Profile file written by --calibrate");
+  app.add_flag("--calibrate-mpi", a->calibrate_mpi,
+               "Under mpirun (>= 2 ranks): measure the MPI links and write --hardware's profile with them to --out "
+               "(devices become MPI ranks of --threads threads each)");
+  app.add_option("--tp-chunks", a->tp_chunks,
+                 "MPI profiles: C, the column chunks the o/down products are all-gathered in (default: as alspec --tp)");
+  app.add_option("--out", a->out, "Profile file written by --calibrate / --calibrate-mpi");
   app.add_option("--name", a->name, "Profile name for --calibrate (default: CPU model)");
   return std::function<int()>([a] { return run(*a); });
 }});

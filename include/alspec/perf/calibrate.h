@@ -5,8 +5,8 @@
 // attention KV GB/s (flash_decode, 8 query / 8 KV heads of 128, f16, 16K rows: memory-bound),
 // attention FLOP rate (32 query / 2 KV heads: compute-bound), attention call overhead (64 rows),
 // serial element-wise cost (RMSNorm) and SwiGLU per element. Between two one-thread devices:
-// the Channel's one-way message latency and bandwidth (ping-pong). Collectives for MPI are not
-// measured yet (no MPI transport in this project).
+// the Channel's one-way message latency and bandwidth (ping-pong). Between MPI ranks:
+// calibrate_mpi_links (run under mpirun by `alspec project --calibrate-mpi`).
 #pragma once
 
 #include <functional>
@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "alspec/perf/hardware_profile.h"
+#include "alspec/runtime/communicator.h"
 
 namespace alspec::perf {
 
@@ -25,6 +26,13 @@ struct CalibrationOptions {
 };
 
 HardwareProfile calibrate(const CalibrationOptions& o, const std::function<void(const std::string&)>& log);
+
+// Measures the links between the ranks of `world` (>= 2 ranks; every rank calls it, in step)
+// and makes `p` a profile of alspec's MPI runtime: transport mpi, reduction chunk-all-gather,
+// sp_link = ranks 0 and 1 ping-pong (one-way latency of 4 bytes; bandwidth of 1 MiB messages),
+// tp_link = fitted to all-gathers over all ranks (per-step latency from 4 floats per rank,
+// bandwidth from 16K floats per rank). Each number's source names the measurement.
+void calibrate_mpi_links(HardwareProfile& p, Communicator& world, const std::function<void(const std::string&)>& log);
 
 // "model name" of /proc/cpuinfo, or "unknown CPU".
 std::string cpu_model_name();

@@ -5,6 +5,9 @@
 //    "device": {<rates>},                      // kind "devices": one accelerator or socket
 //    "threads": {"1": {<rates>}, "2": {...}},  // kind "cpu-threads": a device = a group of threads
 //    "collectives": {"algorithm": "ring" | "tree",
+//                    "transport": "in-process" | "mpi",  // cpu-threads: devices are thread groups
+//                                                        // of one process, or MPI ranks
+//                    "reduction": "all-reduce" | "chunk-all-gather",  // how TP sums o/down
 //                    "tp_link": {<link>},      // between the devices of one tensor-parallel group
 //                    "sp_link": {<link>}}}     // between the two ALSpec sides
 //   <number> = {"value": 288, "source": "..."}
@@ -68,9 +71,17 @@ struct Link {
 };
 
 enum class CollectiveAlgorithm { kRing, kTree };
+// How tensor parallelism sums the row-split o / down products: an all-reduce (Megatron, CCL
+// libraries), or alspec's MPI runtime's all-gather of C fixed column chunks summed in chunk
+// order on every rank (results independent of the rank count; include/alspec/model/model.h).
+enum class TpReduction { kAllReduce, kChunkAllGather };
+enum class Transport { kInProcess, kMpi };
 
 struct CollectiveSpec {
   CollectiveAlgorithm algorithm = CollectiveAlgorithm::kRing;
+  Transport transport = Transport::kInProcess;
+  TpReduction reduction = TpReduction::kAllReduce;
+  int chunks = 1;  // C of kChunkAllGather; set per model by project() (--tp-chunks)
   std::optional<Link> tp_link;  // required for tp > 1
   std::optional<Link> sp_link;  // required for --sp 2
 };

@@ -6,6 +6,9 @@
 // devices of threads / 2 each (tp must be 1), as `alspec bench --attention alspec` does. Those two
 // devices share one memory bus: while both stream, each gets at most half of what `threads`
 // threads read (each memory rate of a side is capped at half the full thread count's rate).
+// A cpu-threads profile with the MPI transport (`alspec project --calibrate-mpi`) models alspec's
+// MPI runtime on one host: exact on tp x sp ranks (or exact_tp), ALSpec on two groups of tp ranks,
+// every rank `threads` threads, n ranks each capped at 1/n of the host's rates.
 // attention_overhead = time at L minus the same mode's time with no KV rows read (the paper's
 // "attention overhead"); break_even_hit_rate = the hit rate at which ALSpec equals exact.
 #pragma once
@@ -29,7 +32,9 @@ struct ProjectionOptions {
   int tp = 1;
   int sp = 1;        // 1: exact only; 2: exact and ALSpec
   int exact_tp = 0;  // "devices" profiles: TP degree of the exact baseline (0: tp x sp, the same devices)
-  int threads = 1;   // cpu-threads profiles: threads of the exact device (split over two for ALSpec)
+  int threads = 1;   // cpu-threads profiles: threads of the exact device (split over two for ALSpec);
+                     // with an MPI transport: threads of every rank
+  int tp_chunks = 0; // chunk-all-gather reduction: C (0: default_tp_chunks of the model's KV heads)
   int spec_chunk = 128;
   int64_t steps = 256;  // simulated decode steps per point
   // > 0: scale every memory rate by this / the profile's mem_bw_gbps at `threads` (a shared
