@@ -10,12 +10,15 @@ import os
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
 SOURCE = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(SOURCE / "tests" / "server"))
+from server_process import start_and_read_port  # noqa: E402
 STORIES = SOURCE / "assets" / "models" / "stories260K.gguf"
 MPIRUN = shutil.which("mpirun")
 # Oversubscribed ranks on a small machine; shared memory or TCP inside one host.
@@ -321,24 +324,8 @@ class Serve:
     """`alspec serve` (optionally under mpirun) on a free loopback port, read from its start-up line."""
 
     def __init__(self, cmd):
-        import re
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env(),
-                                     start_new_session=True)
-        self.port = None
-        deadline = time.time() + 60
-        lines = []
-        while time.time() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
-                break
-            lines.append(line)
-            m = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                break
-        if self.port is None:
-            self.stop()
-            raise AssertionError("server did not start: " + "".join(lines))
+        # Own session: the launcher's ranks are stopped together (killpg in stop()).
+        self.proc, self.port, _ = start_and_read_port(cmd, env(), 60, new_session=True)
 
     def complete(self, body):
         import http.client

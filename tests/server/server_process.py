@@ -20,6 +20,30 @@ def alspec_bin() -> str:
     return b
 
 
+def start_and_read_port(cmd, env, timeout: float, new_session: bool = False):
+    """Starts `alspec serve ... --port 0` (or a launcher running it); returns (process, port,
+    stderr lines so far) once the start-up line names the port. Kills it and raises if the line
+    does not come within `timeout` seconds."""
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=new_session)
+    lines = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stderr.readline()
+        if not line:
+            break
+        lines.append(line)
+        m = re.search(r"http://127\.0\.0\.1:(\d+)", line)
+        if m:
+            return proc, int(m.group(1)), lines
+    if new_session:
+        os.killpg(proc.pid, signal.SIGKILL)  # a launcher and everything it started
+    else:
+        proc.kill()
+    proc.wait(timeout=10)
+    raise RuntimeError("server did not start: " + "".join(lines))
+
+
 class ServerProcess:
     """`alspec serve --port 0 ...`; the chosen port is read from the start-up line on stderr."""
 
@@ -31,22 +55,7 @@ class ServerProcess:
         # Under AddressSanitizer, freed memory sits in a 256 MB quarantine that would read as RSS
         # growth in the load test; keep it small (ignored by normal builds).
         env = {**os.environ, "ASAN_OPTIONS": "quarantine_size_mb=8:" + os.environ.get("ASAN_OPTIONS", "")}
-        self.proc = subprocess.Popen(self.args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
-        self.stderr_lines = []
-        deadline = time.monotonic() + start_timeout
-        self.port = None
-        while time.monotonic() < deadline:
-            line = self.proc.stderr.readline()
-            if not line:
-                break
-            self.stderr_lines.append(line)
-            m = re.search(r"http://127\.0\.0\.1:(\d+)", line)
-            if m:
-                self.port = int(m.group(1))
-                break
-        if self.port is None:
-            self.kill()
-            raise RuntimeError("server did not start: " + "".join(self.stderr_lines))
+        self.proc, self.port, self.stderr_lines = start_and_read_port(self.args, env, start_timeout)
 
     # --- HTTP ---------------------------------------------------------------------------------
     def request(self, method: str, path: str, body=None, raw: bytes | None = None, timeout: float = 60.0,
