@@ -3,7 +3,9 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <initializer_list>
 #include <iterator>
+#include <utility>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
@@ -71,6 +73,19 @@ namespace {
 
 [[noreturn]] void fail(const std::string& origin, const std::string& path, const std::string& what) {
   throw_invalid_argument("profile " + origin + ": " + path + ": " + what);
+}
+
+// $.collectives.<key>: one of `choices` (the first is the default when the key is absent).
+template <class E>
+E parse_choice(const json& c, const char* key, std::initializer_list<std::pair<const char*, E>> choices,
+               const std::string& origin) {
+  const std::string v = c.value(key, std::string(choices.begin()->first));
+  std::string names;
+  for (const auto& [name, value] : choices) {
+    if (v == name) return value;
+    names += (names.empty() ? "" : " | ") + std::string(name);
+  }
+  fail(origin, std::string("$.collectives.") + key, "unknown " + std::string(key) + " '" + v + "' (" + names + ")");
 }
 
 Sourced number(const json& obj, const std::string& key, const std::string& origin, const std::string& path,
@@ -233,30 +248,13 @@ HardwareProfile parse_profile(const json& j, const std::string& origin) {
   if (j.contains("collectives")) {
     const json& c = j["collectives"];
     if (!c.is_object()) fail(origin, "$.collectives", "expected an object");
-    const std::string alg = c.value("algorithm", std::string("ring"));
-    if (alg == "ring") {
-      p.collectives.algorithm = CollectiveAlgorithm::kRing;
-    } else if (alg == "tree") {
-      p.collectives.algorithm = CollectiveAlgorithm::kTree;
-    } else {
-      fail(origin, "$.collectives.algorithm", "unknown algorithm '" + alg + "' (ring | tree)");
-    }
-    const std::string transport = c.value("transport", std::string("in-process"));
-    if (transport == "in-process") {
-      p.collectives.transport = Transport::kInProcess;
-    } else if (transport == "mpi") {
-      p.collectives.transport = Transport::kMpi;
-    } else {
-      fail(origin, "$.collectives.transport", "unknown transport '" + transport + "' (in-process | mpi)");
-    }
-    const std::string reduction = c.value("reduction", std::string("all-reduce"));
-    if (reduction == "all-reduce") {
-      p.collectives.reduction = TpReduction::kAllReduce;
-    } else if (reduction == "chunk-all-gather") {
-      p.collectives.reduction = TpReduction::kChunkAllGather;
-    } else {
-      fail(origin, "$.collectives.reduction", "unknown reduction '" + reduction + "' (all-reduce | chunk-all-gather)");
-    }
+    p.collectives.algorithm = parse_choice<CollectiveAlgorithm>(
+        c, "algorithm", {{"ring", CollectiveAlgorithm::kRing}, {"tree", CollectiveAlgorithm::kTree}}, origin);
+    p.collectives.transport =
+        parse_choice<Transport>(c, "transport", {{"in-process", Transport::kInProcess}, {"mpi", Transport::kMpi}}, origin);
+    p.collectives.reduction = parse_choice<TpReduction>(
+        c, "reduction", {{"all-reduce", TpReduction::kAllReduce}, {"chunk-all-gather", TpReduction::kChunkAllGather}},
+        origin);
     if (c.contains("tp_link")) p.collectives.tp_link = parse_link(c["tp_link"], origin, "$.collectives.tp_link");
     if (c.contains("sp_link")) p.collectives.sp_link = parse_link(c["sp_link"], origin, "$.collectives.sp_link");
   }
