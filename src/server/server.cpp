@@ -24,6 +24,7 @@
 #include "alspec/server/engine_pool.h"
 #include "alspec/server/logprobs_json.h"
 #include "alspec/server/metrics.h"
+#include "alspec/spec/batch_scheduler.h"
 #include "alspec/spec/generate.h"
 #include "alspec/spec/scoring.h"
 #include "alspec/spec/spec_stats_json.h"
@@ -83,6 +84,7 @@ struct Server::Impl {
   ChatFormat chat_format = ChatFormat::kPlain;
   std::string chat_template;
   RequestLimits limits;
+  std::unique_ptr<BatchScheduler> scheduler;  // continuous batching; declared first, destroyed after the pool
   std::unique_ptr<EnginePool> pool;
   Metrics metrics;
   httplib::Server http;
@@ -131,6 +133,19 @@ Server::Impl::Impl(const Model& m, ServerOptions o) : model(m), opt(std::move(o)
   // Threads: the available cores are divided among the slots (and, in alspec mode, between the
   // two devices of each slot); at least one thread per device.
   EngineOptions& e = opt.engine;
+  if (opt.prefill_chunk < 1) throw_invalid_argument("--prefill-chunk must be >= 1");
+  if (opt.batching && e.groups != nullptr && e.groups->distributed()) opt.batching = false;  // one slot under mpirun
+  if (opt.batching) {
+    // One device for every slot: all the threads work on each batched step.
+    BatchSchedulerOptions so;
+    so.threads = e.threads;
+    if (!e.device_cores.empty()) so.cores = e.device_cores.front();
+    so.prefill_chunk = opt.prefill_chunk;
+    scheduler = std::make_unique<BatchScheduler>(model, so);
+    e.scheduler = scheduler.get();
+    e.devices = 1;
+    e.threads = scheduler->threads();
+  }
   if (e.devices == 0) e.devices = default_device_count(e.spec.mode);
   if (e.threads == 0) e.threads = default_threads_per_device(static_cast<int>(available_cores().size()), opt.parallel * e.devices);
   pool = std::make_unique<EnginePool>(model, e, opt.parallel, opt.max_queue);
@@ -179,6 +194,7 @@ json Server::Impl::model_json() const {
                {"n_ctx", limits.ctx_size},
                {"n_layers", c.n_layers},
                {"parallel", opt.parallel},
+               {"batching", scheduler != nullptr},
                {"chat_format", chat_format_name(chat_format)},
                {"attention", attention_mode_name(opt.engine.spec.mode)},
                {"lambda", json_decimal(opt.engine.spec.lambda)},
@@ -211,7 +227,11 @@ void Server::Impl::routes() {
       send_json(res, 503, {{"status", "shutting down"}});
       return;
     }
-    send_json(res, 200, {{"status", "ok"}, {"slots_busy", pool->busy()}, {"slots", pool->slots()}, {"queued", pool->queued()}});
+    send_json(res, 200, {{"status", "ok"},
+                         {"slots_busy", pool->busy()},
+                         {"slots", pool->slots()},
+                         {"queued", pool->queued()},
+                         {"batching", scheduler != nullptr}});
   }));
   http.Get("/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) { send_json(res, 200, models_json()); }));
   // The openai client's models.retrieve(id): any of the names a request's "model" may use.
@@ -227,9 +247,17 @@ void Server::Impl::routes() {
            guarded([this](const httplib::Request&, httplib::Response& res) { send_json(res, 200, tokenizer_info_json()); }));
   http.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) {
     res.status = 200;
+    std::vector<Metrics::Sample> counters;
+    if (scheduler) {
+      const BatchSchedulerStats b = scheduler->stats();
+      counters = {{"alspec_batch_steps_total", "Batched decode steps (one pass over the weights each).", double(b.steps)},
+                  {"alspec_batch_rows_total", "Sequence-steps decoded in batched steps (rows / steps = mean batch).", double(b.rows)},
+                  {"alspec_prefill_chunks_total", "Prompt chunks prefilled between decode steps.", double(b.prefill_chunks)}};
+    }
     res.set_content(metrics.render({{"alspec_slots_busy", "Engine slots decoding a request.", pool->busy()},
                                     {"alspec_slots", "Engine slots (--parallel).", pool->slots()},
-                                    {"alspec_queue_depth", "Requests waiting for a slot.", pool->queued()}}),
+                                    {"alspec_queue_depth", "Requests waiting for a slot.", pool->queued()}},
+                                   counters),
                     "text/plain; version=0.0.4");
   }));
   http.Post("/tokenize", guarded([this](const httplib::Request& req, httplib::Response& res) {

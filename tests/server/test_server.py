@@ -72,6 +72,31 @@ def test_greedy_completion_equals_alspec_generate(srv):
     assert j2["choices"][0]["text"] == ref["text"]
 
 
+def test_batched_equals_unbatched_server_and_alspec_falls_back_to_simulate(srv):
+    # Continuous batching (the default) and --no-batching (one engine per slot) give the same
+    # sampled text and speculation statistics; concurrent requests beside it change nothing.
+    body = {"prompt": PROMPT, "max_tokens": 60, "temperature": 0.8, "seed": 9, "ignore_eos": True,
+            "alspec": {"attention": "simulate", "lambda": 0.3, "spec_chunk": 8}}
+    with ServerProcess("--parallel", "2", "--no-batching") as plain:
+        assert plain.get("/health")[1]["batching"] is False
+        ref = plain.post("/v1/completions", body)[1]
+        ref_alspec = plain.post("/v1/completions", {**body, "alspec": {**body["alspec"], "attention": "alspec"}})[1]
+    assert srv.get("/health")[1]["batching"] is True
+    with ThreadPoolExecutor(4) as ex:
+        others = [ex.submit(srv.post, "/v1/completions", {"prompt": "The dog", "max_tokens": 80, "seed": i,
+                                                         "temperature": 1.0}) for i in range(3)]
+        got = srv.post("/v1/completions", body)[1]
+        assert all(f.result()[0] == 200 for f in others)
+    assert got["choices"][0]["text"] == ref["choices"][0]["text"]
+    assert got["alspec"]["hits"] == ref["alspec"]["hits"] and got["alspec"]["checks"] == ref["alspec"]["checks"] > 0
+    assert got["alspec"]["batched"] is True and "batched" not in ref["alspec"]
+    # alspec on the batch's one device runs the simulate protocol: the two-device output, bitwise.
+    got_alspec = srv.post("/v1/completions", {**body, "alspec": {**body["alspec"], "attention": "alspec"}})[1]
+    assert got_alspec["choices"][0]["text"] == ref_alspec["choices"][0]["text"] == ref["choices"][0]["text"]
+    assert got_alspec["alspec"]["attention"] == "alspec" and got_alspec["alspec"]["devices"] == 1
+    assert ref_alspec["alspec"]["devices"] == 2
+
+
 def test_prompt_lists_and_n(srv):
     _, toks = srv.post("/tokenize", {"prompt": "The cat"})
     j = completion(srv, prompt=["The dog", toks["tokens"]], max_tokens=8, temperature=0)
