@@ -119,6 +119,7 @@ struct Server::Impl {
   ChoiceOutput run_choice(Engine& engine, const CompletionRequest& r, const std::vector<int32_t>& prompt, int j,
                           const std::function<bool(const std::string&)>& on_piece,
                           const std::function<bool()>& client_alive, SpecStats& stats);
+  bool authorized(const httplib::Request& req) const;  // Authorization: Bearer <api_key>
   json model_json() const;   // the one model object
   json models_json() const;  // the list /v1/models returns
   json tokenizer_info_json() const;
@@ -178,6 +179,15 @@ httplib::Server::Handler Server::Impl::guarded(F fn) {
       send_json(res, 500, error_json(500, "server_error", "internal_error", e.what()));
     }
   };
+}
+
+bool Server::Impl::authorized(const httplib::Request& req) const {
+  const std::string got = req.get_header_value("Authorization");
+  const std::string want = "Bearer " + opt.api_key;
+  // Compared in full whatever the first difference, so timing does not reveal a prefix of the key.
+  unsigned char diff = got.size() == want.size() ? 0 : 1;
+  for (size_t i = 0; i < want.size(); ++i) diff |= static_cast<unsigned char>(want[i] ^ (i < got.size() ? got[i] : 0));
+  return diff == 0;
 }
 
 json Server::Impl::models_json() const { return json{{"object", "list"}, {"data", json::array({model_json()})}}; }
@@ -293,10 +303,29 @@ void Server::Impl::routes() {
     handle_generation(req, res, true);
   }));
 
-  http.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     t_request_start = now_seconds();
+    // Preflights carry no credentials (browsers never send them there); /health is for probes.
+    if (!opt.api_key.empty() && req.method != "OPTIONS" && req.path != "/health" && !authorized(req)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      send_json(res, 401,
+                error_json(401, "invalid_request_error", "invalid_api_key",
+                           "missing or invalid API key: send the header 'Authorization: Bearer <key>'"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
+  if (!opt.cors_origin.empty()) {
+    httplib::Headers cors{{"Access-Control-Allow-Origin", opt.cors_origin}};
+    if (opt.cors_origin != "*") cors.emplace("Vary", "Origin");  // caches must key on the origin
+    http.set_default_headers(cors);
+    http.Options(R"(/.*)", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 204;
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+      res.set_header("Access-Control-Max-Age", "86400");
+    });
+  }
   // Statuses httplib sets itself (unknown route, oversized body, malformed request) get an
   // OpenAI-style body too.
   http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {

@@ -158,6 +158,10 @@ const CommandRegistrar kServe({"serve", "OpenAI-compatible HTTP server", [](CLI:
   app.add_option("--max-n", a->server.max_n, "Largest accepted n")->capture_default_str();
   app.add_option("--max-logprobs", a->server.max_logprobs, "Largest accepted logprobs")->capture_default_str();
   app.add_flag("--log-requests", a->server.log_requests, "One line per request on stderr");
+  app.add_option("--api-key", a->server.api_key,
+                 "Require 'Authorization: Bearer KEY' on every request but GET /health (401 otherwise)");
+  app.add_option("--cors-origin", a->server.cors_origin,
+                 "Allow browser clients from this origin ('*' = any): CORS headers and OPTIONS preflights");
   return std::function<int()>([a] { return run(*a); });
 }});
 

@@ -32,6 +32,12 @@ struct ServerOptions {
   int max_n = 16;
   int max_logprobs = 20;
   bool log_requests = false;       // one line per request on stderr
+  // Non-empty: every request but GET /health and CORS preflights needs "Authorization: Bearer
+  // <api_key>"; others get 401 invalid_api_key.
+  std::string api_key;
+  // Non-empty: Access-Control-Allow-Origin on every response and OPTIONS preflights answered 204
+  // (browser clients); "*" allows any origin.
+  std::string cors_origin;
 };
 
 class Server {
