@@ -68,8 +68,11 @@ def wait_ready(port: int, proc: subprocess.Popen, timeout: float = 300.0):
 
 def start_server(args, port: int, max_clients: int) -> subprocess.Popen:
     if args.server == "alspec":
+        # Batching: one device with all the threads. Without: the threads are divided among the
+        # slots (at least one each), as `serve --threads 0` does.
+        threads = max(1, args.threads // max_clients) if args.no_batching else args.threads
         cmd = [args.alspec_bin, "serve", "--model", args.model, "--host", "127.0.0.1", "--port", str(port),
-               "--threads", str(args.threads), "--parallel", str(max_clients), "--ctx-size", str(args.ctx_size),
+               "--threads", str(threads), "--parallel", str(max_clients), "--ctx-size", str(args.ctx_size),
                "--queue", "64"] + (["--no-batching"] if args.no_batching else [])
     else:
         cmd = [args.python, "-m", "llama_cpp.server", "--model", args.model, "--host", "127.0.0.1", "--port", str(port),
