@@ -44,9 +44,8 @@ const float* BatchForward::step(std::span<Session* const> sessions, std::span<co
   for (int l = 0; l < c.n_layers; ++l) {
     const auto& L = model_.layer(l);
     for (size_t i = 0; i < N; ++i) rmsnorm(x(i), L.attn_norm, &xn_[i * E], c.n_embd, c.rms_eps);
-    matmul(device_, L.wq, xn_.data(), n, q_.data());
-    matmul(device_, L.wk, xn_.data(), n, k_.data());
-    matmul(device_, L.wv, xn_.data(), n, v_.data());
+    const MatvecTarget qkv[] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
+    matmul_fused(device_, qkv, xn_.data(), n);
     for (size_t i = 0; i < N; ++i) sessions[i]->set_attention_input(l, &q_[i * QD], &k_[i * KD], &v_[i * KD]);
     attention(l, attn_.data());
     matmul(device_, L.wo, attn_.data(), n, proj_.data());
@@ -54,9 +53,9 @@ const float* BatchForward::step(std::span<Session* const> sessions, std::span<co
       residual_add(c, x(i), &proj_[i * E], L.post_attn_norm);
       rmsnorm(x(i), L.ffn_norm, &xn_[i * E], c.n_embd, c.rms_eps);
     }
-    matmul(device_, L.w_gate, xn_.data(), n, gate_.data());
-    matmul(device_, L.w_up, xn_.data(), n, up_.data());
-    for (size_t i = 0; i < N; ++i) gated_activation(device_, c, &gate_[i * F], &up_[i * F], &gate_[i * F]);
+    const MatvecTarget gate_up[] = {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}};
+    matmul_fused(device_, gate_up, xn_.data(), n);
+    gated_activation_rows(device_, c, gate_.data(), up_.data(), gate_.data(), n);
     matmul(device_, L.w_down, gate_.data(), n, proj_.data());
     for (size_t i = 0; i < N; ++i) residual_add(c, x(i), &proj_[i * E], L.post_ffn_norm);
   }

@@ -54,14 +54,20 @@ void residual_add(const ModelConfig& c, float* x, float* out, const float* post_
 // Element-wise, so chunks on the device's threads give the same result for any thread count
 // (a scalar exp per element: ~0.4 ms per 1B-model token on one thread, halved on two).
 void gated_activation(Device& dev, const ModelConfig& c, const float* gate, const float* up, float* out) {
+  gated_activation_rows(dev, c, gate, up, out, 1);
+}
+
+void gated_activation_rows(Device& dev, const ModelConfig& c, const float* gate, const float* up, float* out, int64_t n) {
   constexpr int64_t kChunk = 1024;
-  const int64_t n = c.n_ff;
-  dev.parallel_for(static_cast<size_t>((n + kChunk - 1) / kChunk), [&](size_t task, int) {
-    const int64_t i = static_cast<int64_t>(task) * kChunk, m = std::min(kChunk, n - i);
+  const int64_t F = c.n_ff, per_row = (F + kChunk - 1) / kChunk;
+  dev.parallel_for(static_cast<size_t>(per_row * n), [&](size_t task, int) {
+    const int64_t row = static_cast<int64_t>(task) / per_row;
+    const int64_t i = static_cast<int64_t>(task) % per_row * kChunk, m = std::min(kChunk, F - i);
+    const int64_t at = row * F + i;
     if (c.gelu_mlp) {
-      geglu_tanh(gate + i, up + i, out + i, m);
+      geglu_tanh(gate + at, up + at, out + at, m);
     } else {
-      swiglu(gate + i, up + i, out + i, m);
+      swiglu(gate + at, up + at, out + at, m);
     }
   });
 }

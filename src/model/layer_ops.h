@@ -21,6 +21,8 @@ void residual_add(const ModelConfig& c, float* x, float* out, const float* post_
 // out[n_ff] = act(gate) * up, in chunks on the device's threads (element-wise, so the same result
 // for any thread count).
 void gated_activation(Device& dev, const ModelConfig& c, const float* gate, const float* up, float* out);
+// The same for n rows of n_ff (row-major, out may be gate) in one parallel loop.
+void gated_activation_rows(Device& dev, const ModelConfig& c, const float* gate, const float* up, float* out, int64_t n);
 
 // The cache rows a query at `pos` attends to: everything, or the last sliding_window rows on
 // local layers.
