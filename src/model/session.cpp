@@ -6,83 +6,9 @@
 #include "alspec/core/error.h"
 #include "alspec/kernels/matmul.h"
 #include "alspec/kernels/ops.h"
+#include "model/layer_ops.h"
 
 namespace alspec {
-namespace {
-
-void apply_rope(const ModelConfig& c, int layer, float* v, int n_heads, int64_t pos) {
-  const float* inv_freq = c.layer_inv_freq(layer).data();
-  if (c.rope_style == RopeStyle::kNeox) {
-    rope_neox(v, n_heads, c.head_dim, static_cast<int>(pos), inv_freq);
-  } else {
-    rope_interleaved(v, n_heads, c.head_dim, static_cast<int>(pos), inv_freq);
-  }
-}
-
-void add_bias(float* y, const float* b, int64_t n) {
-  if (b != nullptr) add_inplace(y, b, n);
-}
-
-// RMSNorm of each head in place (gemma3 QK-norm).
-void head_norm(float* v, const float* w, int n_heads, int head_dim, float eps) {
-  if (w == nullptr) return;
-  for (int h = 0; h < n_heads; ++h) {
-    float* x = v + static_cast<size_t>(h) * head_dim;
-    rmsnorm(x, w, x, head_dim, eps);
-  }
-}
-
-// Everything between the Q/K/V projections and the cache write, for one token: biases, QK-norm,
-// RoPE with the layer's frequencies. Shared by decode and prefill so both stay bitwise equal.
-void finish_qkv(const ModelConfig& c, const LayerWeights& L, int layer, float* q, float* k, float* v, int64_t pos) {
-  add_bias(q, L.bq, c.q_dim());
-  add_bias(k, L.bk, c.kv_dim());
-  add_bias(v, L.bv, c.kv_dim());
-  head_norm(q, L.q_norm, c.n_head, c.head_dim, c.rms_eps);
-  head_norm(k, L.k_norm, c.n_head_kv, c.head_dim, c.rms_eps);
-  apply_rope(c, layer, q, c.n_head, pos);
-  apply_rope(c, layer, k, c.n_head_kv, pos);
-}
-
-// Adds a sub-layer output to the residual, through the post-norm when the model has one.
-void residual_add(const ModelConfig& c, float* x, float* out, const float* post_norm) {
-  if (post_norm != nullptr) rmsnorm(out, post_norm, out, c.n_embd, c.rms_eps);
-  add_inplace(x, out, c.n_embd);
-}
-
-// Element-wise, so chunks on the device's threads give the same result for any thread count
-// (a scalar exp per element: ~0.4 ms per 1B-model token on one thread, halved on two).
-void gated_activation(Device& dev, const ModelConfig& c, const float* gate, const float* up, float* out) {
-  constexpr int64_t kChunk = 1024;
-  const int64_t n = c.n_ff;
-  dev.parallel_for(static_cast<size_t>((n + kChunk - 1) / kChunk), [&](size_t task, int) {
-    const int64_t i = static_cast<int64_t>(task) * kChunk, m = std::min(kChunk, n - i);
-    if (c.gelu_mlp) {
-      geglu_tanh(gate + i, up + i, out + i, m);
-    } else {
-      swiglu(gate + i, up + i, out + i, m);
-    }
-  });
-}
-
-// The cache rows a query at `pos` attends to: everything, or the last sliding_window rows on
-// local layers. A window is a view that starts later in the same head-major planes.
-DecodeQuery layer_query(const ModelConfig& c, const KvCache& kv, int layer, const float* q, int64_t pos, float* out) {
-  KvCacheView view = kv.view(layer);
-  int64_t first = 0;
-  if (c.is_local_layer(layer)) first = std::max<int64_t>(0, pos + 1 - c.sliding_window);
-  if (first > 0) {
-    view.v = static_cast<const uint8_t*>(view.v) + static_cast<size_t>(first) * view.row_bytes();
-    // K in key blocks moves by whole blocks and skips the rest inside the first one.
-    const int64_t k_rows = view.k_blocks ? first - first % kKeyBlockRows : first;
-    view.k = static_cast<const uint8_t*>(view.k) + static_cast<size_t>(k_rows) * view.row_bytes();
-    view.k_first = first - k_rows;
-  }
-  return DecodeQuery{q, view, pos - first, out};
-}
-
-}  // namespace
-
 int64_t default_context_size(const ModelConfig& c) { return std::min<int64_t>(c.context_length, 4096); }
 
 Session::Session(const Model& model, Device& device, SessionOptions options, Communicator* tp)
@@ -173,7 +99,18 @@ void Session::attention_input(int layer) {
   rmsnorm(x_.data(), L.attn_norm, xn_.data(), c.n_embd, c.rms_eps);
   const MatvecTarget qkv[] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
   matvec_fused(device_, qkv, xn_.data());
-  finish_qkv(c, L, layer, q_.data(), k_.data(), v_.data(), pos_);
+  finish_attention_input(layer);
+}
+
+void Session::set_attention_input(int layer, const float* q, const float* k, const float* v) {
+  std::copy_n(q, q_.size(), q_.begin());
+  std::copy_n(k, k_.size(), k_.begin());
+  std::copy_n(v, v_.size(), v_.begin());
+  finish_attention_input(layer);
+}
+
+void Session::finish_attention_input(int layer) {
+  finish_qkv(model_.config(), model_.layer(layer), layer, q_.data(), k_.data(), v_.data(), pos_);
   kv_.store(layer, pos_, k_.data(), v_.data());
 }
 
@@ -294,17 +231,22 @@ const float* Session::decode(int32_t token) {
   return finish_token();
 }
 
+void Session::check_prefill(std::span<const int32_t> tokens) const {
+  check_room(static_cast<int64_t>(tokens.size()));
+  const int n_vocab = model_.config().n_vocab;
+  for (int32_t t : tokens) {
+    if (t < 0 || t >= n_vocab) {
+      throw_invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
+                             std::to_string(n_vocab) + ")");
+    }
+  }
+}
+
 void Session::prefill(std::span<const int32_t> tokens, PrefillLogits which,
                       FunctionRef<void(int64_t, const float*)> on_logits) {
   const auto& c = model_.config();
   const int64_t n_total = static_cast<int64_t>(tokens.size());
-  check_room(n_total);
-  for (int32_t t : tokens) {
-    if (t < 0 || t >= c.n_vocab) {
-      throw_invalid_argument("token id " + std::to_string(t) + " is outside the vocabulary [0, " +
-                             std::to_string(c.n_vocab) + ")");
-    }
-  }
+  check_prefill(tokens);
   const int64_t B = options_.prefill_batch;
   const size_t E = static_cast<size_t>(c.n_embd);
   std::vector<float> X, XN, Q, K, V, A, T, G, U, LG;

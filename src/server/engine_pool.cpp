@@ -84,7 +84,9 @@ Engine& EnginePool::Lease::engine(const SpecConfig& spec) {
     s.spec = spec;
   } else if (!same) {
     EngineOptions o = pool_.base_;
-    const bool devices_change = (spec.mode == AttentionMode::kAlspec) != (o.spec.mode == AttentionMode::kAlspec);
+    // On a batch scheduler every mode runs on its one device.
+    const bool devices_change = o.scheduler == nullptr &&
+                                (spec.mode == AttentionMode::kAlspec) != (o.spec.mode == AttentionMode::kAlspec);
     o.spec.mode = spec.mode;
     o.spec.lambda = spec.lambda;
     o.spec.spec_chunk = spec.spec_chunk;

@@ -50,7 +50,7 @@ std::string bound(double v) {
 
 }  // namespace
 
-std::string Metrics::render(const std::vector<std::tuple<std::string, std::string, double>>& gauges) const {
+std::string Metrics::render(const std::vector<Sample>& gauges, const std::vector<Sample>& counters) const {
   std::lock_guard<std::mutex> lock(mu_);
   std::ostringstream o;
   o << "# HELP alspec_requests_total HTTP requests answered, by endpoint and status code.\n"
@@ -86,6 +86,9 @@ std::string Metrics::render(const std::vector<std::tuple<std::string, std::strin
   for (const auto& [mode, s] : speculation_) o << "alspec_speculation_hits_total{mode=\"" << mode << "\"} " << s.second << "\n";
   for (const auto& [name, help, value] : gauges) {
     o << "# HELP " << name << " " << help << "\n# TYPE " << name << " gauge\n" << name << " " << number(value) << "\n";
+  }
+  for (const auto& [name, help, value] : counters) {
+    o << "# HELP " << name << " " << help << "\n# TYPE " << name << " counter\n" << name << " " << number(value) << "\n";
   }
   return o.str();
 }

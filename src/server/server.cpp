@@ -24,6 +24,7 @@
 #include "alspec/server/engine_pool.h"
 #include "alspec/server/logprobs_json.h"
 #include "alspec/server/metrics.h"
+#include "alspec/spec/batch_scheduler.h"
 #include "alspec/spec/generate.h"
 #include "alspec/spec/scoring.h"
 #include "alspec/spec/spec_stats_json.h"
@@ -83,6 +84,7 @@ struct Server::Impl {
   ChatFormat chat_format = ChatFormat::kPlain;
   std::string chat_template;
   RequestLimits limits;
+  std::unique_ptr<BatchScheduler> scheduler;  // continuous batching; declared first, destroyed after the pool
   std::unique_ptr<EnginePool> pool;
   Metrics metrics;
   httplib::Server http;
@@ -117,6 +119,7 @@ struct Server::Impl {
   ChoiceOutput run_choice(Engine& engine, const CompletionRequest& r, const std::vector<int32_t>& prompt, int j,
                           const std::function<bool(const std::string&)>& on_piece,
                           const std::function<bool()>& client_alive, SpecStats& stats);
+  bool authorized(const httplib::Request& req) const;  // Authorization: Bearer <api_key>
   json model_json() const;   // the one model object
   json models_json() const;  // the list /v1/models returns
   json tokenizer_info_json() const;
@@ -131,6 +134,19 @@ Server::Impl::Impl(const Model& m, ServerOptions o) : model(m), opt(std::move(o)
   // Threads: the available cores are divided among the slots (and, in alspec mode, between the
   // two devices of each slot); at least one thread per device.
   EngineOptions& e = opt.engine;
+  if (opt.prefill_chunk < 1) throw_invalid_argument("--prefill-chunk must be >= 1");
+  if (opt.batching && e.groups != nullptr && e.groups->distributed()) opt.batching = false;  // one slot under mpirun
+  if (opt.batching) {
+    // One device for every slot: all the threads work on each batched step.
+    BatchSchedulerOptions so;
+    so.threads = e.threads;
+    if (!e.device_cores.empty()) so.cores = e.device_cores.front();
+    so.prefill_chunk = opt.prefill_chunk;
+    scheduler = std::make_unique<BatchScheduler>(model, so);
+    e.scheduler = scheduler.get();
+    e.devices = 1;
+    e.threads = scheduler->threads();
+  }
   if (e.devices == 0) e.devices = default_device_count(e.spec.mode);
   if (e.threads == 0) e.threads = default_threads_per_device(static_cast<int>(available_cores().size()), opt.parallel * e.devices);
   pool = std::make_unique<EnginePool>(model, e, opt.parallel, opt.max_queue);
@@ -165,6 +181,15 @@ httplib::Server::Handler Server::Impl::guarded(F fn) {
   };
 }
 
+bool Server::Impl::authorized(const httplib::Request& req) const {
+  const std::string got = req.get_header_value("Authorization");
+  const std::string want = "Bearer " + opt.api_key;
+  // Compared in full whatever the first difference, so timing does not reveal a prefix of the key.
+  unsigned char diff = got.size() == want.size() ? 0 : 1;
+  for (size_t i = 0; i < want.size(); ++i) diff |= static_cast<unsigned char>(want[i] ^ (i < got.size() ? got[i] : 0));
+  return diff == 0;
+}
+
 json Server::Impl::models_json() const { return json{{"object", "list"}, {"data", json::array({model_json()})}}; }
 
 json Server::Impl::model_json() const {
@@ -179,6 +204,7 @@ json Server::Impl::model_json() const {
                {"n_ctx", limits.ctx_size},
                {"n_layers", c.n_layers},
                {"parallel", opt.parallel},
+               {"batching", scheduler != nullptr},
                {"chat_format", chat_format_name(chat_format)},
                {"attention", attention_mode_name(opt.engine.spec.mode)},
                {"lambda", json_decimal(opt.engine.spec.lambda)},
@@ -211,7 +237,11 @@ void Server::Impl::routes() {
       send_json(res, 503, {{"status", "shutting down"}});
       return;
     }
-    send_json(res, 200, {{"status", "ok"}, {"slots_busy", pool->busy()}, {"slots", pool->slots()}, {"queued", pool->queued()}});
+    send_json(res, 200, {{"status", "ok"},
+                         {"slots_busy", pool->busy()},
+                         {"slots", pool->slots()},
+                         {"queued", pool->queued()},
+                         {"batching", scheduler != nullptr}});
   }));
   http.Get("/v1/models", guarded([this](const httplib::Request&, httplib::Response& res) { send_json(res, 200, models_json()); }));
   // The openai client's models.retrieve(id): any of the names a request's "model" may use.
@@ -227,9 +257,17 @@ void Server::Impl::routes() {
            guarded([this](const httplib::Request&, httplib::Response& res) { send_json(res, 200, tokenizer_info_json()); }));
   http.Get("/metrics", guarded([this](const httplib::Request&, httplib::Response& res) {
     res.status = 200;
+    std::vector<Metrics::Sample> counters;
+    if (scheduler) {
+      const BatchSchedulerStats b = scheduler->stats();
+      counters = {{"alspec_batch_steps_total", "Batched decode steps (one pass over the weights each).", double(b.steps)},
+                  {"alspec_batch_rows_total", "Sequence-steps decoded in batched steps (rows / steps = mean batch).", double(b.rows)},
+                  {"alspec_prefill_chunks_total", "Prompt chunks prefilled between decode steps.", double(b.prefill_chunks)}};
+    }
     res.set_content(metrics.render({{"alspec_slots_busy", "Engine slots decoding a request.", pool->busy()},
                                     {"alspec_slots", "Engine slots (--parallel).", pool->slots()},
-                                    {"alspec_queue_depth", "Requests waiting for a slot.", pool->queued()}}),
+                                    {"alspec_queue_depth", "Requests waiting for a slot.", pool->queued()}},
+                                   counters),
                     "text/plain; version=0.0.4");
   }));
   http.Post("/tokenize", guarded([this](const httplib::Request& req, httplib::Response& res) {
@@ -265,10 +303,29 @@ void Server::Impl::routes() {
     handle_generation(req, res, true);
   }));
 
-  http.set_pre_routing_handler([](const httplib::Request&, httplib::Response&) {
+  http.set_pre_routing_handler([this](const httplib::Request& req, httplib::Response& res) {
     t_request_start = now_seconds();
+    // Preflights carry no credentials (browsers never send them there); /health is for probes.
+    if (!opt.api_key.empty() && req.method != "OPTIONS" && req.path != "/health" && !authorized(req)) {
+      res.set_header("WWW-Authenticate", "Bearer");
+      send_json(res, 401,
+                error_json(401, "invalid_request_error", "invalid_api_key",
+                           "missing or invalid API key: send the header 'Authorization: Bearer <key>'"));
+      return httplib::Server::HandlerResponse::Handled;
+    }
     return httplib::Server::HandlerResponse::Unhandled;
   });
+  if (!opt.cors_origin.empty()) {
+    httplib::Headers cors{{"Access-Control-Allow-Origin", opt.cors_origin}};
+    if (opt.cors_origin != "*") cors.emplace("Vary", "Origin");  // caches must key on the origin
+    http.set_default_headers(cors);
+    http.Options(R"(/.*)", [](const httplib::Request&, httplib::Response& res) {
+      res.status = 204;
+      res.set_header("Access-Control-Allow-Methods", "GET, POST, OPTIONS");
+      res.set_header("Access-Control-Allow-Headers", "Authorization, Content-Type");
+      res.set_header("Access-Control-Max-Age", "86400");
+    });
+  }
   // Statuses httplib sets itself (unknown route, oversized body, malformed request) get an
   // OpenAI-style body too.
   http.set_error_handler(httplib::Server::HandlerWithResponse([this](const httplib::Request& req, httplib::Response& res) {

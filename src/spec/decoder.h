@@ -12,6 +12,8 @@
 
 namespace alspec {
 
+class BatchScheduler;
+
 class Decoder {
  public:
   virtual ~Decoder() = default;
@@ -44,6 +46,10 @@ std::unique_ptr<Decoder> make_single_device_decoder(const Model& model, Device& 
 // with its peer rank in the other group, and tensor parallelism inside its group.
 std::unique_ptr<Decoder> make_distributed_alspec_decoder(const Model& model, Device& device, const SessionOptions& so,
                                                          const SpecConfig& spec, ProcessGroups& groups);
+// Any mode, one sequence of a BatchScheduler: its steps are batched with the scheduler's other
+// sequences (alspec runs the simulate protocol there; batch_decoder.h).
+std::unique_ptr<Decoder> make_scheduled_decoder(BatchScheduler& scheduler, const SessionOptions& so,
+                                                const SpecConfig& spec);
 // alspec: the two-device priority protocol.
 std::unique_ptr<Decoder> make_two_device_decoder(const Model& model, Device& a, Device& b, const SessionOptions& so,
                                                  const SpecConfig& spec);
@@ -55,5 +61,10 @@ SpecResult check_across_group(Communicator& tp, const SpecResult& local, std::sp
 
 // Applies the test hook, if any, to the kernel's decision.
 bool decide(const SpecConfig& spec, int64_t step, int layer, bool kernel_accept, bool* forced);
+
+// One device's speculation outcome for one sequence at one layer, from its (group-wide) check:
+// the decision (test hook applied), the statistics and the trace event. Returns whether the
+// sequence continues from O_spec (static mode always does).
+bool settle_speculation(const SpecConfig& spec, int64_t step, int layer, const SpecResult& check, SpecStats& stats);
 
 }  // namespace alspec

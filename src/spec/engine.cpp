@@ -5,6 +5,7 @@
 
 #include "alspec/core/error.h"
 #include "alspec/runtime/device.h"
+#include "alspec/spec/batch_scheduler.h"
 #include "decoder.h"
 
 namespace alspec {
@@ -32,7 +33,14 @@ Engine::Engine(const Model& model, EngineOptions options) : model_(model), optio
     throw_invalid_argument("the model is split " + std::to_string(model.shard().count) + " ways but the job has " +
                            std::to_string(o.groups ? o.groups->tp : 1) + " ranks per group");
   }
-  const bool two = o.spec.mode == AttentionMode::kAlspec && !split_groups;
+  if (o.scheduler != nullptr) {
+    if (distributed) throw_invalid_argument("continuous batching runs in one process (not under mpirun)");
+    // The scheduler's one device runs every mode, alspec as simulate.
+    o.devices = 1;
+    o.device_cores.clear();
+    o.threads = o.scheduler->threads();
+  }
+  const bool two = o.spec.mode == AttentionMode::kAlspec && !split_groups && o.scheduler == nullptr;
   if (o.devices == 0) o.devices = two ? 2 : 1;
   if (two && o.devices != 2) throw_invalid_argument("--attention alspec runs on exactly 2 devices (--devices 2)");
   if (!two && o.devices != 1) {
@@ -62,7 +70,7 @@ Engine::Engine(const Model& model, EngineOptions options) : model_(model), optio
                            std::to_string(c.context_length));
   }
   if (o.spec.spec_chunk == 0) o.spec.spec_chunk = default_spec_chunk(o.ctx_size);
-  for (int d = 0; d < o.devices; ++d) {
+  for (int d = 0; d < (o.scheduler != nullptr ? 0 : o.devices); ++d) {
     DeviceOptions dopt;
     dopt.name = "cpu" + std::to_string(d);
     dopt.threads = o.threads;
@@ -75,7 +83,10 @@ Engine::Engine(const Model& model, EngineOptions options) : model_(model), optio
   so.spec_chunk = o.spec.spec_chunk;
   // One process: each session has its own single-rank group (engines may run on several threads).
   Communicator* tp = distributed ? o.groups->tp_comm.get() : nullptr;
-  if (split_groups) {
+  if (o.scheduler != nullptr) {
+    if (&o.scheduler->model() != &model) throw_invalid_argument("the batch scheduler runs another model");
+    decoder_ = make_scheduled_decoder(*o.scheduler, so, o.spec);
+  } else if (split_groups) {
     decoder_ = make_distributed_alspec_decoder(model, *devices_[0], so, o.spec, *o.groups);
   } else if (two) {
     if (tp != nullptr && tp->size() > 1) throw_invalid_argument("--attention alspec with --tp > 1 needs 2T ranks");
@@ -107,7 +118,7 @@ void Engine::mirror_spec(EngineCall::Op op, const SpecConfig& spec) {
 int default_device_count(AttentionMode mode) { return mode == AttentionMode::kAlspec ? 2 : 1; }
 int default_threads_per_device(int cores, int devices) { return std::max(1, cores / std::max(1, devices)); }
 
-int Engine::n_devices() const { return static_cast<int>(devices_.size()); }
+int Engine::n_devices() const { return batched() ? 1 : static_cast<int>(devices_.size()); }
 int64_t Engine::position() const { return decoder_->position(); }
 void Engine::reset() { truncate(0); }
 void Engine::truncate(int64_t n) {
@@ -133,7 +144,7 @@ bool two_devices(AttentionMode m) { return m == AttentionMode::kAlspec; }
 
 bool Engine::accepts_speculation(const SpecConfig& spec) const {
   return resolved_chunk(spec, options_.ctx_size) == options_.spec.spec_chunk &&
-         two_devices(spec.mode) == two_devices(options_.spec.mode);
+         (batched() || two_devices(spec.mode) == two_devices(options_.spec.mode));
 }
 
 void Engine::set_speculation(const SpecConfig& spec) {
@@ -144,7 +155,7 @@ void Engine::set_speculation(const SpecConfig& spec) {
     throw_invalid_argument("set_speculation: S = " + std::to_string(s.spec_chunk) + " differs from this engine's S = " +
                            std::to_string(options_.spec.spec_chunk) + " (S fixes the attention partition plan)");
   }
-  if (two_devices(s.mode) != two_devices(options_.spec.mode)) {
+  if (!batched() && two_devices(s.mode) != two_devices(options_.spec.mode)) {
     throw_invalid_argument(std::string("set_speculation: cannot switch between ") + attention_mode_name(options_.spec.mode) +
                            " and " + attention_mode_name(s.mode) + " (alspec runs on two devices)");
   }

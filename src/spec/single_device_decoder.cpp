@@ -18,6 +18,17 @@ bool decide(const SpecConfig& spec, int64_t step, int layer, bool kernel_accept,
   return kernel_accept;
 }
 
+bool settle_speculation(const SpecConfig& spec, int64_t step, int layer, const SpecResult& check, SpecStats& stats) {
+  bool forced = false;
+  const bool accept = decide(spec, step, layer, check.accept, &forced);
+  const bool use_approx = spec.mode == AttentionMode::kStatic || accept;
+  stats.record(layer, check.full_coverage, use_approx);
+  if (spec.trace) {
+    spec.trace(TraceEvent{step, layer, 0, -1, accept ? 0 : 2, check.dist2, check.norm2, accept, check.full_coverage, forced});
+  }
+  return use_approx;
+}
+
 SpecResult check_across_group(Communicator& tp, const SpecResult& local, std::span<const double> terms, float lambda) {
   if (tp.size() == 1) return local;
   std::vector<double> all(terms.size() * static_cast<size_t>(tp.size()));
@@ -82,14 +93,7 @@ class SingleDeviceDecoder final : public Decoder {
             },
             terms_);
         r = check_across_group(session_.tp_comm(), r, terms_, spec_.lambda);
-        bool forced = false;
-        const bool accept = decide(spec_, step_, l, r.accept, &forced);
-        const bool use_approx = spec_.mode == AttentionMode::kStatic || accept;
-        stats_.record(l, r.full_coverage, use_approx);
-        if (spec_.trace) {
-          spec_.trace(TraceEvent{step_, l, 0, -1, accept ? 0 : 2, r.dist2, r.norm2, accept, r.full_coverage, forced});
-        }
-        if (use_approx) attn = approx_.data();
+        if (settle_speculation(spec_, step_, l, r, stats_)) attn = approx_.data();
       }
       const double t2 = profiling_ ? now_seconds() : 0;
       session_.attention_output(l, attn);

@@ -72,6 +72,31 @@ def test_greedy_completion_equals_alspec_generate(srv):
     assert j2["choices"][0]["text"] == ref["text"]
 
 
+def test_batched_equals_unbatched_server_and_alspec_falls_back_to_simulate(srv):
+    # Continuous batching (the default) and --no-batching (one engine per slot) give the same
+    # sampled text and speculation statistics; concurrent requests beside it change nothing.
+    body = {"prompt": PROMPT, "max_tokens": 60, "temperature": 0.8, "seed": 9, "ignore_eos": True,
+            "alspec": {"attention": "simulate", "lambda": 0.3, "spec_chunk": 8}}
+    with ServerProcess("--parallel", "2", "--no-batching") as plain:
+        assert plain.get("/health")[1]["batching"] is False
+        ref = plain.post("/v1/completions", body)[1]
+        ref_alspec = plain.post("/v1/completions", {**body, "alspec": {**body["alspec"], "attention": "alspec"}})[1]
+    assert srv.get("/health")[1]["batching"] is True
+    with ThreadPoolExecutor(4) as ex:
+        others = [ex.submit(srv.post, "/v1/completions", {"prompt": "The dog", "max_tokens": 80, "seed": i,
+                                                         "temperature": 1.0}) for i in range(3)]
+        got = srv.post("/v1/completions", body)[1]
+        assert all(f.result()[0] == 200 for f in others)
+    assert got["choices"][0]["text"] == ref["choices"][0]["text"]
+    assert got["alspec"]["hits"] == ref["alspec"]["hits"] and got["alspec"]["checks"] == ref["alspec"]["checks"] > 0
+    assert got["alspec"]["batched"] is True and "batched" not in ref["alspec"]
+    # alspec on the batch's one device runs the simulate protocol: the two-device output, bitwise.
+    got_alspec = srv.post("/v1/completions", {**body, "alspec": {**body["alspec"], "attention": "alspec"}})[1]
+    assert got_alspec["choices"][0]["text"] == ref_alspec["choices"][0]["text"] == ref["choices"][0]["text"]
+    assert got_alspec["alspec"]["attention"] == "alspec" and got_alspec["alspec"]["devices"] == 1
+    assert ref_alspec["alspec"]["devices"] == 2
+
+
 def test_prompt_lists_and_n(srv):
     _, toks = srv.post("/tokenize", {"prompt": "The cat"})
     j = completion(srv, prompt=["The dog", toks["tokens"]], max_tokens=8, temperature=0)
@@ -450,3 +475,38 @@ def test_load_32_clients_x_20_requests():
         # No growth beyond allocator noise (release: ~17 MB -> +0.6 MB; sanitizer builds keep a
         # quarantine and shadow memory, hence the relative bound).
         assert rss1 - rss0 < max(16 * 1024, rss0 // 10), (rss0, rss1)
+
+
+# --- API key and CORS ------------------------------------------------------------------------------
+
+def test_api_key_and_cors():
+    origin = "https://app.example"
+    with ServerProcess("--api-key", "s3cret", "--cors-origin", origin) as s:
+        body = {"prompt": "Hi", "max_tokens": 2}
+        for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "s3cret"}, {"Authorization": "Bearer s3cre"}):
+            status, h, data = s.request("POST", "/v1/completions", body, headers=headers)
+            assert status == 401, (headers, status)
+            err = json.loads(data)["error"]
+            assert err["code"] == "invalid_api_key" and err["type"] == "invalid_request_error"
+            assert h["WWW-Authenticate"] == "Bearer"
+            assert h["Access-Control-Allow-Origin"] == origin  # a browser can read the error
+        assert s.request("GET", "/v1/models")[0] == 401
+        assert s.request("GET", "/health")[0] == 200  # probes need no key
+        auth = {"Authorization": "Bearer s3cret"}
+        status, h, data = s.request("POST", "/v1/completions", body, headers=auth)
+        assert status == 200 and json.loads(data)["usage"]["completion_tokens"] == 2
+        assert h["Access-Control-Allow-Origin"] == origin and h["Vary"] == "Origin"
+        status, h, _ = s.request("GET", "/v1/models", headers=auth)
+        assert status == 200 and h["Access-Control-Allow-Origin"] == origin
+        # Preflight: no credentials, 204 with what a browser needs to send the real request.
+        status, h, data = s.request("OPTIONS", "/v1/chat/completions",
+                                    headers={"Origin": origin, "Access-Control-Request-Method": "POST",
+                                             "Access-Control-Request-Headers": "authorization, content-type"})
+        assert status == 204 and data == b""
+        assert h["Access-Control-Allow-Origin"] == origin
+        assert "POST" in h["Access-Control-Allow-Methods"]
+        assert "Authorization" in h["Access-Control-Allow-Headers"] and "Content-Type" in h["Access-Control-Allow-Headers"]
+    # Without the options: no CORS headers, no key needed.
+    with ServerProcess() as s:
+        status, h, _ = s.request("GET", "/v1/models")
+        assert status == 200 and "Access-Control-Allow-Origin" not in h

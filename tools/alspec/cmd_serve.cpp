@@ -115,8 +115,8 @@ int run(ServeArgs& a) {
 int serve(ServeArgs& a, const Model& model, sigset_t stop_signals) {
   server::Server srv(model, a.server);
   const int port = srv.bind();
-  std::fprintf(stderr, "alspec serve: model '%s' on http://%s:%d (%d slot(s))\n", srv.model_name().c_str(),
-               a.server.host.c_str(), port, a.server.parallel);
+  std::fprintf(stderr, "alspec serve: model '%s' on http://%s:%d (%d slot(s)%s)\n", srv.model_name().c_str(),
+               a.server.host.c_str(), port, a.server.parallel, a.server.batching ? ", batched" : "");
   std::fflush(stderr);
   std::atomic<bool> finished{false};
   std::thread waiter([&] {
@@ -141,7 +141,13 @@ const CommandRegistrar kServe({"serve", "OpenAI-compatible HTTP server", [](CLI:
   app.add_option("--host", a->server.host, "Address to listen on")->capture_default_str();
   app.add_option("--port", a->server.port, "TCP port (0 = any free port, printed at start)")->capture_default_str();
   app.add_option("--parallel", a->server.parallel,
-                 "Engine slots: requests decoded at once, each with its own KV cache and threads")
+                 "Requests decoded at once, each with its own KV cache: the largest batch of a decode step "
+                 "(with --no-batching: separate engines sharing the threads)")
+      ->capture_default_str();
+  app.add_flag("--no-batching{false}", a->server.batching,
+               "Run each slot as its own engine instead of batching the decode steps of all slots");
+  app.add_option("--prefill-chunk", a->server.prefill_chunk,
+                 "Prompt tokens prefilled between two batched decode steps")
       ->capture_default_str();
   app.add_option("--queue", a->server.max_queue, "Requests that may wait for a slot before 503")->capture_default_str();
   app.add_option("--http-threads", a->server.http_threads, "Open connections served at once, one thread each (0 = max(512, parallel + queue + 4))");
@@ -152,6 +158,10 @@ const CommandRegistrar kServe({"serve", "OpenAI-compatible HTTP server", [](CLI:
   app.add_option("--max-n", a->server.max_n, "Largest accepted n")->capture_default_str();
   app.add_option("--max-logprobs", a->server.max_logprobs, "Largest accepted logprobs")->capture_default_str();
   app.add_flag("--log-requests", a->server.log_requests, "One line per request on stderr");
+  app.add_option("--api-key", a->server.api_key,
+                 "Require 'Authorization: Bearer KEY' on every request but GET /health (401 otherwise)");
+  app.add_option("--cors-origin", a->server.cors_origin,
+                 "Allow browser clients from this origin ('*' = any): CORS headers and OPTIONS preflights");
   return std::function<int()>([a] { return run(*a); });
 }});
 

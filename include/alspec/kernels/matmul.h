@@ -64,6 +64,9 @@ void matvec(Device& dev, const WeightMatrix& w, const float* x, float* y);
 void matvec_fused(Device& dev, std::span<const MatvecTarget> targets, const float* x);
 // y[t][rows] = W x[t] for t < n (x is n rows of cols floats). Row t equals matvec on x[t] bitwise.
 void matmul(Device& dev, const WeightMatrix& w, const float* x, int64_t n, float* y);
+// matmul for several matrices with the same cols (batched Q/K/V, gate/up): each y_i ([n][rows_i])
+// is bitwise matmul(W_i, x, n), but x is quantised once and all rows share one parallel loop.
+void matmul_fused(Device& dev, std::span<const MatvecTarget> targets, const float* x, int64_t n);
 // The dot kernels matvec/matmul use now (simd_level()), in words for reports, e.g.
 // "avx2 dot kernels, Q4_0 two rows at a time".
 std::string matmul_kernel_variant();

@@ -55,6 +55,9 @@ class Session {
   // is called for token i (all tokens, or only the last) with n_vocab logits.
   void prefill(std::span<const int32_t> tokens, PrefillLogits which,
                FunctionRef<void(int64_t index, const float* logits)> on_logits);
+  // Throws Error(kInvalidArgument), as prefill would, unless `tokens` are vocabulary ids that fit
+  // the cache after position().
+  void check_prefill(std::span<const int32_t> tokens) const;
   // Exact decode of one token; returns the n_vocab logits (valid until the next call).
   const float* decode(int32_t token);
 
@@ -62,6 +65,9 @@ class Session {
   void begin_token(int32_t token);      // residual = embedding(token)
   void attention_input(int layer);      // norm, Q/K/V (+bias), RoPE, store K/V at position()
   DecodeQuery attention_query(int layer, float* out) const;  // q of this token vs. the layer's cache
+  // attention_input with Q/K/V projected elsewhere (BatchForward: rows of one matmul, bitwise the
+  // fused matvec attention_input runs): biases, QK-norm, RoPE, store K/V at position().
+  void set_attention_input(int layer, const float* q, const float* k, const float* v);
   // o_proj (chunks reduced across the TP group when sharded), (post-norm,) residual add.
   void attention_projection(int layer, const float* attn);
   // FFN norm, gate/up, activation, down (chunks reduced across the TP group), residual add.
@@ -78,6 +84,7 @@ class Session {
 
  private:
   void check_room(int64_t n) const;
+  void finish_attention_input(int layer);  // q_, k_, v_ projected: finish them, store K/V
   // y[n][n_embd] = W x for the chunked wo / w_down: this rank's chunk products, all-gathered,
   // summed in chunk order. x is n rows of the rank's local columns.
   void reduce_chunks(const std::vector<WeightMatrix>& chunks, const float* x, int64_t n, CommOp op, float* y);

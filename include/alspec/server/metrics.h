@@ -26,8 +26,10 @@ class Metrics {
   void record_speculation(AttentionMode mode, const SpecStats& stats);
   void record_cancelled();
 
-  // `gauges`: current values such as in-flight and queued requests (name, help, value).
-  std::string render(const std::vector<std::tuple<std::string, std::string, double>>& gauges) const;
+  // `gauges`: current values such as in-flight and queued requests (name, help, value);
+  // `counters`: totals kept elsewhere (the batch scheduler's steps), same shape.
+  using Sample = std::tuple<std::string, std::string, double>;
+  std::string render(const std::vector<Sample>& gauges, const std::vector<Sample>& counters = {}) const;
 
  private:
   struct Histogram {

@@ -15,16 +15,29 @@ namespace alspec::server {
 struct ServerOptions {
   std::string host = "127.0.0.1";
   int port = 8080;                 // 0 = any free port (see Server::bind)
-  int parallel = 1;                // engine slots = requests decoded at once
+  // Requests decoded at once. With batching: the largest batch (sequences, each with its own KV
+  // cache, whose decode steps share one pass over the weights); without: separate engines.
+  int parallel = 1;
+  // Continuous batching (one BatchScheduler for all slots; off: each slot is its own engine with
+  // its share of the threads, the only layout under mpirun).
+  bool batching = true;
+  int prefill_chunk = 64;          // prompt tokens prefilled between two batched decode steps
   int max_queue = 64;              // requests waiting for a slot before 503
   int http_threads = 0;            // connections served at once; 0 = max(512, parallel + max_queue + 4)
   size_t max_body_bytes = 8u << 20;
   std::string model_name;          // id in /v1/models; empty = file name without .gguf
   std::string chat_format;         // empty = detect from tokenizer.chat_template
-  EngineOptions engine;            // per slot; threads 0 = available cores / (parallel * devices)
+  // Per slot; threads 0 = every available core with batching, else cores / (parallel * devices).
+  EngineOptions engine;
   int max_n = 16;
   int max_logprobs = 20;
   bool log_requests = false;       // one line per request on stderr
+  // Non-empty: every request but GET /health and CORS preflights needs "Authorization: Bearer
+  // <api_key>"; others get 401 invalid_api_key.
+  std::string api_key;
+  // Non-empty: Access-Control-Allow-Origin on every response and OPTIONS preflights answered 204
+  // (browser clients); "*" allows any origin.
+  std::string cors_origin;
 };
 
 class Server {

@@ -18,6 +18,8 @@
 
 namespace alspec {
 
+class BatchScheduler;
+
 // A state-changing Engine call, reported to EngineOptions::mirror so that engines on other ranks
 // can replay it (serve under mpirun: rank 0 drives, the other ranks follow with the same calls).
 struct EngineCall {
@@ -56,6 +58,11 @@ struct EngineOptions {
   ProcessGroups* groups = nullptr;
   // Called with every state-changing call (after its arguments were validated, before it runs).
   std::function<void(const EngineCall&)> mirror;
+  // Continuous batching: this engine's sequence runs on the scheduler's device, its decode steps
+  // batched with the scheduler's other engines (threads, devices and device_cores are then the
+  // scheduler's; groups must be one process). Any mode; alspec runs the simulate protocol there
+  // (bitwise the same tokens and logits; see batch_decoder.h). nullptr = own devices.
+  BatchScheduler* scheduler = nullptr;
 };
 
 // The defaults every front end resolves the same way (engine, server slots, benchmarks):
@@ -80,6 +87,7 @@ class Engine {
   int spec_chunk() const { return options_.spec.spec_chunk; }  // resolved S
   int64_t ctx_size() const { return options_.ctx_size; }        // resolved
   int n_devices() const;
+  bool batched() const { return options_.scheduler != nullptr; }  // runs on a BatchScheduler
   int threads_per_device() const { return options_.threads; }
 
   int64_t position() const;

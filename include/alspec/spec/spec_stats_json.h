@@ -58,6 +58,9 @@ inline nlohmann::json speculation_json(const Engine& engine, const SpecStats& s)
                       {"lambda", json_decimal(engine.options().spec.lambda)},
                       {"spec_chunk", engine.spec_chunk()},
                       {"devices", engine.n_devices()}};
+  // Continuous batching: the sequence ran on a BatchScheduler (alspec there runs the simulate
+  // protocol on one device, with bitwise the same output).
+  if (engine.batched()) j["batched"] = true;
   if (const ProcessGroups* g = engine.options().groups; g != nullptr && g->distributed()) {
     // Under mpirun: the job's layout (alspec's two sides are the two groups of ranks).
     j["ranks"] = g->world_size;

@@ -183,6 +183,10 @@ void matmul(Device& dev, const WeightMatrix& w, const float* x, int64_t n, float
   run(dev, std::span<const MatvecTarget>(&t, 1), x, n, "matmul");
 }
 
+void matmul_fused(Device& dev, std::span<const MatvecTarget> targets, const float* x, int64_t n) {
+  run(dev, targets, x, n, "matmul_fused");
+}
+
 void matvec_reference(const WeightMatrix& w, const float* x, float* y) {
   validate(w, "matvec_reference");
   std::vector<float> row(static_cast<size_t>(w.cols));

@@ -1,0 +1,92 @@
+// Continuous batching for many sequences on one device. Sequences (Engines built with
+// EngineOptions::scheduler, each with its own Session and KV cache) submit decode steps and
+// prefills from their own threads; one loop thread owns the device and runs, per iteration,
+// ONE batched decode step of every sequence waiting for a step (BatchDecoder: the weights are read
+// once per layer for the whole batch) and then at most `prefill_chunk` prompt tokens of the oldest
+// waiting prefill, so a long prompt never stalls running sequences for more than one chunk.
+// Sequences join and leave between steps. Per sequence the results are bitwise those of an
+// unbatched Engine (BatchDecoder's contract; prefill is exact and independent of its chunking).
+#pragma once
+
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <exception>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <span>
+#include <thread>
+#include <vector>
+
+#include "alspec/core/function_ref.h"
+#include "alspec/model/session.h"
+#include "alspec/spec/batch_decoder.h"
+
+namespace alspec {
+
+struct BatchSchedulerOptions {
+  int threads = 0;         // threads of the shared device; 0 = every available core
+  std::vector<int> cores;  // cores to pin them to; empty = unpinned
+  int prefill_chunk = 64;  // prompt tokens prefilled between two decode steps (>= 1)
+  // After a step, how long the next one waits for the sequences of the previous step to submit
+  // their next token (they sample and stream in between); a sequence that is late joins the step
+  // after. Bounded, so a slow client or a finished sequence delays the batch by at most this.
+  double gather_seconds = 0.002;
+};
+
+// Totals since start, for /metrics.
+struct BatchSchedulerStats {
+  int64_t steps = 0;           // batched decode steps
+  int64_t rows = 0;            // sequence-steps decoded (rows / steps = mean batch size)
+  int64_t prefill_tokens = 0;  // prompt tokens prefilled
+  int64_t prefill_chunks = 0;
+  int running = 0;             // sequences with a step or prefill waiting now
+};
+
+class BatchScheduler {
+ public:
+  BatchScheduler(const Model& model, BatchSchedulerOptions options);
+  ~BatchScheduler();  // finishes the work already submitted, then stops the loop
+  BatchScheduler(const BatchScheduler&) = delete;
+  BatchScheduler& operator=(const BatchScheduler&) = delete;
+
+  const Model& model() const { return model_; }
+  Device& device() { return *device_; }
+  int threads() const;
+  BatchSchedulerStats stats() const;
+
+  // Thread-safe; block until the loop has run the work; rethrow its errors. The session must be
+  // on device() and not used by anyone else meanwhile.
+  // One decode step of `session` in `spec`'s mode, batched with the others; n_vocab logits into `logits`.
+  void decode(Session& session, int32_t token, const SpecConfig& spec, int64_t step, SpecStats& stats, float* logits);
+  // Session::prefill, run in chunks of prefill_chunk tokens between decode steps. Validated
+  // (room, token ids) before anything runs.
+  void prefill(Session& session, std::span<const int32_t> tokens, PrefillLogits which,
+               FunctionRef<void(int64_t index, const float* logits)> on_logits);
+  // The session will not decode soon (its sequence ended or restarts): the next step does not wait for it.
+  void leave(const Session& session);
+
+ private:
+  struct Job;
+  void submit(Job& job);
+  void loop();
+  void run_prefill_chunk(Job& job);
+
+  const Model& model_;
+  BatchSchedulerOptions options_;
+  std::unique_ptr<Device> device_;
+  BatchDecoder decoder_;
+  mutable std::mutex mu_;
+  std::condition_variable work_cv_;  // the loop waits for work
+  std::condition_variable done_cv_;  // submitters wait for their job
+  std::vector<Job*> decodes_;        // waiting for the next step
+  std::deque<Job*> prefills_;        // oldest first
+  std::set<const Session*> expected_;  // in the last step, next token not yet submitted
+  BatchSchedulerStats stats_;
+  bool stopping_ = false;
+  std::vector<BatchRow> rows_;
+  std::thread thread_;
+};
+
+}  // namespace alspec

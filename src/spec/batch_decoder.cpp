@@ -1,0 +1,68 @@
+#include "alspec/spec/batch_decoder.h"
+
+#include <algorithm>
+
+#include "alspec/core/error.h"
+#include "decoder.h"
+
+namespace alspec {
+
+BatchDecoder::BatchDecoder(const Model& model, Device& device) : model_(model), forward_(model, device) {}
+
+const float* BatchDecoder::step(std::span<const BatchRow> rows) {
+  sessions_.clear();
+  tokens_.clear();
+  for (const BatchRow& r : rows) {
+    if (r.session == nullptr || r.spec == nullptr || r.stats == nullptr) {
+      throw_invalid_argument("batched decode: a row without session, speculation settings or statistics");
+    }
+    sessions_.push_back(r.session);
+    tokens_.push_back(r.token);
+  }
+  return forward_.step(sessions_, tokens_, [&](int layer, float* attn) { attention(rows, layer, attn); });
+}
+
+void BatchDecoder::attention(std::span<const BatchRow> rows, int layer, float* attn) {
+  const auto& c = model_.config();
+  const size_t QD = static_cast<size_t>(c.q_dim());
+  approx_.resize(rows.size() * QD);
+  done_.assign(rows.size(), false);
+  // One exact and one speculative kernel call per distinct S (the partition plan); each
+  // sequence's results are its own, independent of the rest of the call's batch.
+  for (size_t i = 0; i < rows.size(); ++i) {
+    if (done_[i]) continue;
+    Session& first = *rows[i].session;
+    const int S = first.options().spec_chunk;
+    exact_queries_.clear();
+    spec_queries_.clear();
+    spec_rows_.clear();
+    for (size_t j = i; j < rows.size(); ++j) {
+      if (done_[j] || rows[j].session->options().spec_chunk != S) continue;
+      done_[j] = true;
+      const DecodeQuery q = rows[j].session->attention_query(layer, attn + j * QD);
+      if (rows[j].spec->mode == AttentionMode::kExact) {
+        exact_queries_.push_back(q);
+      } else {
+        spec_queries_.push_back(SpecDecodeQuery{q, &approx_[j * QD]});
+        spec_rows_.push_back(j);
+      }
+    }
+    const AttentionShape shape = first.attention_shape();
+    if (!exact_queries_.empty()) flash_decode(first.device(), shape, exact_queries_, S);
+    if (spec_queries_.empty()) continue;
+    results_.assign(spec_queries_.size(), SpecResult{});
+    // The kernel's lambda only sets `accept`; each row's own lambda is applied below.
+    speculative_flash_decode(first.device(), shape, spec_queries_, S, rows[spec_rows_[0]].spec->lambda, results_, [] {});
+    for (size_t k = 0; k < spec_rows_.size(); ++k) {
+      const BatchRow& row = rows[spec_rows_[k]];
+      SpecResult r = results_[k];
+      const double lambda2 = static_cast<double>(row.spec->lambda) * static_cast<double>(row.spec->lambda);
+      r.accept = r.dist2 <= lambda2 * r.norm2;  // the kernel's rule
+      if (settle_speculation(*row.spec, row.step, layer, r, *row.stats)) {
+        std::copy_n(&approx_[spec_rows_[k] * QD], QD, attn + spec_rows_[k] * QD);
+      }
+    }
+  }
+}
+
+}  // namespace alspec

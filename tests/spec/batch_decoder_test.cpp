@@ -1,0 +1,232 @@
+// Continuous batching: each sequence's batched decode equals its unbatched decode bit for bit
+// (tokens, every step's logits, speculation statistics), with sequences of different modes,
+// lambdas, S, sampling and lengths joining and leaving between steps, at any thread count.
+#include "alspec/spec/batch_decoder.h"
+
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "alspec/core/error.h"
+#include "alspec/model/model.h"
+#include "alspec/model/sampler.h"
+#include "alspec/model/synthetic_model.h"
+#include "alspec/runtime/device.h"
+#include "alspec/spec/engine.h"
+#include "alspec/tokenizer/tokenizer.h"
+#include "repo_paths.h"
+
+namespace alspec {
+namespace {
+
+struct SequencePlan {
+  std::vector<int32_t> prompt;
+  int join_step = 0;  // global batch step at which the sequence is prefilled and joins
+  int n_new = 0;      // tokens generated, then it leaves
+  SpecConfig spec;    // mode, lambda, S (spec_chunk), hooks
+  SamplingParams sampling;
+};
+
+struct SequenceOutput {
+  std::vector<int32_t> tokens;
+  std::vector<std::vector<float>> logits;  // the distribution of every generated token
+  SpecStats stats;
+};
+
+constexpr int64_t kCtx = 256;
+
+// The unbatched reference: one Engine per sequence (alspec: the real two-device protocol).
+SequenceOutput run_alone(const Model& m, const SequencePlan& p) {
+  EngineOptions o;
+  o.threads = 1;
+  o.ctx_size = kCtx;
+  o.kv_type = DType::F32;
+  o.spec = p.spec;
+  Engine engine(m, o);
+  const int V = m.config().n_vocab;
+  std::vector<float> cur(static_cast<size_t>(V));
+  engine.prefill(p.prompt, PrefillLogits::kLast, [&](int64_t, const float* l) { std::copy_n(l, V, cur.begin()); });
+  Sampler sampler(p.sampling, V);
+  std::vector<int32_t> history = p.prompt;
+  SequenceOutput out;
+  for (int i = 0; i < p.n_new; ++i) {
+    out.logits.push_back(cur);
+    const int32_t t = sampler.sample(cur.data(), history);
+    history.push_back(t);
+    out.tokens.push_back(t);
+    if (i + 1 == p.n_new) break;
+    const float* l = engine.decode(t);
+    std::copy_n(l, V, cur.begin());
+  }
+  out.stats = engine.stats();
+  return out;
+}
+
+// All plans on one device through BatchDecoder, joining and leaving on their schedule.
+std::vector<SequenceOutput> run_batched(const Model& m, const std::vector<SequencePlan>& plans, int threads) {
+  Device dev({.name = "batch", .threads = threads, .cores = {}});
+  BatchDecoder batch(m, dev);
+  const int V = m.config().n_vocab;
+  const size_t n = plans.size();
+  std::vector<std::unique_ptr<Session>> sessions(n);
+  std::vector<Sampler> samplers;
+  std::vector<std::vector<int32_t>> history(n);
+  std::vector<std::vector<float>> cur(n, std::vector<float>(static_cast<size_t>(V)));
+  std::vector<int64_t> steps(n, 0);
+  std::vector<SequenceOutput> out(n);
+  for (size_t i = 0; i < n; ++i) {
+    samplers.emplace_back(plans[i].sampling, V);
+    out[i].stats.reset(m.config().n_layers);
+  }
+  std::vector<int> spec_chunk(n);
+  for (int step = 0;; ++step) {
+    bool pending = false;
+    std::vector<BatchRow> rows;
+    std::vector<size_t> row_seq;
+    for (size_t i = 0; i < n; ++i) {
+      const SequencePlan& p = plans[i];
+      if (step == p.join_step) {
+        const int S = p.spec.spec_chunk;
+        sessions[i] = std::make_unique<Session>(
+            m, dev, SessionOptions{.ctx_size = kCtx, .kv_type = DType::F32, .spec_chunk = S, .prefill_batch = 64});
+        sessions[i]->prefill(p.prompt, PrefillLogits::kLast,
+                             [&](int64_t, const float* l) { std::copy_n(l, V, cur[i].begin()); });
+        history[i] = p.prompt;
+      }
+      if (step < p.join_step) pending = true;
+      if (!sessions[i] || static_cast<int>(out[i].tokens.size()) == p.n_new) continue;
+      out[i].logits.push_back(cur[i]);
+      const int32_t t = samplers[i].sample(cur[i].data(), history[i]);
+      history[i].push_back(t);
+      out[i].tokens.push_back(t);
+      if (static_cast<int>(out[i].tokens.size()) == p.n_new) {
+        sessions[i].reset();  // leaves the batch
+        continue;
+      }
+      rows.push_back(BatchRow{sessions[i].get(), t, &p.spec, steps[i]++, &out[i].stats});
+      row_seq.push_back(i);
+    }
+    if (rows.empty() && !pending) break;
+    if (rows.empty()) continue;
+    const float* logits = batch.step(rows);
+    for (size_t r = 0; r < rows.size(); ++r) {
+      std::copy_n(logits + r * static_cast<size_t>(V), V, cur[row_seq[r]].begin());
+    }
+  }
+  return out;
+}
+
+void expect_same(const SequenceOutput& alone, const SequenceOutput& batched, size_t seq) {
+  ASSERT_EQ(alone.tokens, batched.tokens) << "sequence " << seq;
+  ASSERT_EQ(alone.logits.size(), batched.logits.size());
+  for (size_t i = 0; i < alone.logits.size(); ++i) {
+    ASSERT_EQ(0, std::memcmp(alone.logits[i].data(), batched.logits[i].data(), alone.logits[i].size() * sizeof(float)))
+        << "sequence " << seq << " step " << i;
+  }
+  ASSERT_EQ(alone.stats.per_layer.size(), batched.stats.per_layer.size());
+  for (size_t l = 0; l < alone.stats.per_layer.size(); ++l) {
+    EXPECT_EQ(alone.stats.per_layer[l].checks, batched.stats.per_layer[l].checks) << "sequence " << seq << " layer " << l;
+    EXPECT_EQ(alone.stats.per_layer[l].hits, batched.stats.per_layer[l].hits) << "sequence " << seq << " layer " << l;
+    EXPECT_EQ(alone.stats.per_layer[l].trivial, batched.stats.per_layer[l].trivial) << "sequence " << seq << " layer " << l;
+  }
+}
+
+SpecConfig spec(AttentionMode mode, float lambda, int S) {
+  SpecConfig s;
+  s.mode = mode;
+  s.lambda = lambda;
+  s.spec_chunk = S;
+  return s;
+}
+
+SamplingParams sampled(uint64_t seed) {
+  SamplingParams p;
+  p.temperature = 0.8f;
+  p.top_p = 0.95f;
+  p.seed = seed;
+  return p;
+}
+
+// Five sequences of every attention mode, two S, greedy and sampled, joining at steps 0-9 and
+// leaving after 20-90 tokens.
+std::vector<SequencePlan> mixed_plans(const Model& m) {
+  const Tokenizer& tok = m.tokenizer();
+  std::vector<SequencePlan> p(5);
+  p[0] = {tok.encode("Once upon a time", true), 0, 90, spec(AttentionMode::kExact, 0.1f, 16), {}};
+  p[1] = {tok.encode("The little dog ran to the park and", true), 0, 70, spec(AttentionMode::kSimulate, 0.1f, 16), {}};
+  p[2] = {tok.encode("Lily had a red ball", true), 3, 60, spec(AttentionMode::kStatic, 0.1f, 8), sampled(11)};
+  p[3] = {tok.encode("One day, a big bird", true), 5, 80, spec(AttentionMode::kSimulate, 0.3f, 16), sampled(12)};
+  // A test hook rejecting at some (step, layer): proves each sequence counts its own steps.
+  p[3].spec.force_decision = [](int64_t step, int layer) -> std::optional<bool> {
+    if ((step + layer) % 3 == 0) return false;
+    return std::nullopt;
+  };
+  p[4] = {tok.encode("Tom and Sue", true), 9, 20, spec(AttentionMode::kAlspec, 0.2f, 16), sampled(13)};
+  return p;
+}
+
+const Model& stories() {
+  static std::unique_ptr<Model> m = Model::load(testing_paths::stories260k_gguf());
+  return *m;
+}
+
+TEST(BatchDecoder, EachSequenceEqualsItsUnbatchedDecodeBitwise) {
+  const auto plans = mixed_plans(stories());
+  std::vector<SequenceOutput> alone;
+  for (const auto& p : plans) alone.push_back(run_alone(stories(), p));
+  // Speculation happened (positions past 2S), so the simulate rows exercised their own checks.
+  EXPECT_GT(alone[1].stats.hits(), 0);
+  EXPECT_GT(alone[3].stats.checks(), alone[3].stats.hits());
+  for (int threads : {1, 2, 3}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    const auto batched = run_batched(stories(), plans, threads);
+    for (size_t i = 0; i < plans.size(); ++i) expect_same(alone[i], batched[i], i);
+  }
+}
+
+TEST(BatchDecoder, QuantizedSyntheticModelBitwise) {
+  SyntheticModelSpec s = synthetic_preset("qwen2-tiny");  // Q/K/V biases
+  s.weight_type = DType::Q4_0;
+  s.tokenizer_donor = testing_paths::stories260k_gguf();
+  const std::string path = std::string(ALSPEC_BINARY_DIR) + "/batch_decoder_test_q4_0.gguf";
+  write_synthetic_model(s, path);
+  auto m = Model::load(path);
+  const std::vector<int32_t> a{1, 5, 9, 200, 7}, b{1, 300, 301}, c{1, 42, 43, 44, 45, 46, 47, 48, 49};
+  std::vector<SequencePlan> plans(3);
+  plans[0] = {a, 0, 60, spec(AttentionMode::kSimulate, 0.2f, 16), {}};
+  plans[1] = {b, 2, 45, spec(AttentionMode::kExact, 0.1f, 16), sampled(3)};
+  plans[2] = {c, 4, 50, spec(AttentionMode::kSimulate, 0.05f, 16), sampled(4)};
+  const auto batched = run_batched(*m, plans, 2);
+  for (size_t i = 0; i < plans.size(); ++i) expect_same(run_alone(*m, plans[i]), batched[i], i);
+}
+
+TEST(BatchDecoder, ErrorsLeaveEverySessionUntouched) {
+  const Model& m = stories();
+  Device dev({.name = "batch", .threads = 1, .cores = {}});
+  Device other({.name = "other", .threads = 1, .cores = {}});
+  BatchDecoder batch(m, dev);
+  Session full(m, dev, {.ctx_size = 16, .kv_type = DType::F32, .spec_chunk = 0, .prefill_batch = 64});
+  Session roomy(m, dev, {.ctx_size = 64, .kv_type = DType::F32, .spec_chunk = 0, .prefill_batch = 64});
+  Session elsewhere(m, other, {.ctx_size = 64, .kv_type = DType::F32, .spec_chunk = 0, .prefill_batch = 64});
+  const std::vector<int32_t> prompt(16, 1);
+  full.prefill(prompt, PrefillLogits::kNone, [](int64_t, const float*) {});
+  const SpecConfig exact;
+  SpecStats stats;
+  stats.reset(m.config().n_layers);
+  const BatchRow rows[] = {{&roomy, 1, &exact, 0, &stats}, {&full, 1, &exact, 0, &stats}};
+  EXPECT_THROW(batch.step(rows), Error);  // `full` has no room: nothing advanced
+  EXPECT_EQ(roomy.position(), 0);
+  EXPECT_EQ(full.position(), 16);
+  const BatchRow bad_token[] = {{&roomy, m.config().n_vocab, &exact, 0, &stats}};
+  EXPECT_THROW(batch.step(bad_token), Error);
+  const BatchRow wrong_device[] = {{&elsewhere, 1, &exact, 0, &stats}};
+  EXPECT_THROW(batch.step(wrong_device), Error);
+  EXPECT_EQ(roomy.position(), 0);
+}
+
+}  // namespace
+}  // namespace alspec
