@@ -157,27 +157,42 @@ void register_matmul_ops(std::vector<OpCase>& ops) {
                        }});
       }
     }
-    // matmul of n tokens (tiles of 16: 1, 5, 17, 33) vs matvec per token; matvec_fused vs matvec.
-    const int64_t cols = k_quant ? 512 : 256;
+    // matmul of n tokens vs the scalar twin's matvec per token (the GEMM kernels from 2 tokens on: rows and tokens
+    // that are not whole register tiles, block counts that are not whole groups of 4, several
+    // tasks and several token tiles of the GEMM); matvec_fused vs matvec.
+    struct MatmulShape {
+      int64_t rows, cols;
+      std::vector<int64_t> tokens;
+    };
+    const std::vector<MatmulShape> shapes = {
+        {90, k_quant ? 512 : 256, {1, 5, 17, 33}},
+        {37, k_quant ? 768 : 224, {2, 3, 4, 7}},
+        {130, 8192, {29}},
+    };
+    const int64_t cols = shapes[0].cols;
     const uint32_t s = seed++;
-    const std::string name = "matmul " + std::string(dtype_name(t)) + " 90x" + std::to_string(cols);
+    const std::string name = "matmul " + std::string(dtype_name(t));
     ops.push_back({name, [=](SimdLevel level) {
-                     const Weights m = make_weights(t, 90, cols, s);
-                     for (int64_t n : {int64_t{1}, int64_t{5}, int64_t{17}, int64_t{33}}) {
-                       const std::vector<float> x = random_floats(static_cast<size_t>(n * cols), s + 7);
-                       const auto y = at_level(level, [&] {
-                         Device dev({.name = "t", .threads = 3, .cores = {}});
-                         std::vector<float> out(static_cast<size_t>(n * 90));
-                         matmul(dev, m.w, x.data(), n, out.data());
-                         return out;
-                       });
-                       for (int64_t i = 0; i < n; ++i) {
-                         const std::vector<float> xi(x.begin() + i * cols, x.begin() + (i + 1) * cols);
-                         const auto yi = at_level(level, [&] { return run_matvec(m.w, xi, 1); });
-                         const std::vector<float> row(y.begin() + i * 90, y.begin() + (i + 1) * 90);
-                         EXPECT_TRUE(bitwise_equal(row, yi)) << name << " n " << n << " row " << i;
+                     for (const MatmulShape& sh : shapes) {
+                       const Weights m = make_weights(t, sh.rows, sh.cols, s + static_cast<uint32_t>(sh.cols));
+                       for (int64_t n : sh.tokens) {
+                         const std::vector<float> x = random_floats(static_cast<size_t>(n * sh.cols), s + 7);
+                         const auto y = at_level(level, [&] {
+                           Device dev({.name = "t", .threads = 3, .cores = {}});
+                           std::vector<float> out(static_cast<size_t>(n * sh.rows));
+                           matmul(dev, m.w, x.data(), n, out.data());
+                           return out;
+                         });
+                         for (int64_t i = 0; i < n; ++i) {
+                           const std::vector<float> xi(x.begin() + i * sh.cols, x.begin() + (i + 1) * sh.cols);
+                           const auto yi = at_level(SimdLevel::kScalar, [&] { return run_matvec(m.w, xi, 1); });
+                           const std::vector<float> row(y.begin() + i * sh.rows, y.begin() + (i + 1) * sh.rows);
+                           EXPECT_TRUE(bitwise_equal(row, yi))
+                               << name << " " << sh.rows << "x" << sh.cols << " n " << n << " row " << i;
+                         }
                        }
                      }
+                     const Weights m = make_weights(t, 90, cols, s);
                      const Weights m2 = make_weights(t, 40, cols, s + 1);
                      const std::vector<float> x = random_floats(static_cast<size_t>(cols), s + 9);
                      const auto fused = at_level(level, [&] {

@@ -84,6 +84,31 @@ TEST(Session, QuantizedSyntheticModelThreadInvariant) {
   }
 }
 
+// Quantized weights take the GEMM kernels in prefill (matmul of >= 2 tokens); each logit row
+// must still equal step-by-step decode bit for bit, with batches that are not whole GEMM tiles.
+TEST(Session, QuantizedPrefillEqualsDecodeBitwise) {
+  for (DType wt : {DType::Q4_0, DType::Q8_0, DType::Q4_K, DType::Q6_K}) {
+    SyntheticModelSpec spec = synthetic_preset("qwen2-tiny");
+    spec.weight_type = wt;
+    spec.tokenizer_donor = testing_paths::stories260k_gguf();
+    const std::string path =
+        std::string(ALSPEC_BINARY_DIR) + "/session_prefill_test_" + std::string(dtype_name(wt)) + ".gguf";
+    write_synthetic_model(spec, path);
+    auto m = Model::load(path);
+    const auto toks = some_tokens(*m, 45);
+    const auto ref = decode_all(*m, 1, DType::F16, toks);
+    Device dev({.name = "t", .threads = 2, .cores = {}});
+    Session s(*m, dev, {.ctx_size = 256, .kv_type = DType::F16, .spec_chunk = 0, .prefill_batch = 19});
+    int64_t seen = 0;
+    s.prefill(toks, PrefillLogits::kAll, [&](int64_t i, const float* l) {
+      ASSERT_EQ(i, seen++);
+      ASSERT_EQ(0, std::memcmp(l, ref[static_cast<size_t>(i)].data(), sizeof(float) * ref[0].size()))
+          << dtype_name(wt) << " position " << i;
+    });
+    EXPECT_EQ(seen, static_cast<int64_t>(toks.size()));
+  }
+}
+
 TEST(Session, Errors) {
   auto m = Model::load(kStories);
   Device dev({.name = "t", .threads = 1, .cores = {}});

@@ -20,7 +20,10 @@
 //    is added last: dot = (pairwise sum of r) + (pairwise sum of the min lanes).
 // Rows are split into tasks of matmul_rows_per_task(w) rows (about kMatmulTaskBytes of weights,
 // independent of the thread count); matmul passes tiles of 16 tokens over a task's rows so that
-// weights are read from memory once.
+// weights are read from memory once. Products of >= 2 tokens with Q8_0/Q4_0/Q5_0/Q4_K/Q6_K
+// weights run at the AVX2/AVX-512 levels on register-blocked GEMM kernels instead (tasks of 16
+// rows; src/kernels/cpu/gemm_kernels.h): the integer work is reordered (exact), the float
+// operations of each output are the ones above, in the same order.
 // x and y must not overlap.
 #pragma once
 

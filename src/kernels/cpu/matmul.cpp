@@ -11,6 +11,7 @@
 #include "alspec/kernels/cpu_features.h"
 #include "alspec/kernels/quant.h"
 #include "kernels/cpu/dot_kernels.h"
+#include "kernels/cpu/gemm_kernels.h"
 #include "kernels/cpu/quantized_activation.h"
 
 namespace alspec {
@@ -39,6 +40,35 @@ void validate(const WeightMatrix& w, const char* fn) {
   if (w.row_bytes < *bytes) throw_invalid_argument(where + "row stride smaller than a row");
   if (w.rows > 0 && w.cols > 0 && w.data == nullptr) throw_invalid_argument(where + "null weight data");
 }
+
+// The GEMM kernels of the level, nullptr at scalar (the dot kernels serve every row there).
+const kernels::GemmKernels* active_gemm_kernels() {
+  switch (simd_level()) {
+    case SimdLevel::kAvx512: return &kernels::gemm_kernels_avx512();
+    case SimdLevel::kAvx2: return &kernels::gemm_kernels_avx2();
+    case SimdLevel::kScalar: break;
+  }
+  return nullptr;
+}
+
+kernels::QuantGemm gemm_kernel(const kernels::GemmKernels* k, DType t) {
+  if (k == nullptr) return nullptr;
+  switch (t) {
+    case DType::Q8_0: return k->q8_0;
+    case DType::Q4_0: return k->q4_0;
+    case DType::Q5_0: return k->q5_0;
+    case DType::Q4_K: return k->q4_k;
+    case DType::Q6_K: return k->q6_k;
+    default: return nullptr;
+  }
+}
+
+// Products of at least this many tokens run on the GEMM kernels (where the type has one).
+constexpr int64_t kGemmMinTokens = 2;
+// Rows per GEMM task (a multiple of every level's tile rows). The GEMM is compute-bound: small
+// tasks balance the threads (~30 us each for 64 tokens at K = 896), while each task still reads
+// its rows from memory once for all tokens.
+constexpr int64_t kGemmTaskRows = 16;
 
 kernels::QuantDot quant_kernel(const DotKernels& k, DType t) {
   switch (t) {
@@ -71,14 +101,21 @@ struct Part {
   kernels::QuantDot qdot;
   kernels::QuantDot2 qdot2;
   kernels::FloatDot fdot;
+  kernels::QuantGemm gemm;  // set only for products of >= kGemmMinTokens tokens
 };
 
-// Rows [r0, r1) of one matrix for n tokens; x is n rows of w.cols floats, acts their quantised
-// form (quantised types only). Each element is one dot-kernel call, whatever the split.
-void run_rows(const Part& p, const float* x, const kernels::ActivationRow* acts, int64_t n, int64_t r0, int64_t r1) {
+// Rows [r0, r1) of one matrix for n tokens; x is n rows of w.cols floats, ga their quantised
+// form (quantised types only). Each element is one dot-kernel call or one GEMM tile output, both
+// with the arithmetic of matmul.h, whatever the split.
+void run_rows(const Part& p, const float* x, const kernels::GemmActivations& ga, int64_t n, int64_t r0, int64_t r1) {
   const WeightMatrix& w = *p.w;
   const auto* base = static_cast<const uint8_t*>(w.data);
   float* y = p.y;
+  if (p.gemm) {
+    p.gemm(base + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, r1 - r0, ga, n, y + r0, w.rows);
+    return;
+  }
+  const kernels::ActivationRow* acts = ga.rows;
   // Cache blocking: a task's rows (~kMatmulTaskBytes) are read from memory once and stay in L2
   // while tiles of kTokenTile activation rows pass over them; within a tile each weight row is
   // reused from L1 for every token.
@@ -123,12 +160,15 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
   const DotKernels& k = active_kernels();
   std::vector<Part> parts;
   int64_t tasks = 0;
-  bool any_quant = false, groups = false;
+  bool any_quant = false, groups = false, any_gemm = false;
   for (const auto& t : targets) {
     const WeightMatrix& w = *t.w;
     if (w.rows == 0) continue;
-    Part p{&w, t.y, matmul_rows_per_task(w), tasks, 0, quant_kernel(k, w.type), nullptr, float_kernel(k, w.type)};
-    if (w.type == DType::Q4_0) {
+    Part p{&w, t.y, matmul_rows_per_task(w), tasks, 0, quant_kernel(k, w.type), nullptr, float_kernel(k, w.type),
+           n >= kGemmMinTokens ? gemm_kernel(active_gemm_kernels(), w.type) : nullptr};
+    if (p.gemm) p.rows_per_task = kGemmTaskRows;
+    any_gemm = any_gemm || p.gemm != nullptr;
+    if (w.type == DType::Q4_0 && !p.gemm) {  // the GEMM reads the plain blocks
       p.qdot2 = k.q4_0_x2;
       groups = groups || k.q4_0_uses_groups;
     }
@@ -151,6 +191,16 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
     rows.resize(static_cast<size_t>(n));
     for (int64_t t = 0; t < n; ++t) rows[static_cast<size_t>(t)] = acts.row(t);
   }
+  thread_local std::vector<int32_t> caller_sums;
+  std::vector<int32_t>& neg_sum4 = caller_sums;
+  if (any_gemm) {
+    const int64_t per_token = cols / 32 * 8;
+    neg_sum4.resize(static_cast<size_t>(n * per_token));
+    dev.parallel_for(static_cast<size_t>(n), [&](size_t t, int) {
+      kernels::lane_sums_negated(rows[t], neg_sum4.data() + static_cast<int64_t>(t) * per_token);
+    });
+  }
+  const kernels::GemmActivations ga{rows.data(), neg_sum4.data()};
   // Contiguous shares: each thread streams one long run of rows (see parallel_for_contiguous).
   dev.parallel_for_contiguous(static_cast<size_t>(tasks), [&](size_t task, int) {
     const auto ti = static_cast<int64_t>(task);
@@ -158,7 +208,7 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
     while (ti >= parts[i].first_task + parts[i].tasks) ++i;
     const Part& p = parts[i];
     const int64_t r0 = (ti - p.first_task) * p.rows_per_task;
-    run_rows(p, x, rows.data(), n, r0, std::min(p.w->rows, r0 + p.rows_per_task));
+    run_rows(p, x, ga, n, r0, std::min(p.w->rows, r0 + p.rows_per_task));
   });
 }
 
@@ -209,6 +259,7 @@ std::string matmul_kernel_variant() {
   out += " dot kernels";
   if (k.q4_0_x2 != nullptr) out += ", Q4_0 two rows at a time";
   if (k.q4_0_uses_groups) out += ", Q4_0 on grouped activations";
+  if (const kernels::GemmKernels* g = active_gemm_kernels()) out += std::string("; prefill GEMM ") + g->tile;
   return out;
 }
 
