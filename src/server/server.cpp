@@ -136,6 +136,9 @@ Server::Impl::Impl(const Model& m, ServerOptions o) : model(m), opt(std::move(o)
   EngineOptions& e = opt.engine;
   if (opt.prefill_chunk < 1) throw_invalid_argument("--prefill-chunk must be >= 1");
   if (opt.batching && e.groups != nullptr && e.groups->distributed()) opt.batching = false;  // one slot under mpirun
+  // The batched step has no chunked (tensor-parallel layout) products: such a model, e.g. one
+  // process with --tp-chunks C to match a job's results, runs its slots as separate engines.
+  if (opt.batching && model.shard().chunked()) opt.batching = false;
   if (opt.batching) {
     // One device for every slot: all the threads work on each batched step.
     BatchSchedulerOptions so;
@@ -599,6 +602,7 @@ int Server::bind() {
   if (impl_->listen_fd >= 0) ::listen(impl_->listen_fd, 1024);
   return port;
 }
+bool Server::batching() const { return impl_->scheduler != nullptr; }
 
 void Server::run() {
   // A client that disconnects mid-write must not kill the process.

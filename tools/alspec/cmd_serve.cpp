@@ -116,7 +116,7 @@ int serve(ServeArgs& a, const Model& model, sigset_t stop_signals) {
   server::Server srv(model, a.server);
   const int port = srv.bind();
   std::fprintf(stderr, "alspec serve: model '%s' on http://%s:%d (%d slot(s)%s)\n", srv.model_name().c_str(),
-               a.server.host.c_str(), port, a.server.parallel, a.server.batching ? ", batched" : "");
+               a.server.host.c_str(), port, a.server.parallel, srv.batching() ? ", batched" : "");
   std::fflush(stderr);
   std::atomic<bool> finished{false};
   std::thread waiter([&] {

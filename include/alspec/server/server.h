@@ -57,6 +57,8 @@ class Server {
   void stop();
 
   const std::string& model_name() const;
+  // Whether slots are batched (off under mpirun and for chunked models, whatever the options say).
+  bool batching() const;
 
   struct Impl;
 
