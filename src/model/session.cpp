@@ -77,6 +77,7 @@ DecodeQuery layer_query(const ModelConfig& c, const KvCache& kv, int layer, cons
     const int64_t k_rows = view.k_blocks ? first - first % kKeyBlockRows : first;
     view.k = static_cast<const uint8_t*>(view.k) + static_cast<size_t>(k_rows) * view.row_bytes();
     view.k_first = first - k_rows;
+    view.key_pages = nullptr;  // pages are aligned to row 0 of the cache, not of the window
   }
   return DecodeQuery{q, view, pos - first, out};
 }
@@ -97,6 +98,11 @@ Session::Session(const Model& model, Device& device, SessionOptions options, Com
                            std::to_string(c.context_length));
   }
   if (options_.spec_chunk < 0) throw_invalid_argument("spec chunk must be >= 0");
+  if (options_.predictor == SpecPredictor::kQuestPages && options_.spec_chunk > 0 &&
+      options_.spec_chunk < kQuestMinSpecChunk) {
+    throw_invalid_argument("--predictor quest needs --spec-chunk >= " + std::to_string(kQuestMinSpecChunk) + ", got " +
+                           std::to_string(options_.spec_chunk));
+  }
   if (tp == nullptr) {
     own_tp_ = make_single_communicator();
     tp = own_tp_.get();
@@ -129,6 +135,7 @@ AttentionShape Session::attention_shape() const {
 
 void Session::truncate(int64_t n) {
   if (n < 0 || n > pos_) throw_invalid_argument("truncate: position out of range");
+  if (n < pos_) kv_.forget_rows_from(n);
   pos_ = n;
 }
 
@@ -288,7 +295,7 @@ const float* Session::decode(int32_t token) {
   for (int l = 0; l < c.n_layers; ++l) {
     attention_input(l);
     const DecodeQuery dq = attention_query(l, attn_.data());
-    flash_decode(device_, shape, std::span<const DecodeQuery>(&dq, 1), options_.spec_chunk);
+    flash_decode(device_, shape, std::span<const DecodeQuery>(&dq, 1), options_.spec_chunk, options_.predictor);
     attention_output(l, attn_.data());
   }
   return finish_token();

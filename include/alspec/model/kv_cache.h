@@ -26,8 +26,13 @@ class KvCache {
   int64_t capacity() const { return capacity_; }
   size_t bytes() const { return bytes_; }
   KvCacheView view(int layer) const;
-  // Stores the K and V rows ([n_kv_heads][head_dim] floats each) of position `pos`.
+  // Stores the K and V rows ([n_kv_heads][head_dim] floats each) of position `pos`, and folds
+  // the stored (rounded) keys into their page bounds (the quest predictor's metadata).
   void store(int layer, int64_t pos, const float* k, const float* v);
+  // The sequence now ends at `rows` (a truncation): recomputes the bounds of the partial last
+  // page from its remaining rows, so that they match those of a cache filled afresh.
+  void forget_rows_from(int64_t rows);
+  size_t key_page_bytes() const { return key_pages_.size(); }
 
  private:
   uint8_t* k_base(int layer) const;
@@ -43,6 +48,9 @@ class KvCache {
   size_t bytes_;
   PageBuffer memory_;
   uint8_t* data_ = nullptr;
+  int64_t key_pages_per_head_ = 0;
+  PageBuffer key_pages_;  // [layer][n_kv_heads][pages][2][head_dim] floats
+  float* head_key_pages(int layer, int head) const;
 };
 
 }  // namespace alspec
