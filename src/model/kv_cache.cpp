@@ -27,7 +27,7 @@ KvCache::KvCache(const ModelConfig& c, int64_t capacity, DType type)
   }
   data_ = memory_.data();
   key_pages_per_head_ = key_pages_for_rows(capacity);
-  const size_t page_bytes = static_cast<size_t>(key_pages_per_head_ * key_page_floats(head_dim_)) * sizeof(float) *
+  const size_t page_bytes = static_cast<size_t>(key_pages_per_head_ * key_page_floats(head_dim_)) * sizeof(KeyBound) *
                             static_cast<size_t>(n_kv_heads_) * static_cast<size_t>(n_layers_);
   key_pages_ = PageBuffer(page_bytes, /*reserve=*/false);
 }
@@ -37,9 +37,9 @@ KvCache::~KvCache() = default;
 uint8_t* KvCache::k_base(int layer) const { return data_ + plane_bytes_ * 2 * static_cast<size_t>(layer); }
 uint8_t* KvCache::v_base(int layer) const { return k_base(layer) + plane_bytes_; }
 
-float* KvCache::head_key_pages(int layer, int head) const {
+KeyBound* KvCache::head_key_pages(int layer, int head) const {
   const auto per_head = static_cast<size_t>(key_pages_per_head_ * key_page_floats(head_dim_));
-  return reinterpret_cast<float*>(key_pages_.data()) +
+  return reinterpret_cast<KeyBound*>(key_pages_.data()) +
          (static_cast<size_t>(layer) * static_cast<size_t>(n_kv_heads_) + static_cast<size_t>(head)) * per_head;
 }
 

@@ -6,11 +6,13 @@
 #include <gtest/gtest.h>
 
 #include <bit>
+#include <cmath>
 #include <cstring>
 #include <string>
 #include <vector>
 
 #include "alspec/core/error.h"
+#include "alspec/core/half.h"
 #include "attention_test_util.h"
 
 namespace alspec {
@@ -28,7 +30,7 @@ constexpr double kNmseSameCache = 1e-10;
 // pages hold large keys), stored again, and the page bounds KvCache::store would keep.
 struct PagedCache {
   TestCache cache;
-  std::vector<float> key_pages;
+  std::vector<KeyBound> key_pages;
 
   PagedCache(DType type, int n_kv, int d, int64_t cap, uint32_t seed, bool blocks)
       : cache(type, n_kv, d, cap, seed, blocks) {
@@ -53,7 +55,7 @@ struct PagedCache {
     const KvCacheView v = cache.view();
     const int64_t pages = key_pages_for_rows(v.capacity);
     const int d = v.head_dim;
-    key_pages.assign(static_cast<size_t>(v.n_kv_heads * pages * key_page_floats(d)), 0.0f);
+    key_pages.assign(static_cast<size_t>(v.n_kv_heads * pages * key_page_floats(d)), 0);
     std::vector<float> key(static_cast<size_t>(d));
     for (int h = 0; h < v.n_kv_heads; ++h) {
       for (int64_t r = 0; r < v.capacity; ++r) {
@@ -120,9 +122,19 @@ TEST(SpecPredictor, QuestLayoutKeepsTheBudgetAndTheNewestRows) {
   }
 }
 
+TEST(SpecPredictor, Bf16BoundsRoundOutwards) {
+  for (float x : {0.0f, 1.0f, -1.0f, 0.1f, -0.1f, 3.14159f, -2.71828f, 1e-20f, -65504.3f}) {
+    const float down = bf16_to_fp32(bf16_round_down(x));
+    const float up = bf16_to_fp32(bf16_round_up(x));
+    EXPECT_LE(down, x);
+    EXPECT_GE(up, x);
+    EXPECT_LE(up - down, std::abs(x) / 64.0f) << x;  // neighbours: one bf16 step apart at most
+  }
+}
+
 TEST(SpecPredictor, PageBoundsAreTheMinAndMaxOfEachPage) {
   const int d = 8;
-  std::vector<float> pages(static_cast<size_t>(3 * key_page_floats(d)), 0.0f);
+  std::vector<KeyBound> pages(static_cast<size_t>(3 * key_page_floats(d)), 0);
   std::vector<float> key(d);
   for (int64_t r = 0; r < 40; ++r) {
     for (int i = 0; i < d; ++i) key[static_cast<size_t>(i)] = static_cast<float>((r * 7 + i * 3) % 11) - 5.0f;
@@ -136,8 +148,8 @@ TEST(SpecPredictor, PageBoundsAreTheMinAndMaxOfEachPage) {
         lo = std::min(lo, x);
         hi = std::max(hi, x);
       }
-      EXPECT_EQ(pages[static_cast<size_t>(p * key_page_floats(d) + i)], lo);
-      EXPECT_EQ(pages[static_cast<size_t>(p * key_page_floats(d) + d + i)], hi);
+      EXPECT_EQ(bf16_to_fp32(pages[static_cast<size_t>(p * key_page_floats(d) + i)]), lo);
+      EXPECT_EQ(bf16_to_fp32(pages[static_cast<size_t>(p * key_page_floats(d) + d + i)]), hi);
     }
   }
 }

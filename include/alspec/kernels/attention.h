@@ -61,10 +61,10 @@ struct KvCacheView {
   // at that block and skips k_first rows of it; always 0 without key blocks (k is moved instead).
   int64_t k_first = 0;
   // Per KV head and page of kKeyPageRows rows, the min and max of the keys (spec_predictor.h):
-  // [n_kv_heads][key_pages_per_head][2][head_dim] floats, for the quest predictor. nullptr (e.g. a
+  // [n_kv_heads][key_pages_per_head][2][head_dim] bf16 values, for the quest predictor. nullptr (e.g. a
   // sliding-window view, whose rows do not start on a page): that predictor falls back to
   // sink-window for this view.
-  const float* key_pages = nullptr;
+  const KeyBound* key_pages = nullptr;
   int64_t key_pages_per_head = 0;
 
   size_t row_bytes() const { return alspec::row_bytes(type, head_dim); }
@@ -74,7 +74,7 @@ struct KvCacheView {
   }
   const uint8_t* k_row(int head, int64_t pos) const { return static_cast<const uint8_t*>(k) + row_offset(head, pos); }
   const uint8_t* v_row(int head, int64_t pos) const { return static_cast<const uint8_t*>(v) + row_offset(head, pos); }
-  const float* head_key_pages(int head) const {
+  const KeyBound* head_key_pages(int head) const {
     return key_pages + static_cast<size_t>(head) * static_cast<size_t>(key_pages_per_head) *
                            static_cast<size_t>(key_page_floats(head_dim));
   }

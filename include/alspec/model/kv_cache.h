@@ -49,8 +49,8 @@ class KvCache {
   PageBuffer memory_;
   uint8_t* data_ = nullptr;
   int64_t key_pages_per_head_ = 0;
-  PageBuffer key_pages_;  // [layer][n_kv_heads][pages][2][head_dim] floats
-  float* head_key_pages(int layer, int head) const;
+  PageBuffer key_pages_;  // [layer][n_kv_heads][pages][2][head_dim] bf16 bounds
+  KeyBound* head_key_pages(int layer, int head) const;
 };
 
 }  // namespace alspec

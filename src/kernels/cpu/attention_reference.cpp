@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "alspec/core/half.h"
+
 namespace alspec {
 
 std::span<const RowRange> sink_window_rows(int64_t L, int spec_chunk, RowRange (&storage)[2]) {
@@ -30,6 +32,11 @@ std::vector<RowRange> quest_rows_reference(const AttentionShape& shape, const fl
         lo[static_cast<size_t>(i)] = std::min<double>(lo[static_cast<size_t>(i)], key[static_cast<size_t>(i)]);
         hi[static_cast<size_t>(i)] = std::max<double>(hi[static_cast<size_t>(i)], key[static_cast<size_t>(i)]);
       }
+    }
+    // Stored as bf16 rounded outwards (spec_predictor.h).
+    for (int i = 0; i < d; ++i) {
+      lo[static_cast<size_t>(i)] = bf16_to_fp32(bf16_round_down(static_cast<float>(lo[static_cast<size_t>(i)])));
+      hi[static_cast<size_t>(i)] = bf16_to_fp32(bf16_round_up(static_cast<float>(hi[static_cast<size_t>(i)])));
     }
     double bound = 0.0;
     for (int h = 0; h < n_rep; ++h) {
