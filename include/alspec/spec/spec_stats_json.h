@@ -51,12 +51,13 @@ inline double json_decimal(float v) {
   return std::strtod(buf, nullptr);
 }
 
-// spec_stats_json plus the engine's settings: {attention, lambda, spec_chunk, devices, [ranks, tp,
+// spec_stats_json plus the engine's settings: {attention, lambda, spec_chunk, predictor, devices, [ranks, tp,
 // speculation_groups, tp_chunks under mpirun], ...}.
 inline nlohmann::json speculation_json(const Engine& engine, const SpecStats& s) {
   nlohmann::json j = {{"attention", attention_mode_name(engine.mode())},
                       {"lambda", json_decimal(engine.options().spec.lambda)},
                       {"spec_chunk", engine.spec_chunk()},
+                      {"predictor", spec_predictor_name(engine.options().predictor)},
                       {"devices", engine.n_devices()}};
   if (const ProcessGroups* g = engine.options().groups; g != nullptr && g->distributed()) {
     // Under mpirun: the job's layout (alspec's two sides are the two groups of ranks).
