@@ -91,7 +91,7 @@ Session::Session(const Model& model, Device& device, SessionOptions options, Com
       device_(device),
       options_(options),
       kv_(model.config(), options.ctx_size > 0 ? options.ctx_size : default_context_size(model.config()),
-          options.kv_type) {
+          options.kv_type, /*key_page_bounds=*/options.predictor == SpecPredictor::kQuestPages) {
   const auto& c = model.config();
   if (options_.ctx_size > c.context_length) {
     throw_invalid_argument("--ctx-size " + std::to_string(options_.ctx_size) + " exceeds the model's context length " +

@@ -17,7 +17,9 @@ class KvCache {
  public:
   // Reserves address space lazily (anonymous mapping, huge pages requested): untouched parts cost
   // no memory.
-  KvCache(const ModelConfig& config, int64_t capacity, DType type);
+  // key_page_bounds: keep the quest predictor's per-page key bounds (spec_predictor.h); without
+  // them view() has none and store() does no extra work.
+  KvCache(const ModelConfig& config, int64_t capacity, DType type, bool key_page_bounds = true);
   ~KvCache();
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
