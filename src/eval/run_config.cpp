@@ -22,18 +22,22 @@ std::string RunConfig::key() const {
   if (mode == AttentionMode::kExact) return "exact";
   std::string k = attention_mode_name(mode);
   if (speculative(mode)) k += "/l" + number(lambda);
-  return k + "/S" + std::to_string(spec_chunk);
+  k += "/S" + std::to_string(spec_chunk);
+  if (predictor != SpecPredictor::kSinkWindow) k += std::string("/") + spec_predictor_name(predictor);
+  return k;
 }
 
 std::string RunConfig::label() const {
   if (mode == AttentionMode::kExact) return "exact";
   std::string k = attention_mode_name(mode);
   if (speculative(mode)) k += " λ=" + number(lambda);
-  return k + " S=" + std::to_string(spec_chunk);
+  k += " S=" + std::to_string(spec_chunk);
+  if (predictor != SpecPredictor::kSinkWindow) k += std::string(" ") + spec_predictor_name(predictor);
+  return k;
 }
 
 std::vector<RunConfig> expand_sweep(const std::vector<AttentionMode>& modes, const std::vector<float>& lambdas,
-                                    const std::vector<int>& spec_chunks) {
+                                    const std::vector<int>& spec_chunks, const std::vector<SpecPredictor>& predictors) {
   for (int s : spec_chunks) {
     if (s <= 0) throw_invalid_argument("--spec-chunk values must be > 0 (got " + std::to_string(s) + ")");
   }
@@ -46,14 +50,27 @@ std::vector<RunConfig> expand_sweep(const std::vector<AttentionMode>& modes, con
     if (std::none_of(out.begin(), out.end(), same)) out.push_back(c);
   };
   const auto has = [&](AttentionMode m) { return std::find(modes.begin(), modes.end(), m) != modes.end(); };
-  for (int s : spec_chunks) {
-    if (has(AttentionMode::kStatic)) add({AttentionMode::kStatic, 0.0f, s});
+  if (predictors.empty()) throw_invalid_argument("--predictors needs at least one predictor");
+  for (SpecPredictor p : predictors) {
+    for (int s : spec_chunks) {
+      if (p == SpecPredictor::kQuestPages && s < kQuestMinSpecChunk) {
+        throw_invalid_argument("--predictors quest needs --spec-chunk values >= " + std::to_string(kQuestMinSpecChunk) +
+                               " (got " + std::to_string(s) + ")");
+      }
+    }
+  }
+  for (SpecPredictor p : predictors) {
+    for (int s : spec_chunks) {
+      if (has(AttentionMode::kStatic)) add({AttentionMode::kStatic, 0.0f, s, p});
+    }
   }
   for (AttentionMode m : {AttentionMode::kSimulate, AttentionMode::kAlspec}) {
     if (!has(m)) continue;
     if (lambdas.empty()) throw_invalid_argument("mode " + std::string(attention_mode_name(m)) + " needs --lambdas");
-    for (int s : spec_chunks) {
-      for (float l : lambdas) add({m, l, s});
+    for (SpecPredictor p : predictors) {
+      for (int s : spec_chunks) {
+        for (float l : lambdas) add({m, l, s, p});
+      }
     }
   }
   return out;

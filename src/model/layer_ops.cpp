@@ -84,6 +84,7 @@ DecodeQuery layer_query(const ModelConfig& c, const KvCache& kv, int layer, cons
     const int64_t k_rows = view.k_blocks ? first - first % kKeyBlockRows : first;
     view.k = static_cast<const uint8_t*>(view.k) + static_cast<size_t>(k_rows) * view.row_bytes();
     view.k_first = first - k_rows;
+    view.key_pages = nullptr;  // pages are aligned to row 0 of the cache, not of the window
   }
   return DecodeQuery{q, view, pos - first, out};
 }

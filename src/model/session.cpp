@@ -16,13 +16,18 @@ Session::Session(const Model& model, Device& device, SessionOptions options, Com
       device_(device),
       options_(options),
       kv_(model.config(), options.ctx_size > 0 ? options.ctx_size : default_context_size(model.config()),
-          options.kv_type) {
+          options.kv_type, /*key_page_bounds=*/options.predictor == SpecPredictor::kQuestPages) {
   const auto& c = model.config();
   if (options_.ctx_size > c.context_length) {
     throw_invalid_argument("--ctx-size " + std::to_string(options_.ctx_size) + " exceeds the model's context length " +
                            std::to_string(c.context_length));
   }
   if (options_.spec_chunk < 0) throw_invalid_argument("spec chunk must be >= 0");
+  if (options_.predictor == SpecPredictor::kQuestPages && options_.spec_chunk > 0 &&
+      options_.spec_chunk < kQuestMinSpecChunk) {
+    throw_invalid_argument("--predictor quest needs --spec-chunk >= " + std::to_string(kQuestMinSpecChunk) + ", got " +
+                           std::to_string(options_.spec_chunk));
+  }
   if (tp == nullptr) {
     own_tp_ = make_single_communicator();
     tp = own_tp_.get();
@@ -55,6 +60,7 @@ AttentionShape Session::attention_shape() const {
 
 void Session::truncate(int64_t n) {
   if (n < 0 || n > pos_) throw_invalid_argument("truncate: position out of range");
+  if (n < pos_) kv_.forget_rows_from(n);
   pos_ = n;
 }
 
@@ -225,7 +231,7 @@ const float* Session::decode(int32_t token) {
   for (int l = 0; l < c.n_layers; ++l) {
     attention_input(l);
     const DecodeQuery dq = attention_query(l, attn_.data());
-    flash_decode(device_, shape, std::span<const DecodeQuery>(&dq, 1), options_.spec_chunk);
+    flash_decode(device_, shape, std::span<const DecodeQuery>(&dq, 1), options_.spec_chunk, options_.predictor);
     attention_output(l, attn_.data());
   }
   return finish_token();

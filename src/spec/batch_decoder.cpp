@@ -27,17 +27,19 @@ void BatchDecoder::attention(std::span<const BatchRow> rows, int layer, float* a
   const size_t QD = static_cast<size_t>(c.q_dim());
   approx_.resize(rows.size() * QD);
   done_.assign(rows.size(), false);
-  // One exact and one speculative kernel call per distinct S (the partition plan); each
-  // sequence's results are its own, independent of the rest of the call's batch.
+  // One exact and one speculative kernel call per distinct S (the partition plan) and predictor;
+  // each sequence's results are its own, independent of the rest of the call's batch.
   for (size_t i = 0; i < rows.size(); ++i) {
     if (done_[i]) continue;
     Session& first = *rows[i].session;
     const int S = first.options().spec_chunk;
+    const SpecPredictor predictor = first.options().predictor;
     exact_queries_.clear();
     spec_queries_.clear();
     spec_rows_.clear();
     for (size_t j = i; j < rows.size(); ++j) {
-      if (done_[j] || rows[j].session->options().spec_chunk != S) continue;
+      const SessionOptions& o = rows[j].session->options();
+      if (done_[j] || o.spec_chunk != S || o.predictor != predictor) continue;
       done_[j] = true;
       const DecodeQuery q = rows[j].session->attention_query(layer, attn + j * QD);
       if (rows[j].spec->mode == AttentionMode::kExact) {
@@ -48,11 +50,12 @@ void BatchDecoder::attention(std::span<const BatchRow> rows, int layer, float* a
       }
     }
     const AttentionShape shape = first.attention_shape();
-    if (!exact_queries_.empty()) flash_decode(first.device(), shape, exact_queries_, S);
+    if (!exact_queries_.empty()) flash_decode(first.device(), shape, exact_queries_, S, predictor);
     if (spec_queries_.empty()) continue;
     results_.assign(spec_queries_.size(), SpecResult{});
     // The kernel's lambda only sets `accept`; each row's own lambda is applied below.
-    speculative_flash_decode(first.device(), shape, spec_queries_, S, rows[spec_rows_[0]].spec->lambda, results_, [] {});
+    speculative_flash_decode(first.device(), shape, spec_queries_, S, rows[spec_rows_[0]].spec->lambda, results_, [] {},
+                             {}, predictor);
     for (size_t k = 0; k < spec_rows_.size(); ++k) {
       const BatchRow& row = rows[spec_rows_[k]];
       SpecResult r = results_[k];

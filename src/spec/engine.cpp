@@ -69,7 +69,7 @@ Engine::Engine(const Model& model, EngineOptions options) : model_(model), optio
     throw_invalid_argument("--ctx-size " + std::to_string(o.ctx_size) + " exceeds the model's context length " +
                            std::to_string(c.context_length));
   }
-  if (o.spec.spec_chunk == 0) o.spec.spec_chunk = default_spec_chunk(o.ctx_size);
+  if (o.spec.spec_chunk == 0) o.spec.spec_chunk = default_spec_chunk(o.ctx_size, o.predictor);
   for (int d = 0; d < (o.scheduler != nullptr ? 0 : o.devices); ++d) {
     DeviceOptions dopt;
     dopt.name = "cpu" + std::to_string(d);
@@ -81,6 +81,7 @@ Engine::Engine(const Model& model, EngineOptions options) : model_(model), optio
   so.ctx_size = o.ctx_size;
   so.kv_type = o.kv_type;
   so.spec_chunk = o.spec.spec_chunk;
+  so.predictor = o.predictor;
   // One process: each session has its own single-rank group (engines may run on several threads).
   Communicator* tp = distributed ? o.groups->tp_comm.get() : nullptr;
   if (o.scheduler != nullptr) {
@@ -136,21 +137,21 @@ int64_t Engine::reuse_prefix(std::span<const int32_t> tokens, int64_t max_keep) 
 }
 
 namespace {
-int resolved_chunk(const SpecConfig& spec, int64_t ctx_size) {
-  return spec.spec_chunk == 0 ? default_spec_chunk(ctx_size) : spec.spec_chunk;
+int resolved_chunk(const SpecConfig& spec, int64_t ctx_size, SpecPredictor predictor) {
+  return spec.spec_chunk == 0 ? default_spec_chunk(ctx_size, predictor) : spec.spec_chunk;
 }
 bool two_devices(AttentionMode m) { return m == AttentionMode::kAlspec; }
 }  // namespace
 
 bool Engine::accepts_speculation(const SpecConfig& spec) const {
-  return resolved_chunk(spec, options_.ctx_size) == options_.spec.spec_chunk &&
+  return resolved_chunk(spec, options_.ctx_size, options_.predictor) == options_.spec.spec_chunk &&
          (batched() || two_devices(spec.mode) == two_devices(options_.spec.mode));
 }
 
 void Engine::set_speculation(const SpecConfig& spec) {
   validate(spec);
   SpecConfig s = spec;
-  s.spec_chunk = resolved_chunk(spec, options_.ctx_size);
+  s.spec_chunk = resolved_chunk(spec, options_.ctx_size, options_.predictor);
   if (s.spec_chunk != options_.spec.spec_chunk) {
     throw_invalid_argument("set_speculation: S = " + std::to_string(s.spec_chunk) + " differs from this engine's S = " +
                            std::to_string(options_.spec.spec_chunk) + " (S fixes the attention partition plan)");

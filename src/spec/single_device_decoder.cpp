@@ -81,7 +81,7 @@ class SingleDeviceDecoder final : public Decoder {
       const float* attn = exact_.data();
       if (spec_.mode == AttentionMode::kExact) {
         const DecodeQuery q = session_.attention_query(l, exact_.data());
-        flash_decode(session_.device(), shape, std::span<const DecodeQuery>(&q, 1), S);
+        flash_decode(session_.device(), shape, std::span<const DecodeQuery>(&q, 1), S, session_.options().predictor);
       } else {
         const SpecDecodeQuery q{session_.attention_query(l, exact_.data()), approx_.data()};
         SpecResult r{};
@@ -91,7 +91,7 @@ class SingleDeviceDecoder final : public Decoder {
             [&] {
               if (profiling_) t_ready = now_seconds();
             },
-            terms_);
+            terms_, session_.options().predictor);
         r = check_across_group(session_.tp_comm(), r, terms_, spec_.lambda);
         if (settle_speculation(spec_, step_, l, r, stats_)) attn = approx_.data();
       }

@@ -1,5 +1,6 @@
 #include "alspec/spec/spec_config.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "alspec/core/error.h"
@@ -28,6 +29,11 @@ int default_spec_chunk(int64_t ctx_size) {
   int s = 16;
   while (s < 128 && static_cast<int64_t>(s) * 2 * 32 <= ctx_size) s *= 2;
   return s;
+}
+
+int default_spec_chunk(int64_t ctx_size, SpecPredictor predictor) {
+  const int s = default_spec_chunk(ctx_size);
+  return predictor == SpecPredictor::kQuestPages ? std::max(s, kQuestMinSpecChunk) : s;
 }
 
 void validate(const SpecConfig& c) {

@@ -101,7 +101,7 @@ void run_side_token(DeviceSide& s, int d, int32_t token, const SpecConfig& spec,
             if (prof) s.profile.spec_ready += now_seconds() - t1;
             ch.send(MessageTag::kApproxOutput, s.approx);
           },
-          s.terms);
+          s.terms, sess.options().predictor);
       r = check_across_group(sess.tp_comm(), r, s.terms, spec.lambda);
       if (prof) s.profile.attention += now_seconds() - t1;
       bool forced = false;

@@ -1,6 +1,7 @@
 // Invariants of the attention modes and the two-device protocol (issue: ALSpec runtime).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <stdexcept>
@@ -30,8 +31,10 @@ struct RunResult {
   std::vector<TraceEvent> trace;
 };
 
-EngineOptions options(AttentionMode mode, float lambda, int S = 16) {
+EngineOptions options(AttentionMode mode, float lambda, int S = 16,
+                      SpecPredictor predictor = SpecPredictor::kSinkWindow) {
   EngineOptions o;
+  o.predictor = predictor;
   o.threads = 1;
   o.ctx_size = 256;
   o.kv_type = DType::F32;
@@ -174,6 +177,80 @@ TEST(AlspecRuntime, ErrorOnOneDeviceStopsBoth) {
   } catch (const std::exception& e) {
     EXPECT_NE(std::string(e.what()).find("injected device failure"), std::string::npos) << e.what();
   }
+}
+
+// The quest predictor (spec_predictor.h) keeps every invariant: alspec == simulate bitwise,
+// lambda 0 == exact (with the same predictor, i.e. the same partition plan), huge lambda == static.
+EngineOptions quest(AttentionMode mode, float lambda) {
+  return options(mode, lambda, 32, SpecPredictor::kQuestPages);
+}
+
+TEST(AlspecRuntime, QuestAlspecEqualsSimulateBitwise) {
+  const RunResult sim = run_engine(quest(AttentionMode::kSimulate, 0.1f));
+  const RunResult al = run_engine(quest(AttentionMode::kAlspec, 0.1f));
+  expect_bitwise_equal(sim, al);
+  for (size_t l = 0; l < sim.stats.per_layer.size(); ++l) {
+    EXPECT_EQ(sim.stats.per_layer[l].hits, al.stats.per_layer[l].hits) << "layer " << l;
+  }
+  EXPECT_GT(sim.stats.checks(), 100);
+  EXPECT_GT(sim.stats.hits(), 0);
+  EXPECT_LT(sim.stats.hits(), sim.stats.checks());
+  const RunResult sim_s = run_engine(quest(AttentionMode::kSimulate, 0.15f), 100, 0.8f, 1234);
+  const RunResult al_s = run_engine(quest(AttentionMode::kAlspec, 0.15f), 100, 0.8f, 1234);
+  expect_bitwise_equal(sim_s, al_s);
+}
+
+TEST(AlspecRuntime, QuestLambdaZeroIsExactAndHugeLambdaIsStatic) {
+  const RunResult exact = run_engine(quest(AttentionMode::kExact, 0.1f));
+  expect_bitwise_equal(exact, run_engine(quest(AttentionMode::kSimulate, 0.0f)));
+  expect_bitwise_equal(exact, run_engine(quest(AttentionMode::kAlspec, 0.0f)));
+  const RunResult st = run_engine(quest(AttentionMode::kStatic, 0.1f));
+  expect_bitwise_equal(st, run_engine(quest(AttentionMode::kSimulate, 1e30f)));
+  // The predictor is really used: its static output differs from sink-window's at the same S.
+  const RunResult st_sw = run_engine(options(AttentionMode::kStatic, 0.1f, 32));
+  bool differs = false;
+  for (size_t i = 0; i < st.logits.size() && !differs; ++i) differs = st.logits[i] != st_sw.logits[i];
+  EXPECT_TRUE(differs);
+}
+
+// Truncating inside a key page and continuing gives the bits of a fresh run over the same tokens
+// (the page bounds of the partial page are rebuilt, not left wider by the forgotten rows).
+TEST(AlspecRuntime, QuestAfterTruncateEqualsAFreshRun) {
+  const auto& tok = stories().tokenizer();
+  const std::vector<int32_t> a = tok.encode("Once upon a time, there was a little dog named Max. He liked to run in the "
+                                            "park with his friend, a big red ball. One day the ball rolled away.", true);
+  const std::vector<int32_t> b = tok.encode(" The sun was warm and the birds sang in the tall green trees.", false);
+  ASSERT_GT(a.size(), 37u);
+  auto decode_run = [&](Engine& e, std::vector<int32_t> next) {
+    std::vector<std::vector<float>> out;
+    e.prefill(next, PrefillLogits::kNone, [](int64_t, const float*) {});
+    int32_t t = next.back();
+    for (int i = 0; i < 60; ++i) {
+      const float* l = e.decode(t);
+      out.emplace_back(l, l + stories().config().n_vocab);
+      t = static_cast<int32_t>(std::max_element(l, l + stories().config().n_vocab) - l);
+    }
+    return out;
+  };
+  std::vector<int32_t> kept(a.begin(), a.begin() + 37);
+  Engine reused(stories(), quest(AttentionMode::kSimulate, 0.1f));
+  reused.prefill(a, PrefillLogits::kNone, [](int64_t, const float*) {});
+  for (int i = 0; i < 30; ++i) reused.decode(5);
+  reused.truncate(37);
+  const auto got = decode_run(reused, b);
+  Engine fresh(stories(), quest(AttentionMode::kSimulate, 0.1f));
+  fresh.prefill(kept, PrefillLogits::kNone, [](int64_t, const float*) {});
+  const auto want = decode_run(fresh, b);
+  ASSERT_EQ(got.size(), want.size());
+  for (size_t i = 0; i < got.size(); ++i) {
+    ASSERT_EQ(0, std::memcmp(got[i].data(), want[i].data(), got[i].size() * sizeof(float))) << "step " << i;
+  }
+}
+
+TEST(AlspecRuntime, QuestNeedsSpecChunkOf32AndDefaultsToIt) {
+  EXPECT_THROW(Engine(stories(), options(AttentionMode::kSimulate, 0.1f, 16, SpecPredictor::kQuestPages)), Error);
+  const Engine e(stories(), options(AttentionMode::kSimulate, 0.1f, 0, SpecPredictor::kQuestPages));
+  EXPECT_EQ(e.spec_chunk(), kQuestMinSpecChunk);  // ctx 256 alone would give S = 16
 }
 
 TEST(AlspecRuntime, RejectsImpossibleOptions) {

@@ -29,6 +29,7 @@ struct SequencePlan {
   int n_new = 0;      // tokens generated, then it leaves
   SpecConfig spec;    // mode, lambda, S (spec_chunk), hooks
   SamplingParams sampling;
+  SpecPredictor predictor = SpecPredictor::kSinkWindow;
 };
 
 struct SequenceOutput {
@@ -46,6 +47,7 @@ SequenceOutput run_alone(const Model& m, const SequencePlan& p) {
   o.ctx_size = kCtx;
   o.kv_type = DType::F32;
   o.spec = p.spec;
+  o.predictor = p.predictor;
   Engine engine(m, o);
   const int V = m.config().n_vocab;
   std::vector<float> cur(static_cast<size_t>(V));
@@ -92,7 +94,9 @@ std::vector<SequenceOutput> run_batched(const Model& m, const std::vector<Sequen
       if (step == p.join_step) {
         const int S = p.spec.spec_chunk;
         sessions[i] = std::make_unique<Session>(
-            m, dev, SessionOptions{.ctx_size = kCtx, .kv_type = DType::F32, .spec_chunk = S, .prefill_batch = 64});
+            m, dev,
+            SessionOptions{
+                .ctx_size = kCtx, .kv_type = DType::F32, .spec_chunk = S, .predictor = p.predictor, .prefill_batch = 64});
         sessions[i]->prefill(p.prompt, PrefillLogits::kLast,
                              [&](int64_t, const float* l) { std::copy_n(l, V, cur[i].begin()); });
         history[i] = p.prompt;
@@ -151,11 +155,11 @@ SamplingParams sampled(uint64_t seed) {
   return p;
 }
 
-// Five sequences of every attention mode, two S, greedy and sampled, joining at steps 0-9 and
-// leaving after 20-90 tokens.
+// Six sequences of every attention mode, both predictors, three S, greedy and sampled, joining
+// at steps 0-9 and leaving after 20-100 tokens.
 std::vector<SequencePlan> mixed_plans(const Model& m) {
   const Tokenizer& tok = m.tokenizer();
-  std::vector<SequencePlan> p(5);
+  std::vector<SequencePlan> p(6);
   p[0] = {tok.encode("Once upon a time", true), 0, 90, spec(AttentionMode::kExact, 0.1f, 16), {}};
   p[1] = {tok.encode("The little dog ran to the park and", true), 0, 70, spec(AttentionMode::kSimulate, 0.1f, 16), {}};
   p[2] = {tok.encode("Lily had a red ball", true), 3, 60, spec(AttentionMode::kStatic, 0.1f, 8), sampled(11)};
@@ -166,6 +170,9 @@ std::vector<SequencePlan> mixed_plans(const Model& m) {
     return std::nullopt;
   };
   p[4] = {tok.encode("Tom and Sue", true), 9, 20, spec(AttentionMode::kAlspec, 0.2f, 16), sampled(13)};
+  // The query-aware predictor in the same batch (its own kernel call: S and predictor differ).
+  p[5] = {tok.encode("The sun was warm", true), 2, 100, spec(AttentionMode::kSimulate, 0.3f, kQuestMinSpecChunk), {}};
+  p[5].predictor = SpecPredictor::kQuestPages;
   return p;
 }
 
@@ -181,6 +188,7 @@ TEST(BatchDecoder, EachSequenceEqualsItsUnbatchedDecodeBitwise) {
   // Speculation happened (positions past 2S), so the simulate rows exercised their own checks.
   EXPECT_GT(alone[1].stats.hits(), 0);
   EXPECT_GT(alone[3].stats.checks(), alone[3].stats.hits());
+  EXPECT_GT(alone[5].stats.checks(), 0);
   for (int threads : {1, 2, 3}) {
     SCOPED_TRACE("threads " + std::to_string(threads));
     const auto batched = run_batched(stories(), plans, threads);

@@ -30,6 +30,7 @@ struct BenchOptions {
   std::string kv_type = "f16";
   std::string key_layout = "auto";  // auto (the engine's choice), rows or blocks
   int spec_chunk = 128;
+  std::string predictor = "sink-window";
   float lambda = 0.1f;
   int reps = 7;
   int n_heads = 32, n_kv_heads = 8, head_dim = 128;  // Llama-3-8B per layer
@@ -44,8 +45,26 @@ struct BenchOptions {
 // rows (encoding GiBs row by row would dominate the run).
 struct BenchCache {
   PageBuffer k, v;
+  std::vector<KeyBound> key_pages;  // the page predictor's bounds, when it runs
   KvCacheView view;
 };
+
+// Key page bounds of the cache as KvCache::store keeps them: each stored key, read back, folded
+// into its page.
+void add_key_pages(BenchCache& c) {
+  KvCacheView& v = c.view;
+  v.key_pages_per_head = key_pages_for_rows(v.capacity);
+  c.key_pages.assign(static_cast<size_t>(v.n_kv_heads * v.key_pages_per_head * key_page_floats(v.head_dim)), 0);
+  v.key_pages = c.key_pages.data();
+  std::vector<float> key(static_cast<size_t>(v.head_dim));
+  for (int h = 0; h < v.n_kv_heads; ++h) {
+    KeyBound* head_pages = c.key_pages.data() + static_cast<size_t>(h * v.key_pages_per_head * key_page_floats(v.head_dim));
+    for (int64_t r = 0; r < v.capacity; ++r) {
+      load_key_row(v.type, v.k_blocks, v.k_row(h, 0), r, key.data(), v.head_dim);
+      update_key_page_bounds(head_pages, r, key.data(), v.head_dim);
+    }
+  }
+}
 
 BenchCache make_cache(DType type, int n_kv, int d, int64_t ctx, uint32_t seed, bool blocks) {
   constexpr int kPoolRows = 1024;  // a multiple of kKeyBlockRows
@@ -89,6 +108,10 @@ int run_bench(const BenchOptions& o) {
   if (blocks && !key_blocks_supported(*type)) {
     throw_invalid_argument("--key-layout blocks needs --kv-type f32, f16 or bf16");
   }
+  const SpecPredictor predictor = parse_spec_predictor(o.predictor);
+  if (predictor == SpecPredictor::kQuestPages && o.spec_chunk < kQuestMinSpecChunk) {
+    throw_invalid_argument("--predictor quest needs --spec-chunk >= " + std::to_string(kQuestMinSpecChunk));
+  }
   const AttentionShape shape{o.n_heads, o.n_kv_heads, o.head_dim};
   const size_t q_floats = static_cast<size_t>(o.n_heads) * static_cast<size_t>(o.head_dim);
 
@@ -99,8 +122,10 @@ int run_bench(const BenchOptions& o) {
     std::printf("cpu: %s (features: %s)\nsimd level: %s (detected %s); attention kernel: %s\n", cpu.c_str(),
                 cpu_feature_list().c_str(), simd.c_str(), std::string(simd_level_name(detected_simd_level())).c_str(),
                 variant.c_str());
-    std::printf("attention bench: %d q heads, %d kv heads, head_dim %d, kv %s (K in %s), S %d, %s, simd %s, %d reps (median)\n",
-                o.n_heads, o.n_kv_heads, o.head_dim, std::string(dtype_name(*type)).c_str(), blocks ? "key blocks" : "rows", o.spec_chunk,
+    std::printf("attention bench: %d q heads, %d kv heads, head_dim %d, kv %s (K in %s), S %d, predictor %s, %s, simd %s, "
+                "%d reps (median)\n",
+                o.n_heads, o.n_kv_heads, o.head_dim, std::string(dtype_name(*type)).c_str(), blocks ? "key blocks" : "rows",
+                o.spec_chunk, o.predictor.c_str(),
                 o.warm ? "warm caches" : "caches flushed before each call",
                 std::string(simd_level_name(attention_simd_level(o.head_dim))).c_str(), o.reps);
   }
@@ -117,14 +142,15 @@ int run_bench(const BenchOptions& o) {
     if (!o.json) {
       std::printf("\nthreads %d: memory read bandwidth probe %.2f GB/s (%zu MiB buffer)\n", threads, probe_gbps,
                   probe.bytes() >> 20);
-      std::printf("%8s %6s %10s %10s %9s %9s %9s %9s %9s %8s\n", "ctx", "batch", "plain_ms", "spec_ms", "GB/s",
-                  "probe_GB/s", "flush_GB/s", "roofline", "spec_ovh", "accept");
+      std::printf("%8s %6s %10s %10s %9s %9s %9s %9s %9s %8s %9s\n", "ctx", "batch", "plain_ms", "spec_ms", "GB/s",
+                  "probe_GB/s", "flush_GB/s", "roofline", "spec_ovh", "accept", "pred_MB");
     }
     for (int batch : o.batch) {
       for (int64_t ctx : o.ctx) {
         std::vector<BenchCache> caches;
         for (int b = 0; b < batch; ++b) {
           caches.push_back(make_cache(*type, o.n_kv_heads, o.head_dim, ctx, static_cast<uint32_t>(b + 1), blocks));
+          if (predictor == SpecPredictor::kQuestPages) add_key_pages(caches.back());
         }
         std::vector<float> q(q_floats * static_cast<size_t>(batch));
         std::mt19937 rng(99);
@@ -150,7 +176,7 @@ int run_bench(const BenchOptions& o) {
         auto time_spec = [&] {
           if (!o.warm) tf.push_back(probe.read_all(dev));
           const double t0 = now_seconds();
-          speculative_flash_decode(dev, shape, spec, o.spec_chunk, o.lambda, results, [] {});
+          speculative_flash_decode(dev, shape, spec, o.spec_chunk, o.lambda, results, [] {}, {}, predictor);
           return now_seconds() - t0;
         };
         time_plain();  // warm-up: page faults, thread start, scratch buffers
@@ -167,6 +193,15 @@ int run_bench(const BenchOptions& o) {
         const double kv_bytes = 2.0 * static_cast<double>(batch) *
                                 static_cast<double>(kv_cache_bytes(*type, o.n_kv_heads, o.head_dim, ctx));
         const double gbps = kv_bytes / plain_s / 1e9;
+        // The predictor's own reads on top of the K/V rows (which the spec call reads once either
+        // way: the middle chunks skip the selected pages): the bounds of every middle page.
+        double predictor_bytes = 0.0;
+        if (predictor == SpecPredictor::kQuestPages && ctx > 2 * o.spec_chunk) {
+          const QuestLayout lay = quest_layout(ctx, o.spec_chunk);
+          predictor_bytes = static_cast<double>(batch) * o.n_kv_heads *
+                            static_cast<double>((lay.window_begin - lay.sink_end) / kKeyPageRows) *
+                            static_cast<double>(key_page_floats(o.head_dim)) * sizeof(KeyBound);
+        }
         // The roofline is the faster of the up-front probe and the median of this point's flush
         // reads: the kernel is held to the best the memory gave in this run, never a slow moment.
         const double flush_gbps = tf.empty() ? 0.0 : static_cast<double>(probe.bytes()) / median(tf) / 1e9;
@@ -187,6 +222,10 @@ int run_bench(const BenchOptions& o) {
           j["gbps"] = gbps;
           j["roofline_ratio"] = roofline;
           j["spec_overhead"] = overhead;
+          j["predictor"] = o.predictor;
+          j["spec_chunk"] = o.spec_chunk;
+          j["predictor_bytes"] = predictor_bytes;
+          j["predictor_bytes_share"] = predictor_bytes / kv_bytes;
           j["read_gbps"] = read_gbps;
           j["probe_gbps"] = probe_gbps;
           j["flush_gbps"] = flush_gbps;
@@ -195,9 +234,9 @@ int run_bench(const BenchOptions& o) {
           j["kernel"] = variant;
           std::cout << j.dump() << std::endl;
         } else {
-          std::printf("%8lld %6d %10.3f %10.3f %9.2f %9.2f %9.3f %9.3f %+9.3f %5d/%d\n", static_cast<long long>(ctx),
+          std::printf("%8lld %6d %10.3f %10.3f %9.2f %9.2f %9.3f %9.3f %+9.3f %5d/%d %9.3f\n", static_cast<long long>(ctx),
                       batch, plain_s * 1e3, spec_s * 1e3, gbps, probe_gbps, flush_gbps, roofline, overhead, accepted,
-                      batch);
+                      batch, predictor_bytes / 1e6);
         }
       }
     }
@@ -216,6 +255,9 @@ std::function<int()> setup_bench_attention(CLI::App& sub) {
   sub.add_option("--kv-type", o->kv_type, "KV cache type: f32, f16, bf16, q8_0");
   sub.add_option("--key-layout", o->key_layout, "K layout: auto (what the engine uses), rows or blocks");
   sub.add_option("--spec-chunk", o->spec_chunk, "S: sink and window rows of the speculative kernel");
+  sub.add_option("--predictor", o->predictor,
+                 "O_spec rows: sink-window or quest (its page bounds are read in addition: pred_MB)")
+      ->capture_default_str();
   sub.add_option("--lambda", o->lambda, "Acceptance threshold");
   sub.add_option("--reps", o->reps, "Timed repetitions per point (median reported)");
   sub.add_option("--heads", o->n_heads, "Query heads");

@@ -30,6 +30,7 @@ struct EvalArgs {
   std::vector<std::string> modes{"exact", "static", "simulate"};
   std::vector<float> lambdas{0.05f, 0.1f, 0.15f, 0.2f, 0.25f};
   std::vector<int> spec_chunks{0};
+  std::vector<std::string> predictors{"sink-window"};
   int64_t limit = 0;
   std::string shard;
   std::string out;
@@ -95,7 +96,9 @@ int run(const EvalArgs& a) {
   for (int s : a.spec_chunks) chunks.push_back(s == 0 ? default_spec_chunk(ctx) : s);
   eval::EvalOptions o;
   o.engine = eo;
-  o.sweep = eval::expand_sweep(modes, a.lambdas, chunks);
+  std::vector<SpecPredictor> predictors;
+  for (const auto& p : a.predictors) predictors.push_back(parse_spec_predictor(p));
+  o.sweep = eval::expand_sweep(modes, a.lambdas, chunks, predictors);
   o.limit = a.limit;
   if (!a.shard.empty()) {
     const auto slash = a.shard.find('/');
@@ -118,6 +121,7 @@ int run(const EvalArgs& a) {
   o.out_dir = primary ? a.out : "";
   o.resume = a.resume;
   o.settings = {{"alspec_version", ALSPEC_VERSION}, {"modes", a.modes}, {"lambdas", a.lambdas}, {"spec_chunks", chunks},
+                {"predictors", a.predictors},
                 {"task_files", a.tasks}};
   ProgressBar bar;
   const bool show = !a.no_progress && primary;
@@ -150,6 +154,10 @@ const CommandRegistrar kEval({"eval", "Task scores and speculation hit rates ove
       ->capture_default_str();
   app.add_option("--lambdas", a->lambdas, "Speculation thresholds for simulate/alspec")->delimiter(',')->capture_default_str();
   app.add_option("--spec-chunk", a->spec_chunks, "S values (0 = auto from the context size)")->delimiter(',')->capture_default_str();
+  app.add_option("--predictors", a->predictors,
+                 "O_spec predictors to sweep: sink-window, quest (quest needs S >= 32; docs/attention.md)")
+      ->delimiter(',')
+      ->capture_default_str();
   app.add_option("--limit", a->limit, "Score only the first N items of each task (0 = all)");
   app.add_option("-o,--out", a->out, "Output directory")->required();
   app.add_option("--shard", a->shard,

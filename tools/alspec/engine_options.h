@@ -20,6 +20,7 @@ struct EngineArgs {
   std::string attention = "exact";
   float lambda = 0.1f;
   int spec_chunk = 0;
+  std::string predictor = "sink-window";
   int devices = 0;
   std::string device_cores;
   int tp = 1;         // tensor-parallel ranks per group (mpirun -np T or 2T)

@@ -21,10 +21,10 @@ std::string speculation_summary(const Engine& engine, const GenerateResult& r) {
   const double pf = r.prefill_seconds > 0 ? static_cast<double>(r.prompt_tokens) / r.prefill_seconds : 0.0;
   const double dc = r.decode_seconds > 0 ? static_cast<double>(r.decoded_tokens) / r.decode_seconds : 0.0;
   std::snprintf(buf, sizeof buf,
-                "alspec: attention=%s lambda=%.3g S=%d devices=%d | checks=%lld hits=%lld hit_rate=%.1f%% trivial=%lld | "
+                "alspec: attention=%s lambda=%.3g S=%d predictor=%s devices=%d | checks=%lld hits=%lld hit_rate=%.1f%% trivial=%lld | "
                 "prefill %.1f tok/s, decode %.1f tok/s",
                 attention_mode_name(engine.mode()), static_cast<double>(engine.options().spec.lambda), engine.spec_chunk(),
-                engine.n_devices(), static_cast<long long>(r.stats.checks()), static_cast<long long>(r.stats.hits()),
+                spec_predictor_name(engine.options().predictor), engine.n_devices(), static_cast<long long>(r.stats.checks()), static_cast<long long>(r.stats.hits()),
                 100.0 * r.stats.hit_rate(), static_cast<long long>(r.stats.trivial()), pf, dc);
   std::string out = buf;
   if (const ProcessGroups* g = engine.options().groups; g != nullptr && g->distributed()) {

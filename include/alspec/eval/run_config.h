@@ -12,16 +12,18 @@ struct RunConfig {
   AttentionMode mode = AttentionMode::kExact;
   float lambda = 0;  // meaningful for simulate/alspec only (0 otherwise)
   int spec_chunk = 0;  // S; 0 for exact
+  SpecPredictor predictor = SpecPredictor::kSinkWindow;  // O_spec rows (sink-window for exact)
 
   // Stable identifier used in items.jsonl and results.json, e.g. "exact", "static/S16",
-  // "simulate/l0.1/S16".
+  // "simulate/l0.1/S16"; other predictors than sink-window append their name: "simulate/l0.1/S64/quest".
   std::string key() const;
   std::string label() const;  // for tables: "exact", "static S=16", "simulate λ=0.1 S=16"
 };
 
 // The sweep: exact first (always, it is the reference), then static per S, then every
-// speculative mode per lambda per S; duplicates removed. spec_chunks must be > 0.
+// speculative mode per lambda per S, each per predictor; duplicates removed. spec_chunks must be > 0.
 std::vector<RunConfig> expand_sweep(const std::vector<AttentionMode>& modes, const std::vector<float>& lambdas,
-                                    const std::vector<int>& spec_chunks);
+                                    const std::vector<int>& spec_chunks,
+                                    const std::vector<SpecPredictor>& predictors = {SpecPredictor::kSinkWindow});
 
 }  // namespace alspec::eval

@@ -14,6 +14,10 @@
 //   kAttentionChunkRows rows, merged in order after it; otherwise chunks of kAttentionChunkRows
 //   rows over [0, L) merged in order. Hence flash_decode(..., S) gives bitwise the O_exact of
 //   speculative_flash_decode(..., S, ...), and any thread count gives bitwise the same results.
+// - Predictors (spec_predictor.h): sink-window as above, or quest, whose O_spec rows are the sink
+//   page, the selected middle pages and the window; its middle chunks then cover
+//   [sink_end, window_begin) minus the selected pages of each KV head, so every row is still read
+//   once. O_spec is published after all O_spec rows are folded, before any middle chunk.
 // - L <= 2S: sink and window cover the whole context, O_spec = O_exact; the result says
 //   accept = true and full_coverage = true so callers count those checks apart (as trivial, not hits).
 #pragma once
@@ -26,6 +30,7 @@
 #include "alspec/core/dtype.h"
 #include "alspec/core/function_ref.h"
 #include "alspec/kernels/cpu_features.h"
+#include "alspec/kernels/spec_predictor.h"
 #include "alspec/runtime/device.h"
 
 namespace alspec {
@@ -55,6 +60,12 @@ struct KvCacheView {
   // K row of the view's row 0: a view that starts inside a key block (sliding windows) points k
   // at that block and skips k_first rows of it; always 0 without key blocks (k is moved instead).
   int64_t k_first = 0;
+  // Per KV head and page of kKeyPageRows rows, the min and max of the keys (spec_predictor.h):
+  // [n_kv_heads][key_pages_per_head][2][head_dim] bf16 values, for the quest predictor. nullptr (e.g. a
+  // sliding-window view, whose rows do not start on a page): that predictor falls back to
+  // sink-window for this view.
+  const KeyBound* key_pages = nullptr;
+  int64_t key_pages_per_head = 0;
 
   size_t row_bytes() const { return alspec::row_bytes(type, head_dim); }
   // Byte offset of row `pos` of KV head `head` inside k (and inside v).
@@ -63,6 +74,10 @@ struct KvCacheView {
   }
   const uint8_t* k_row(int head, int64_t pos) const { return static_cast<const uint8_t*>(k) + row_offset(head, pos); }
   const uint8_t* v_row(int head, int64_t pos) const { return static_cast<const uint8_t*>(v) + row_offset(head, pos); }
+  const KeyBound* head_key_pages(int head) const {
+    return key_pages + static_cast<size_t>(head) * static_cast<size_t>(key_pages_per_head) *
+                           static_cast<size_t>(key_page_floats(head_dim));
+  }
 };
 
 // Bytes of K (or of V) for one layer: n_kv_heads * capacity rows.
@@ -107,7 +122,10 @@ struct DecodeQuery {
 
 // Exact attention of one new token per sequence. spec_chunk = S selects the partition plan above
 // (0: plain chunks); pass the S of the speculative kernel to reproduce its O_exact bit for bit.
-void flash_decode(Device& dev, const AttentionShape& shape, std::span<const DecodeQuery> batch, int spec_chunk = 0);
+// `predictor` (with spec_chunk > 0) selects the plan of that predictor, so flash_decode(..., S, P)
+// is bitwise the O_exact of speculative_flash_decode(..., S, ..., P).
+void flash_decode(Device& dev, const AttentionShape& shape, std::span<const DecodeQuery> batch, int spec_chunk = 0,
+                  SpecPredictor predictor = SpecPredictor::kSinkWindow);
 
 struct SpecResult {
   double dist2 = 0;   // sum over heads and head_dim of (O_spec - O_exact)^2, in double, fixed order
@@ -127,7 +145,8 @@ struct SpecDecodeQuery {
 // kernels itself (Error(kRuntime)). S >= 1, lambda >= 0.
 void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::span<const SpecDecodeQuery> batch,
                               int spec_chunk, float lambda, std::span<SpecResult> results,
-                              FunctionRef<void()> on_spec_ready, std::span<double> group_terms = {});
+                              FunctionRef<void()> on_spec_ready, std::span<double> group_terms = {},
+                              SpecPredictor predictor = SpecPredictor::kSinkWindow);
 // group_terms (optional, batch.size() * n_kv_heads * 2 doubles): receives each KV group's own
 // terms {dist2, norm2} in [sequence][group] order. SpecResult's sums are 0.0 + group 0 + group 1 +
 // ... in that order, so ranks holding disjoint groups (tensor parallelism) can gather the terms and

@@ -17,7 +17,9 @@ class KvCache {
  public:
   // Reserves address space lazily (anonymous mapping, huge pages requested): untouched parts cost
   // no memory.
-  KvCache(const ModelConfig& config, int64_t capacity, DType type);
+  // key_page_bounds: keep the quest predictor's per-page key bounds (spec_predictor.h); without
+  // them view() has none and store() does no extra work.
+  KvCache(const ModelConfig& config, int64_t capacity, DType type, bool key_page_bounds = true);
   ~KvCache();
   KvCache(const KvCache&) = delete;
   KvCache& operator=(const KvCache&) = delete;
@@ -26,8 +28,13 @@ class KvCache {
   int64_t capacity() const { return capacity_; }
   size_t bytes() const { return bytes_; }
   KvCacheView view(int layer) const;
-  // Stores the K and V rows ([n_kv_heads][head_dim] floats each) of position `pos`.
+  // Stores the K and V rows ([n_kv_heads][head_dim] floats each) of position `pos`, and folds
+  // the stored (rounded) keys into their page bounds (the quest predictor's metadata).
   void store(int layer, int64_t pos, const float* k, const float* v);
+  // The sequence now ends at `rows` (a truncation): recomputes the bounds of the partial last
+  // page from its remaining rows, so that they match those of a cache filled afresh.
+  void forget_rows_from(int64_t rows);
+  size_t key_page_bytes() const { return key_pages_.size(); }
 
  private:
   uint8_t* k_base(int layer) const;
@@ -43,6 +50,9 @@ class KvCache {
   size_t bytes_;
   PageBuffer memory_;
   uint8_t* data_ = nullptr;
+  int64_t key_pages_per_head_ = 0;
+  PageBuffer key_pages_;  // [layer][n_kv_heads][pages][2][head_dim] bf16 bounds
+  KeyBound* head_key_pages(int layer, int head) const;
 };
 
 }  // namespace alspec

@@ -23,6 +23,9 @@ struct SessionOptions {
   // Attention partition: with the same S, exact attention is bitwise equal to the exact output of
   // the speculative kernel, so exact and speculative runs are comparable bit for bit.
   int spec_chunk = 0;
+  // Which rows O_spec uses; it also fixes the decode partition plan (exact decode uses the same
+  // plan, see flash_decode). Prefill always uses the sink-window plan: it never speculates.
+  SpecPredictor predictor = SpecPredictor::kSinkWindow;
   int prefill_batch = 64;    // tokens per prefill pass (bounds scratch memory)
 };
 

@@ -49,6 +49,8 @@ struct EngineOptions {
   int64_t ctx_size = 0;      // 0 = min(model context, 4096)
   DType kv_type = DType::F16;
   SpecConfig spec;
+  // O_spec rows (spec_predictor.h); fixed for the engine's life like S (it fixes the partition).
+  SpecPredictor predictor = SpecPredictor::kSinkWindow;
   int devices = 0;           // 0 = 2 for alspec, else 1
   std::vector<std::vector<int>> device_cores;  // per device; empty = unpinned (1 device) or one core each
   bool profile = false;      // time the parts of each layer (see LayerProfile)

@@ -6,6 +6,8 @@
 #include <optional>
 #include <string>
 
+#include "alspec/kernels/spec_predictor.h"
+
 namespace alspec {
 
 enum class AttentionMode {
@@ -45,6 +47,8 @@ struct SpecConfig {
 // window together cover at most ~1/16 of a full context (128 = the reference value, reached at
 // ctx >= 4096). Speculation only happens at positions with L > 2S.
 int default_spec_chunk(int64_t ctx_size);
+// The default for a predictor: the page predictor needs S >= kQuestMinSpecChunk.
+int default_spec_chunk(int64_t ctx_size, SpecPredictor predictor);
 
 // Throws Error(kInvalidArgument) for lambda < 0 / not finite or S < 0.
 void validate(const SpecConfig& c);

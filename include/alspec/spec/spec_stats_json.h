@@ -51,12 +51,13 @@ inline double json_decimal(float v) {
   return std::strtod(buf, nullptr);
 }
 
-// spec_stats_json plus the engine's settings: {attention, lambda, spec_chunk, devices, [ranks, tp,
+// spec_stats_json plus the engine's settings: {attention, lambda, spec_chunk, predictor, devices, [ranks, tp,
 // speculation_groups, tp_chunks under mpirun], ...}.
 inline nlohmann::json speculation_json(const Engine& engine, const SpecStats& s) {
   nlohmann::json j = {{"attention", attention_mode_name(engine.mode())},
                       {"lambda", json_decimal(engine.options().spec.lambda)},
                       {"spec_chunk", engine.spec_chunk()},
+                      {"predictor", spec_predictor_name(engine.options().predictor)},
                       {"devices", engine.n_devices()}};
   // Continuous batching: the sequence ran on a BatchScheduler (alspec there runs the simulate
   // protocol on one device, with bitwise the same output).

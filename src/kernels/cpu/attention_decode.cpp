@@ -49,6 +49,10 @@ void check_query(const AttentionShape& s, const DecodeQuery& q, size_t index) {
     throw_invalid_argument(where + "pos " + std::to_string(q.pos) + " outside the cache capacity " +
                            std::to_string(q.kv.capacity));
   }
+  if (q.kv.key_pages != nullptr && q.kv.key_pages_per_head < key_pages_for_rows(q.pos + 1)) {
+    throw_invalid_argument(where + "key page bounds cover " + std::to_string(q.kv.key_pages_per_head) +
+                           " pages, the sequence needs " + std::to_string(key_pages_for_rows(q.pos + 1)));
+  }
   if (q.q == nullptr || q.out == nullptr || q.kv.k == nullptr || q.kv.v == nullptr) {
     throw_invalid_argument(where + "null q, out or kv pointer");
   }
@@ -78,7 +82,9 @@ void prefetch_rows(const KvCacheView& kv, int head, int64_t first, int64_t n) {
 
 struct SeqPlan {
   int64_t length = 0;        // L = pos + 1
-  bool split = false;        // S > 0 && L > 2S: slot 0 of each group is the sink+window state
+  bool split = false;        // S > 0 && L > 2S: slot 0 of each group is the O_spec state
+  bool quest = false;        // split, O_spec rows chosen by the page predictor (layout below)
+  QuestLayout layout;
   int64_t chunk_begin = 0;   // chunks cover [chunk_begin, chunk_end)
   int64_t chunk_end = 0;
   int64_t n_chunks = 0;
@@ -98,7 +104,8 @@ struct Plan {
   size_t slot_floats = 0;  // n_rep * (head_dim + 2), rounded up to whole cache lines
 };
 
-Plan make_plan(const AttentionShape& shape, std::span<const DecodeQuery* const> queries, int S) {
+Plan make_plan(const AttentionShape& shape, std::span<const DecodeQuery* const> queries, int S,
+               SpecPredictor predictor) {
   Plan plan;
   const int n_rep = shape.n_heads / shape.n_kv_heads;
   // Whole 64-byte lines per slot (and a 64-byte aligned base): the row kernels load and store the
@@ -108,8 +115,14 @@ Plan make_plan(const AttentionShape& shape, std::span<const DecodeQuery* const> 
     SeqPlan p;
     p.length = q->pos + 1;
     p.split = S > 0 && p.length > 2 * static_cast<int64_t>(S);
+    p.quest = p.split && predictor == SpecPredictor::kQuestPages && q->kv.key_pages != nullptr;
     p.chunk_begin = p.split ? S : 0;
     p.chunk_end = p.split ? p.length - S : p.length;
+    if (p.quest) {
+      p.layout = quest_layout(p.length, S);
+      p.chunk_begin = p.layout.sink_end;
+      p.chunk_end = p.layout.window_begin;
+    }
     p.n_chunks = (p.chunk_end - p.chunk_begin + kAttentionChunkRows - 1) / kAttentionChunkRows;
     p.slots_per_group = p.n_chunks + (p.split ? 1 : 0);
     p.slot_base = plan.n_slots;
@@ -128,9 +141,15 @@ size_t slot_index(const SeqPlan& p, int group, int64_t chunk) {
 // Everything one call needs, shared by the phases.
 class DecodeRun {
  public:
-  DecodeRun(const AttentionShape& shape, std::span<const DecodeQuery* const> queries, int S)
+  DecodeRun(const AttentionShape& shape, std::span<const DecodeQuery* const> queries, int S, SpecPredictor predictor)
       : shape_(shape), queries_(queries), S_(S), n_rep_(shape.n_heads / shape.n_kv_heads),
-        plan_(make_plan(shape, queries, S)), rows_(rows_kernel(attention_simd_level(shape.head_dim))) {
+        plan_(make_plan(shape, queries, S, predictor)), rows_(rows_kernel(attention_simd_level(shape.head_dim))) {
+    for (const SeqPlan& p : plan_.seqs) {
+      if (p.quest) {
+        selected_.resize(queries.size() * static_cast<size_t>(shape.n_kv_heads));
+        break;
+      }
+    }
     // Reused across calls on this thread: decode runs once per layer and token, and a fresh
     // multi-MiB buffer per call would page-fault every time. Hence no nesting on one thread.
     if (in_use_) {
@@ -148,6 +167,7 @@ class DecodeRun {
   DecodeRun& operator=(const DecodeRun&) = delete;
 
   const SeqPlan& seq(int s) const { return plan_.seqs[static_cast<size_t>(s)]; }
+  bool any_quest() const { return !selected_.empty(); }
   int n_seqs() const { return static_cast<int>(queries_.size()); }
 
   GroupState state(size_t slot) const {
@@ -195,6 +215,10 @@ class DecodeRun {
     const size_t need = attention_detail::group_rows_scratch_floats(n_rep_, d) + 16;  // + alignment slack
     if (scratch.size() < need) scratch.resize(need);
     float* scratch64 = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
+    if (task.chunk < 0 && p.quest) {
+      run_quest_spec(task, rows, scratch64);
+      return;
+    }
     if (task.chunk < 0) {
       const size_t slot = slot_index(p, task.group, -1);
       for (int h = 0; h < n_rep_; ++h) reset_attention_state(head_state(slot, h), d);
@@ -216,8 +240,44 @@ class DecodeRun {
     rows.prefetch_end = std::min(end + kAttentionChunkRows, p.chunk_end);
     const size_t slot = slot_index(p, task.group, task.chunk);
     for (int h = 0; h < n_rep_; ++h) reset_attention_state(head_state(slot, h), d);
-    rows_(rows, begin, end, state(slot), scratch64);
+    if (!p.quest) {
+      rows_(rows, begin, end, state(slot), scratch64);
+      return;
+    }
+    // The chunk minus the pages O_spec already holds (selected ascending): the gaps between them.
+    int64_t from = begin;
+    for (const int64_t page : selected(task.seq, task.group)) {
+      const int64_t page_begin = page * kKeyPageRows;
+      if (page_begin + kKeyPageRows <= from) continue;
+      if (page_begin >= end) break;
+      if (page_begin > from) rows_(rows, from, page_begin, state(slot), scratch64);
+      from = page_begin + kKeyPageRows;
+    }
+    if (from < end) rows_(rows, from, end, state(slot), scratch64);
   }
+
+  // The O_spec state of the page predictor: selects the group's pages, then folds the sink, the
+  // selected pages (runs of adjacent pages as one range) and the window, in row order.
+  void run_quest_spec(const Task& task, GroupRows& rows, float* scratch64) const {
+    const SeqPlan& p = seq(task.seq);
+    const DecodeQuery& q = *queries_[static_cast<size_t>(task.seq)];
+    const size_t slot = slot_index(p, task.group, -1);
+    for (int h = 0; h < n_rep_; ++h) reset_attention_state(head_state(slot, h), shape_.head_dim);
+    thread_local std::vector<float> scores;
+    std::vector<int64_t>& pages = selected_[unit(task.seq, task.group)];
+    select_key_pages(rows.q, n_rep_, shape_.head_dim, q.kv.head_key_pages(task.group), p.layout, scores, pages);
+    rows_(rows, 0, p.layout.sink_end, state(slot), scratch64);
+    for (size_t i = 0; i < pages.size();) {
+      size_t j = i + 1;
+      while (j < pages.size() && pages[j] == pages[j - 1] + 1) ++j;
+      rows_(rows, pages[i] * kKeyPageRows, (pages[j - 1] + 1) * kKeyPageRows, state(slot), scratch64);
+      i = j;
+    }
+    rows_(rows, p.layout.window_begin, p.length, state(slot), scratch64);
+  }
+
+  size_t unit(int s, int g) const { return static_cast<size_t>(s) * static_cast<size_t>(shape_.n_kv_heads) + static_cast<size_t>(g); }
+  const std::vector<int64_t>& selected(int s, int g) const { return selected_[unit(s, g)]; }
 
   // Runs the tasks; `pending[seq * n_kv_heads + group]` counts the tasks of each group in this
   // call, and the task that brings it to zero calls group_done(seq, group). Which task that is
@@ -280,6 +340,9 @@ class DecodeRun {
   Plan plan_;
   AccumulateRowsFn rows_;
   float* slots_ = nullptr;
+  // Pages of the page predictor per (sequence, KV group); written by the group's O_spec task,
+  // read by its middle chunks in a later phase.
+  mutable std::vector<std::vector<int64_t>> selected_;
   static thread_local bool in_use_;
 };
 
@@ -294,24 +357,43 @@ SimdLevel attention_simd_level(int head_dim) {
   return level;
 }
 
-void flash_decode(Device& dev, const AttentionShape& shape, std::span<const DecodeQuery> batch, int spec_chunk) {
+void flash_decode(Device& dev, const AttentionShape& shape, std::span<const DecodeQuery> batch, int spec_chunk,
+                  SpecPredictor predictor) {
   check_shape(shape);
   if (spec_chunk < 0) throw_invalid_argument("flash_decode: spec_chunk must be >= 0, got " + std::to_string(spec_chunk));
+  if (predictor == SpecPredictor::kQuestPages && spec_chunk > 0 && spec_chunk < kQuestMinSpecChunk) {
+    throw_invalid_argument("flash_decode: the quest predictor needs S >= " + std::to_string(kQuestMinSpecChunk) +
+                           ", got " + std::to_string(spec_chunk));
+  }
   std::vector<const DecodeQuery*> queries;
   for (size_t i = 0; i < batch.size(); ++i) {
     check_query(shape, batch[i], i);
     queries.push_back(&batch[i]);
   }
-  const DecodeRun run(shape, queries, spec_chunk);
+  const DecodeRun run(shape, queries, spec_chunk, predictor);
+  auto finish = [&](int s, int g) { run.finish_group(s, g, queries[static_cast<size_t>(s)]->out); };
+  if (run.any_quest()) {
+    // The middle chunks need the selected pages: the O_spec states first, as the speculative
+    // kernel does (same states, same merge order, so the same bits).
+    const std::vector<Task> first = run.tasks(true, false, true);
+    std::vector<std::atomic<int64_t>> pending = run.count_tasks(first);
+    run.run_tasks(dev, first, pending, [&](int s, int g) {
+      if (!run.seq(s).split) finish(s, g);
+    });
+    const std::vector<Task> middle = run.tasks(false, true, false);
+    pending = run.count_tasks(middle);
+    run.run_tasks(dev, middle, pending, finish);
+    return;
+  }
   const std::vector<Task> tasks = run.tasks(true, true, true);
   std::vector<std::atomic<int64_t>> pending = run.count_tasks(tasks);
-  run.run_tasks(dev, tasks, pending,
-                [&](int s, int g) { run.finish_group(s, g, queries[static_cast<size_t>(s)]->out); });
+  run.run_tasks(dev, tasks, pending, finish);
 }
 
 void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::span<const SpecDecodeQuery> batch,
                               int spec_chunk, float lambda, std::span<SpecResult> results,
-                              FunctionRef<void()> on_spec_ready, std::span<double> group_terms) {
+                              FunctionRef<void()> on_spec_ready, std::span<double> group_terms,
+                              SpecPredictor predictor) {
   check_shape(shape);
   if (spec_chunk < 1) {
     throw_invalid_argument("speculative_flash_decode: spec_chunk must be >= 1, got " + std::to_string(spec_chunk));
@@ -336,7 +418,11 @@ void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::spa
     }
     queries.push_back(&batch[i].base);
   }
-  const DecodeRun run(shape, queries, spec_chunk);
+  if (predictor == SpecPredictor::kQuestPages && spec_chunk < kQuestMinSpecChunk) {
+    throw_invalid_argument("speculative_flash_decode: the quest predictor needs S >= " +
+                           std::to_string(kQuestMinSpecChunk) + ", got " + std::to_string(spec_chunk));
+  }
+  const DecodeRun run(shape, queries, spec_chunk, predictor);
   const auto n_groups = static_cast<size_t>(shape.n_kv_heads);
   const size_t n_units = queries.size() * n_groups;
   const int d = shape.head_dim;

@@ -4,6 +4,8 @@
 #include <cmath>
 #include <vector>
 
+#include "alspec/core/half.h"
+
 namespace alspec {
 
 std::span<const RowRange> sink_window_rows(int64_t L, int spec_chunk, RowRange (&storage)[2]) {
@@ -13,6 +15,46 @@ std::span<const RowRange> sink_window_rows(int64_t L, int spec_chunk, RowRange (
   if (w >= L) return {storage, 1};
   storage[1] = {w, L};
   return {storage, 2};
+}
+
+std::vector<RowRange> quest_rows_reference(const AttentionShape& shape, const float* q, const KvCacheView& kv,
+                                           int group, int64_t L, int spec_chunk) {
+  const int d = shape.head_dim;
+  const int n_rep = shape.n_heads / shape.n_kv_heads;
+  const QuestLayout lay = quest_layout(L, spec_chunk);
+  std::vector<std::pair<double, int64_t>> scored;  // (-bound, page): sorts best first, ties to the lower page
+  std::vector<float> key(static_cast<size_t>(d));
+  for (int64_t page = lay.sink_end / kKeyPageRows; page < lay.window_begin / kKeyPageRows; ++page) {
+    std::vector<double> lo(static_cast<size_t>(d), INFINITY), hi(static_cast<size_t>(d), -INFINITY);
+    for (int64_t r = page * kKeyPageRows; r < (page + 1) * kKeyPageRows; ++r) {
+      load_key_row(kv.type, kv.k_blocks, kv.k_row(group, 0), r + kv.k_first, key.data(), d);
+      for (int i = 0; i < d; ++i) {
+        lo[static_cast<size_t>(i)] = std::min<double>(lo[static_cast<size_t>(i)], key[static_cast<size_t>(i)]);
+        hi[static_cast<size_t>(i)] = std::max<double>(hi[static_cast<size_t>(i)], key[static_cast<size_t>(i)]);
+      }
+    }
+    // Stored as bf16 rounded outwards (spec_predictor.h).
+    for (int i = 0; i < d; ++i) {
+      lo[static_cast<size_t>(i)] = bf16_to_fp32(bf16_round_down(static_cast<float>(lo[static_cast<size_t>(i)])));
+      hi[static_cast<size_t>(i)] = bf16_to_fp32(bf16_round_up(static_cast<float>(hi[static_cast<size_t>(i)])));
+    }
+    double bound = 0.0;
+    for (int h = 0; h < n_rep; ++h) {
+      const float* qh = q + static_cast<size_t>(group * n_rep + h) * static_cast<size_t>(d);
+      for (int i = 0; i < d; ++i) {
+        bound += std::max(qh[i] * lo[static_cast<size_t>(i)], qh[i] * hi[static_cast<size_t>(i)]);
+      }
+    }
+    scored.emplace_back(-bound, page);
+  }
+  std::sort(scored.begin(), scored.end());
+  std::vector<int64_t> pages;
+  for (int64_t i = 0; i < lay.n_pages; ++i) pages.push_back(scored[static_cast<size_t>(i)].second);
+  std::sort(pages.begin(), pages.end());
+  std::vector<RowRange> rows{{0, lay.sink_end}};
+  for (int64_t p : pages) rows.push_back({p * kKeyPageRows, (p + 1) * kKeyPageRows});
+  rows.push_back({lay.window_begin, L});
+  return rows;
 }
 
 void attention_reference(const AttentionShape& shape, const float* q, const KvCacheView& kv,

@@ -1,0 +1,301 @@
+// The quest predictor: its layout keeps the 2S budget, the kernel's page choice and O_spec match
+// the plain reference twin (quest_rows_reference), O_exact stays exact, and results are bitwise
+// independent of threads and equal to flash_decode with the same plan.
+#include "alspec/kernels/spec_predictor.h"
+
+#include <gtest/gtest.h>
+
+#include <bit>
+#include <cmath>
+#include <cstring>
+#include <string>
+#include <vector>
+
+#include "alspec/core/error.h"
+#include "alspec/core/half.h"
+#include "attention_test_util.h"
+
+namespace alspec {
+namespace {
+
+using attention_test::nmse;
+using attention_test::random_query;
+using attention_test::reference;
+using attention_test::reference_full;
+using attention_test::TestCache;
+
+constexpr double kNmseSameCache = 1e-10;
+
+// Keys whose pages differ in scale (so page bounds differ clearly, as on real models where some
+// pages hold large keys), stored again, and the page bounds KvCache::store would keep.
+struct PagedCache {
+  TestCache cache;
+  std::vector<KeyBound> key_pages;
+
+  PagedCache(DType type, int n_kv, int d, int64_t cap, uint32_t seed, bool blocks)
+      : cache(type, n_kv, d, cap, seed, blocks) {
+    std::mt19937 rng(seed + 1000);
+    std::uniform_real_distribution<float> scale(0.25f, 2.0f);
+    for (int h = 0; h < n_kv; ++h) {
+      for (int64_t page = 0; page < key_pages_for_rows(cache.capacity); ++page) {
+        const float s = scale(rng);
+        for (int64_t r = page * kKeyPageRows; r < std::min(cache.capacity, (page + 1) * kKeyPageRows); ++r) {
+          float* row = &cache.k_src[(static_cast<size_t>(h) * static_cast<size_t>(cache.capacity) + static_cast<size_t>(r)) *
+                                    static_cast<size_t>(d)];
+          for (int i = 0; i < d; ++i) row[i] *= s;
+          cache.store(h, r);
+        }
+      }
+    }
+    rebuild_bounds();
+  }
+
+  // The bounds KvCache::store keeps: each stored key, read back, folded into its page.
+  void rebuild_bounds() {
+    const KvCacheView v = cache.view();
+    const int64_t pages = key_pages_for_rows(v.capacity);
+    const int d = v.head_dim;
+    key_pages.assign(static_cast<size_t>(v.n_kv_heads * pages * key_page_floats(d)), 0);
+    std::vector<float> key(static_cast<size_t>(d));
+    for (int h = 0; h < v.n_kv_heads; ++h) {
+      for (int64_t r = 0; r < v.capacity; ++r) {
+        load_key_row(v.type, v.k_blocks, v.k_row(h, 0), r, key.data(), d);
+        update_key_page_bounds(key_pages.data() + h * pages * key_page_floats(d), r, key.data(), d);
+      }
+    }
+  }
+
+  KvCacheView view() const {
+    KvCacheView v = cache.view();
+    v.key_pages = key_pages.data();
+    v.key_pages_per_head = key_pages_for_rows(v.capacity);
+    return v;
+  }
+};
+
+bool bitwise_equal(const std::vector<float>& a, const std::vector<float>& b) {
+  return a.size() == b.size() && std::memcmp(a.data(), b.data(), a.size() * sizeof(float)) == 0;
+}
+
+struct QuestRun {
+  std::vector<float> exact, spec;
+  SpecResult result;
+};
+
+QuestRun run_quest(Device& dev, const AttentionShape& shape, const float* q, const KvCacheView& kv, int64_t pos, int S,
+                   float lambda) {
+  const size_t n = static_cast<size_t>(shape.n_heads) * static_cast<size_t>(shape.head_dim);
+  QuestRun r{std::vector<float>(n), std::vector<float>(n), {}};
+  const SpecDecodeQuery sq{{q, kv, pos, r.exact.data()}, r.spec.data()};
+  speculative_flash_decode(dev, shape, std::span<const SpecDecodeQuery>(&sq, 1), S, lambda,
+                           std::span<SpecResult>(&r.result, 1), [] {}, {}, SpecPredictor::kQuestPages);
+  return r;
+}
+
+TEST(SpecPredictor, NamesParseAndUnknownNamesAreRejected) {
+  EXPECT_EQ(parse_spec_predictor("sink-window"), SpecPredictor::kSinkWindow);
+  EXPECT_EQ(parse_spec_predictor("quest"), SpecPredictor::kQuestPages);
+  EXPECT_STREQ(spec_predictor_name(SpecPredictor::kQuestPages), "quest");
+  try {
+    parse_spec_predictor("oracle");
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("sink-window or quest"), std::string::npos) << e.what();
+  }
+}
+
+TEST(SpecPredictor, QuestLayoutKeepsTheBudgetAndTheNewestRows) {
+  for (int S : {32, 48, 64, 128, 256}) {
+    for (int64_t L = 2 * S + 1; L < 2 * S + 2000; L += 7) {
+      const QuestLayout q = quest_layout(L, S);
+      const std::string where = "S " + std::to_string(S) + " L " + std::to_string(L);
+      EXPECT_EQ(q.sink_end, kKeyPageRows) << where;
+      EXPECT_EQ(q.window_begin % kKeyPageRows, 0) << where;
+      EXPECT_GE(L - q.window_begin, S / 2) << where;  // the window holds at least the last S/2 rows
+      EXPECT_LE(q.sink_end + (L - q.window_begin) + q.n_pages * kKeyPageRows, 2 * S) << where;
+      EXPECT_LE(q.n_pages * kKeyPageRows, q.window_begin - q.sink_end) << where;
+      // The budget is used up to less than one page (unless every middle page is taken).
+      if (q.n_pages * kKeyPageRows < q.window_begin - q.sink_end) {
+        EXPECT_GT(q.sink_end + (L - q.window_begin) + (q.n_pages + 1) * kKeyPageRows, 2 * S) << where;
+      }
+    }
+  }
+}
+
+TEST(SpecPredictor, Bf16BoundsRoundOutwards) {
+  for (float x : {0.0f, 1.0f, -1.0f, 0.1f, -0.1f, 3.14159f, -2.71828f, 1e-20f, -65504.3f}) {
+    const float down = bf16_to_fp32(bf16_round_down(x));
+    const float up = bf16_to_fp32(bf16_round_up(x));
+    EXPECT_LE(down, x);
+    EXPECT_GE(up, x);
+    EXPECT_LE(up - down, std::abs(x) / 64.0f) << x;  // neighbours: one bf16 step apart at most
+  }
+}
+
+TEST(SpecPredictor, PageBoundsAreTheMinAndMaxOfEachPage) {
+  const int d = 8;
+  std::vector<KeyBound> pages(static_cast<size_t>(3 * key_page_floats(d)), 0);
+  std::vector<float> key(d);
+  for (int64_t r = 0; r < 40; ++r) {
+    for (int i = 0; i < d; ++i) key[static_cast<size_t>(i)] = static_cast<float>((r * 7 + i * 3) % 11) - 5.0f;
+    update_key_page_bounds(pages.data(), r, key.data(), d);
+  }
+  for (int64_t p = 0; p < 3; ++p) {
+    for (int i = 0; i < d; ++i) {
+      float lo = 1e9f, hi = -1e9f;
+      for (int64_t r = p * kKeyPageRows; r < std::min<int64_t>(40, (p + 1) * kKeyPageRows); ++r) {
+        const float x = static_cast<float>((r * 7 + i * 3) % 11) - 5.0f;
+        lo = std::min(lo, x);
+        hi = std::max(hi, x);
+      }
+      EXPECT_EQ(bf16_to_fp32(pages[static_cast<size_t>(p * key_page_floats(d) + i)]), lo);
+      EXPECT_EQ(bf16_to_fp32(pages[static_cast<size_t>(p * key_page_floats(d) + d + i)]), hi);
+    }
+  }
+}
+
+// The kernel's pages, O_spec and O_exact against the reference twin, per KV group.
+TEST(SpecPredictor, QuestMatchesTheReferenceTwin) {
+  Device dev({.name = "t", .threads = 2, .cores = {}});
+  struct Case {
+    DType type;
+    bool blocks;
+    AttentionShape shape;
+    int64_t L;
+    int S;
+  };
+  const Case cases[] = {{DType::F16, true, {8, 2, 64}, 3001, 64},   {DType::F32, false, {4, 4, 32}, 700, 32},
+                        {DType::BF16, true, {14, 2, 64}, 5000, 128}, {DType::Q8_0, false, {8, 1, 64}, 1500, 48},
+                        {DType::F16, false, {6, 2, 128}, 2048, 128}};
+  for (const Case& c : cases) {
+    const std::string where = std::string(dtype_name(c.type)) + " L " + std::to_string(c.L) + " S " + std::to_string(c.S);
+    const PagedCache cache(c.type, c.shape.n_kv_heads, c.shape.head_dim, c.L, 7, c.blocks);
+    const KvCacheView kv = cache.view();
+    const std::vector<float> q = random_query(c.shape.n_heads, c.shape.head_dim, 11, 1.5f);
+    const QuestRun run = run_quest(dev, c.shape, q.data(), kv, c.L - 1, c.S, 0.1f);
+    EXPECT_FALSE(run.result.full_coverage) << where;
+    EXPECT_LE(nmse(run.exact, reference_full(c.shape, q.data(), kv, c.L)), kNmseSameCache) << where;
+    const int n_rep = c.shape.n_heads / c.shape.n_kv_heads;
+    const auto group_floats = static_cast<size_t>(n_rep * c.shape.head_dim);
+    for (int g = 0; g < c.shape.n_kv_heads; ++g) {
+      const std::vector<RowRange> rows = quest_rows_reference(c.shape, q.data(), kv, g, c.L, c.S);
+      // The kernel's own page choice.
+      std::vector<float> scores;
+      std::vector<int64_t> pages;
+      const QuestLayout lay = quest_layout(c.L, c.S);
+      select_key_pages(q.data() + g * group_floats, n_rep, c.shape.head_dim, kv.head_key_pages(g), lay, scores, pages);
+      ASSERT_EQ(pages.size() + 2, rows.size()) << where;
+      for (size_t i = 0; i < pages.size(); ++i) EXPECT_EQ(pages[i] * kKeyPageRows, rows[i + 1].begin) << where;
+      const std::vector<double> ref = reference(c.shape, q.data(), kv, rows);
+      const std::vector<float> spec_g(run.spec.begin() + static_cast<ptrdiff_t>(g * group_floats),
+                                      run.spec.begin() + static_cast<ptrdiff_t>((g + 1) * group_floats));
+      const std::vector<double> ref_g(ref.begin() + static_cast<ptrdiff_t>(g * group_floats),
+                                      ref.begin() + static_cast<ptrdiff_t>((g + 1) * group_floats));
+      EXPECT_LE(nmse(spec_g, ref_g), kNmseSameCache) << where << " group " << g;
+    }
+    // The check as specified, over all heads.
+    double d2 = 0.0, n2 = 0.0;
+    for (size_t i = 0; i < run.exact.size(); ++i) {
+      d2 += (static_cast<double>(run.spec[i]) - run.exact[i]) * (static_cast<double>(run.spec[i]) - run.exact[i]);
+      n2 += static_cast<double>(run.exact[i]) * run.exact[i];
+    }
+    EXPECT_NEAR(run.result.dist2, d2, 1e-12 * (d2 + n2)) << where;
+    EXPECT_EQ(run.result.accept, run.result.dist2 <= 0.01 * run.result.norm2) << where;
+  }
+}
+
+// Query-aware: when one middle page holds keys aligned with the query (a "passkey" the query
+// looks for) among small unrelated keys, quest attends to it and sink-window does not: quest's
+// O_spec passes the check, sink-window's fails.
+TEST(SpecPredictor, QuestFindsTheRelevantPage) {
+  Device dev({.name = "t", .threads = 1, .cores = {}});
+  const AttentionShape shape{1, 1, 64};
+  const int64_t L = 4000;
+  const int S = 64;
+  PagedCache cache(DType::F32, 1, 64, L, 3, false);
+  const std::vector<float> q = random_query(1, 64, 5, 1.0f);
+  for (int64_t r = 0; r < L; ++r) {
+    for (int i = 0; i < 64; ++i) {
+      float& k = cache.cache.k_src[static_cast<size_t>(r * 64 + i)];
+      k = r / kKeyPageRows == 100 ? 3.0f * q[static_cast<size_t>(i)] : 0.3f * k;
+    }
+    cache.cache.store(0, r);
+  }
+  cache.rebuild_bounds();
+  const QuestRun quest = run_quest(dev, shape, q.data(), cache.view(), L - 1, S, 0.1f);
+  std::vector<float> exact(64), spec(64);
+  const SpecDecodeQuery sq{{q.data(), cache.view(), L - 1, exact.data()}, spec.data()};
+  SpecResult sw{};
+  speculative_flash_decode(dev, shape, std::span<const SpecDecodeQuery>(&sq, 1), S, 0.1f, std::span<SpecResult>(&sw, 1),
+                           [] {});
+  EXPECT_TRUE(quest.result.accept);
+  EXPECT_FALSE(sw.accept);
+  EXPECT_LT(quest.result.dist2 * 100.0, sw.dist2);
+}
+
+TEST(SpecPredictor, QuestBitwiseAcrossThreadsBatchesAndEqualToFlashDecodeWithItsPlan) {
+  const AttentionShape shape{8, 2, 64};
+  std::vector<PagedCache> caches;
+  const int64_t positions[] = {3000, 40, 1024, 257};
+  for (int i = 0; i < 4; ++i) caches.emplace_back(DType::F16, 2, 64, 3001, 100 + i, i % 2 == 0);
+  const std::vector<float> q = random_query(4 * 8, 64, 200, 2.0f);
+  std::vector<std::vector<float>> ref_exact, ref_spec;
+  std::vector<SpecResult> ref_results;
+  for (int threads : {1, 2, 3}) {
+    Device dev({.name = "t", .threads = threads, .cores = {}});
+    std::vector<std::vector<float>> exact(4, std::vector<float>(8 * 64)), spec = exact, plain = exact;
+    std::vector<SpecDecodeQuery> batch;
+    std::vector<DecodeQuery> plain_batch;
+    for (size_t i = 0; i < 4; ++i) {
+      batch.push_back({{q.data() + i * 8 * 64, caches[i].view(), positions[i], exact[i].data()}, spec[i].data()});
+      plain_batch.push_back({q.data() + i * 8 * 64, caches[i].view(), positions[i], plain[i].data()});
+    }
+    std::vector<SpecResult> results(4);
+    speculative_flash_decode(dev, shape, batch, 64, 0.2f, results, [] {}, {}, SpecPredictor::kQuestPages);
+    flash_decode(dev, shape, plain_batch, 64, SpecPredictor::kQuestPages);
+    for (size_t i = 0; i < 4; ++i) {
+      EXPECT_TRUE(bitwise_equal(plain[i], exact[i])) << "threads " << threads << " seq " << i;
+      // One sequence alone gives the same bits as inside the batch.
+      Device one({.name = "o", .threads = threads, .cores = {}});
+      const QuestRun alone = run_quest(one, shape, q.data() + i * 8 * 64, caches[i].view(), positions[i], 64, 0.2f);
+      EXPECT_TRUE(bitwise_equal(alone.spec, spec[i])) << "seq " << i;
+      EXPECT_TRUE(bitwise_equal(alone.exact, exact[i])) << "seq " << i;
+    }
+    if (threads == 1) {
+      ref_exact = exact;
+      ref_spec = spec;
+      ref_results = results;
+      continue;
+    }
+    for (size_t i = 0; i < 4; ++i) {
+      EXPECT_TRUE(bitwise_equal(exact[i], ref_exact[i])) << "threads " << threads << " seq " << i;
+      EXPECT_TRUE(bitwise_equal(spec[i], ref_spec[i])) << "threads " << threads << " seq " << i;
+      EXPECT_EQ(std::bit_cast<uint64_t>(results[i].dist2), std::bit_cast<uint64_t>(ref_results[i].dist2));
+      EXPECT_EQ(results[i].accept, ref_results[i].accept);
+    }
+  }
+}
+
+TEST(SpecPredictor, QuestNeedsEnoughBudgetAndFallsBackWithoutPageBounds) {
+  Device dev({.name = "t", .threads = 1, .cores = {}});
+  const AttentionShape shape{4, 2, 32};
+  const PagedCache cache(DType::F32, 2, 32, 500, 1, false);
+  const std::vector<float> q = random_query(4, 32, 2);
+  EXPECT_THROW(run_quest(dev, shape, q.data(), cache.view(), 499, 16, 0.1f), Error);
+  // No bounds (a sliding-window view): the sink-window rows, bit for bit.
+  const QuestRun no_bounds = run_quest(dev, shape, q.data(), cache.cache.view(), 499, 32, 0.1f);
+  std::vector<float> exact(4 * 32), spec(4 * 32);
+  const SpecDecodeQuery sq{{q.data(), cache.cache.view(), 499, exact.data()}, spec.data()};
+  SpecResult r{};
+  speculative_flash_decode(dev, shape, std::span<const SpecDecodeQuery>(&sq, 1), 32, 0.1f, std::span<SpecResult>(&r, 1),
+                           [] {});
+  EXPECT_TRUE(bitwise_equal(no_bounds.spec, spec));
+  EXPECT_TRUE(bitwise_equal(no_bounds.exact, exact));
+  // Bounds that do not cover the sequence are an error, not a silent misread.
+  KvCacheView short_bounds = cache.view();
+  short_bounds.key_pages_per_head = 3;
+  EXPECT_THROW(run_quest(dev, shape, q.data(), short_bounds, 499, 32, 0.1f), Error);
+}
+
+}  // namespace
+}  // namespace alspec
