@@ -12,7 +12,7 @@ the median over --reps repetitions.
 
 Usage (see docs/benchmarks.md, "Server"):
   scripts/bench_server.py --server alspec --model models/M.gguf --threads 2 --clients 1,4,8,16
-  scripts/bench_server.py --server llamacpp --python /work/shared-build/llcpp-venv/bin/python --model ...
+  scripts/bench_server.py --server llamacpp --python build/llcpp-venv/bin/python --model ...
 Prints one JSON object per point.
 """
 import argparse
@@ -136,7 +136,8 @@ def main():
     ap.add_argument("--ctx-size", type=int, default=512, help="context per sequence (alspec: per slot)")
     ap.add_argument("--alspec-bin", default=str(ROOT / "build" / "bin" / "alspec"))
     ap.add_argument("--no-batching", action="store_true", help="alspec: one engine per slot (the old layout)")
-    ap.add_argument("--python", default="/work/shared-build/llcpp-venv/bin/python", help="llama-cpp-python's interpreter")
+    ap.add_argument("--python", default=str(ROOT / "build" / "llcpp-venv" / "bin" / "python"),
+                    help="llama-cpp-python's interpreter (scripts/make-reference-venv.sh llcpp)")
     ap.add_argument("--eos-ids", default="151643,151645", help="llamacpp: token ids to suppress (Qwen2.5: endoftext, im_end)")
     args = ap.parse_args()
     clients = [int(c) for c in args.clients.split(",")]
