@@ -15,6 +15,7 @@
 #include "alspec/core/error.h"
 #include "alspec/kernels/cpu_features.h"
 #include "alspec/kernels/quant.h"
+#include "kernels/activation_reference.h"
 
 namespace alspec {
 namespace {
@@ -154,19 +155,7 @@ INSTANTIATE_TEST_SUITE_P(Types, MatmulTest,
                            return std::string(dtype_name(info.param.type)) + "_K" + std::to_string(info.param.cols);
                          });
 
-// x after the activation quantisation of matmul.h (dx = amax/127, x/dx rounded half to even).
-std::vector<float> activation_as_quantised(const std::vector<float>& x) {
-  std::vector<float> out(x.size());
-  for (size_t b = 0; b < x.size() / 32; ++b) {
-    float amax = 0;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[32 * b + j]));
-    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    for (int j = 0; j < 32; ++j) {
-      out[32 * b + j] = std::nearbyint(std::min(127.0f, std::max(-127.0f, x[32 * b + j] * id))) * d;
-    }
-  }
-  return out;
-}
+using kernel_testing::activation_as_quantised;
 
 // Q4_1 weights far from zero (N(3, 0.5)): the block minimum term m*dx*sum(a) carries most of
 // each dot product, so its accumulation is exercised, not just the nibble lanes. Every row is

@@ -33,6 +33,7 @@
 #include "alspec/runtime/device.h"
 #include "kernels/attention_test_util.h"
 #include "kernels/cpu/quantized_activation.h"
+#include "kernels/activation_reference.h"
 
 namespace alspec {
 namespace {
@@ -86,19 +87,7 @@ std::vector<float> run_matvec(const WeightMatrix& w, const std::vector<float>& x
   return y;
 }
 
-// x after the activation quantisation of matmul.h (dx = amax/127, x/dx rounded half to even).
-std::vector<float> activation_as_quantised(const std::vector<float>& x) {
-  std::vector<float> out(x.size());
-  for (size_t b = 0; b < x.size() / 32; ++b) {
-    float amax = 0;
-    for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(x[32 * b + j]));
-    const float d = amax / 127.0f, id = d != 0.0f ? 1.0f / d : 0.0f;
-    for (int j = 0; j < 32; ++j) {
-      out[32 * b + j] = std::nearbyint(std::min(127.0f, std::max(-127.0f, x[32 * b + j] * id))) * d;
-    }
-  }
-  return out;
-}
+using kernel_testing::activation_as_quantised;
 
 double max_matvec_error = 0.0;  // printed at the end, for the stated bound
 
