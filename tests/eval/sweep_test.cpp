@@ -151,9 +151,14 @@ TEST_F(EvalSweep, DataPathRecordedRelativeToWorkingDirectory) {
   fs::remove_all(o.out_dir);
   fs::current_path(ALSPEC_SOURCE_DIR);
   const json inside = run_evaluation(*model_, {tasks_[0]}, o);  // tiny_generate
-  fs::current_path(fs::temp_directory_path());
+  // A fresh folder is never an ancestor of the source tree (the temp folder itself can be, when
+  // the checkout lives under it).
+  const fs::path elsewhere = fs::temp_directory_path() / ("alspec-eval-outside-" + std::to_string(::getpid()));
+  fs::create_directories(elsewhere);
+  fs::current_path(elsewhere);
   const json outside = run_evaluation(*model_, {tasks_[0]}, o);
   fs::current_path(before);
+  fs::remove_all(elsewhere);
   fs::remove_all(o.out_dir);
   EXPECT_EQ(inside["tasks"][0]["data"], "tests/eval/tasks/tiny_generate.jsonl");
   EXPECT_EQ(outside["tasks"][0]["data"], tasks_[0].data);  // not below: absolute, as resolved
