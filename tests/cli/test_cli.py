@@ -239,3 +239,32 @@ def test_project_replays_generate_trace(alspec, tmp_path):
     r = json.loads(p.stdout)
     assert "decision trace" in r["decisions"]
     assert 0.0 <= r["alspec"]["hit_rate"] <= 1.0
+
+
+def test_score_logits_from_writes_the_tail_rows(alspec, tmp_path):
+    """--logits-from P keeps rows P.. of --logits-out, byte for byte those of the full file."""
+    full, tail = tmp_path / "full.f32", tmp_path / "tail.f32"
+    text = "Once upon a time there was a little girl who liked to play outside."
+    run(alspec, "score", "--model", MODEL, "--text", text, "--logits-out", str(full), check_rc=0)
+    j = json.loads(run(alspec, "score", "--model", MODEL, "--text", text, "--logits-out", str(tail),
+                       "--logits-from", "5", check_rc=0).stdout)
+    n_vocab = 512  # stories260K
+    rows = j["scored"]
+    data = full.read_bytes()
+    assert len(data) == rows * n_vocab * 4
+    assert tail.read_bytes() == data[5 * n_vocab * 4:]
+    p = run(alspec, "score", "--model", MODEL, "--text", text, "--logits-from", "5")
+    assert p.returncode != 0 and "--logits-from needs --logits-out" in p.stderr
+
+
+def test_token_ids_from_a_file(alspec, tmp_path):
+    """--tokens @FILE (commas or white space) scores exactly what the inline list does."""
+    ids = [1, 403, 407, 261, 378, 29892, 727]
+    ids = [i for i in ids if i < 512]
+    f = tmp_path / "ids.txt"
+    f.write_text(" ".join(map(str, ids[:3])) + "\n" + ",".join(map(str, ids[3:])) + "\n")
+    inline = json.loads(run(alspec, "score", "--model", MODEL, "--tokens", ",".join(map(str, ids)), check_rc=0).stdout)
+    from_file = json.loads(run(alspec, "score", "--model", MODEL, "--tokens", "@" + str(f), check_rc=0).stdout)
+    assert from_file["tokens"] == ids and from_file["nll"] == inline["nll"]
+    p = run(alspec, "score", "--model", MODEL, "--tokens", "@" + str(tmp_path / "missing.txt"))
+    assert p.returncode != 0 and "cannot read" in p.stderr

@@ -93,7 +93,7 @@ const CommandRegistrar kGenerate({"generate", "Generate text from a prompt", [](
   auto a = std::make_shared<GenerateArgs>();
   a->engine.add_to(app);
   auto* p = app.add_option("-p,--prompt", a->prompt, "Prompt text");
-  auto* pt = app.add_option("--prompt-tokens", a->prompt_tokens, "Prompt as comma-separated token ids (no BOS added)");
+  auto* pt = app.add_option("--prompt-tokens", a->prompt_tokens, "Prompt as comma-separated token ids, or @FILE holding them (no BOS added)");
   p->excludes(pt);
   app.add_option("-n,--n-predict", a->n_predict, "Number of tokens to generate")->capture_default_str();
   app.add_option("--temperature,--temp", a->sampling.temperature, "Sampling temperature (0 = greedy)")->capture_default_str();

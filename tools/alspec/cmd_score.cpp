@@ -24,6 +24,7 @@ struct ScoreArgs {
   std::string text;
   std::string tokens;
   std::string logits_out;
+  int64_t logits_from = 0;
   int64_t prefill_until = 0;
   int top_k = 0;
   bool no_bos = false;
@@ -44,7 +45,9 @@ int run(const ScoreArgs& a) {
   if (!a.logits_out.empty() && primary_rank()) {
     logits_file.open(a.logits_out, std::ios::binary);
     if (!logits_file) throw Error(ErrorKind::kIo, a.logits_out + ": cannot open for writing");
-    so.on_logits = [&logits_file, n_vocab](int64_t, const float* l) {
+    // Rows from --logits-from on only: a 32K-token prompt's full logits would be ~20 GB.
+    so.on_logits = [&logits_file, n_vocab, from = a.logits_from](int64_t pos, const float* l) {
+      if (pos - 1 < from) return;  // the logits predicting token pos are row pos - 1
       logits_file.write(reinterpret_cast<const char*>(l), static_cast<std::streamsize>(sizeof(float) * n_vocab));
     };
   }
@@ -81,7 +84,7 @@ const CommandRegistrar kScore({"score", "Teacher-forced log-probabilities (perpl
   auto a = std::make_shared<ScoreArgs>();
   a->engine.add_to(app);
   auto* t = app.add_option("--text", a->text, "Text to score (BOS added per the model)");
-  auto* k = app.add_option("--tokens", a->tokens, "Comma-separated token ids to score instead of --text");
+  auto* k = app.add_option("--tokens", a->tokens, "Comma-separated token ids (or @FILE holding them) to score instead of --text");
   t->excludes(k);
   app.add_flag("--no-bos", a->no_bos, "Do not add BOS to --text");
   app.add_option("--prefill-until", a->prefill_until,
@@ -89,8 +92,12 @@ const CommandRegistrar kScore({"score", "Teacher-forced log-probabilities (perpl
                  "(default: all prefill)");
   app.add_option("--top-k", a->top_k, "Also report the k most likely tokens per position");
   app.add_option("--logits-out", a->logits_out, "Write float32 logits [scored positions][n_vocab] to this file");
+  app.add_option("--logits-from", a->logits_from,
+                 "With --logits-out: only rows from this one on (row i follows tokens 0..i)")
+      ->check(CLI::NonNegativeNumber);
   return std::function<int()>([a] {
     if (a->text.empty() && a->tokens.empty()) throw_invalid_argument("give --text or --tokens");
+    if (a->logits_from > 0 && a->logits_out.empty()) throw_invalid_argument("--logits-from needs --logits-out");
     return run(*a);
   });
 }});

@@ -1,6 +1,8 @@
 #include "engine_options.h"
 
+#include <cctype>
 #include <climits>
+#include <fstream>
 #include <sstream>
 
 #include "alspec/core/error.h"
@@ -62,10 +64,24 @@ EngineOptions EngineArgs::to_options() const {
 }
 
 std::vector<int32_t> parse_token_ids(const std::string& s, const std::string& option) {
+  // "@FILE": the ids from a file (commas or white space between them). A 32K-token prompt
+  // spelled out is ~200 KB, over the kernel's 128 KiB limit for one command-line argument.
+  std::string list = s;
+  if (!s.empty() && s[0] == '@') {
+    std::ifstream in(s.substr(1));
+    if (!in) throw Error(ErrorKind::kIo, option + ": cannot read " + s.substr(1));
+    std::stringstream content;
+    content << in.rdbuf();
+    list = content.str();
+    for (char& ch : list) {
+      if (std::isspace(static_cast<unsigned char>(ch)) != 0) ch = ',';
+    }
+  }
   std::vector<int32_t> ids;
-  std::stringstream ss(s);
+  std::stringstream ss(list);
   std::string item;
   while (std::getline(ss, item, ',')) {
+    if (item.empty() && s[0] == '@') continue;  // runs of separators in a file
     try {
       size_t pos = 0;
       const long v = std::stol(item, &pos);
