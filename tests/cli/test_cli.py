@@ -75,6 +75,17 @@ def test_predictor_option(alspec):
     assert "unknown predictor" in p.stderr
 
 
+def test_predictor_sweep_keeps_quest_bounds_whatever_the_order(alspec):
+    # Only quest sessions keep key page bounds: a sweep listing sink-window first must still run
+    # quest on its own pages (it once fell back to sink-window's rows, giving identical numbers).
+    text = os.path.join(ROOT, "assets", "data", "text", "moby-dick.txt")
+    p = run(alspec, "predictor-sweep", "-m", MODEL, "-c", "512", "--text", text, "--lengths", "300", "--decode", "4",
+            "--spec-chunk", "64", "--predictors", "sink-window,quest", "--lambdas", "0.1", check_rc=0)
+    rows = {r["predictor"]: r for r in map(json.loads, p.stdout.splitlines())}
+    assert rows["quest"]["key_page_bytes"] > 0
+    assert rows["quest"]["mean_rel_err"] != rows["sink-window"]["mean_rel_err"]
+
+
 def test_trace(alspec):
     p = run(alspec, "generate", "--model", MODEL, "--prompt", "Once upon a time", "--n-predict", "40",
             "--attention", "alspec", "--spec-chunk", "16", "--trace", "--json", check_rc=0)
