@@ -3,8 +3,8 @@
 // - sink-window: rows [0, S) and [L - S, L) (the reference op, docs/alspec-algorithm.md §2).
 // - quest: query-aware page selection in the spirit of Quest (Tang et al., ICML 2024). The cache
 //   keeps, per KV head and page of kKeyPageRows rows, the elementwise min and max of the keys
-//   (8-bit, rounded outwards, one scale per page). The first page (the sink) and the last rows
-//   (about S/2, page aligned) are always attended; the rest of the budget goes to the middle pages
+//   (8-bit, rounded outwards, one scale per page). The first page (the sink) and the last S/2
+//   rows are always attended; the rest of the budget goes to the middle pages
 //   with the largest upper bound of q.k summed over the query heads of the group:
 //   sum_h sum_d max(q_hd min_d, q_hd max_d) = sum_d (Q+_d max_d + Q-_d min_d) with
 //   Q+ = sum_h max(q_h, 0), Q- = sum_h min(q_h, 0), so one page costs 2 * head_dim multiply-adds
@@ -58,8 +58,8 @@ float key_page_scale(const KeyBound* record, int head_dim);
 void update_key_page_bounds(KeyBound* head_pages, float* staging, int64_t row, const float* key, int head_dim);
 
 // The fixed rows of the page predictor for a sequence of L > 2S rows: the sink [0, sink_end)
-// and the window [window_begin, L); the middle pages [sink_end, window_begin) / kKeyPageRows
-// (all complete) compete for n_pages.
+// (page 0) and the window [window_begin, L) = the last S/2 rows; the complete pages between them,
+// [sink_end, floor(window_begin / kKeyPageRows) * kKeyPageRows), compete for n_pages.
 struct QuestLayout {
   int64_t sink_end = 0;
   int64_t window_begin = 0;

@@ -83,10 +83,12 @@ QuestLayout quest_layout(int64_t L, int spec_chunk) {
   const int64_t S = spec_chunk;
   QuestLayout q;
   q.sink_end = kKeyPageRows;
-  // The window starts on a page boundary, so the middle is whole pages: S/2 to S/2 + 31 rows.
-  q.window_begin = std::max(q.sink_end, (L - S / 2) / kKeyPageRows * kKeyPageRows);
+  // The window is the last S/2 rows; the pages compete are the complete ones below it (the rows
+  // of a partial page just before the window are left to the middle chunks). A page-aligned
+  // window would spend 0-31 more rows of the budget on it, most often one selected page fewer.
+  q.window_begin = std::max(q.sink_end, L - S / 2);
   const int64_t fixed = q.sink_end + (L - q.window_begin);
-  const int64_t middle_pages = (q.window_begin - q.sink_end) / kKeyPageRows;
+  const int64_t middle_pages = (q.window_begin / kKeyPageRows * kKeyPageRows - q.sink_end) / kKeyPageRows;
   q.n_pages = std::clamp<int64_t>((2 * S - fixed) / kKeyPageRows, 0, middle_pages);
   return q;
 }
