@@ -28,9 +28,12 @@ KvCache::KvCache(const ModelConfig& c, int64_t capacity, DType type, bool key_pa
   data_ = memory_.data();
   if (!key_page_bounds) return;
   key_pages_per_head_ = key_pages_for_rows(capacity);
-  const size_t page_bytes = static_cast<size_t>(key_pages_per_head_ * key_page_floats(head_dim_)) * sizeof(KeyBound) *
+  const size_t page_bytes = static_cast<size_t>(key_pages_per_head_) * key_page_record_bytes(head_dim_) *
                             static_cast<size_t>(n_kv_heads_) * static_cast<size_t>(n_layers_);
   key_pages_ = PageBuffer(page_bytes, /*reserve=*/false);
+  key_page_staging_.assign(static_cast<size_t>(n_layers_) * static_cast<size_t>(n_kv_heads_) * 2 *
+                               static_cast<size_t>(head_dim_),
+                           0.0f);
 }
 
 KvCache::~KvCache() = default;
@@ -39,9 +42,15 @@ uint8_t* KvCache::k_base(int layer) const { return data_ + plane_bytes_ * 2 * st
 uint8_t* KvCache::v_base(int layer) const { return k_base(layer) + plane_bytes_; }
 
 KeyBound* KvCache::head_key_pages(int layer, int head) const {
-  const auto per_head = static_cast<size_t>(key_pages_per_head_ * key_page_floats(head_dim_));
+  const size_t per_head = static_cast<size_t>(key_pages_per_head_) * key_page_record_bytes(head_dim_);
   return reinterpret_cast<KeyBound*>(key_pages_.data()) +
          (static_cast<size_t>(layer) * static_cast<size_t>(n_kv_heads_) + static_cast<size_t>(head)) * per_head;
+}
+
+float* KvCache::key_page_staging(int layer, int head) {
+  return key_page_staging_.data() +
+         (static_cast<size_t>(layer) * static_cast<size_t>(n_kv_heads_) + static_cast<size_t>(head)) * 2 *
+             static_cast<size_t>(head_dim_);
 }
 
 KvCacheView KvCache::view(int layer) const {
@@ -69,11 +78,13 @@ void KvCache::store(int layer, int64_t pos, const float* k, const float* v) {
     if (key_pages_per_head_ == 0) continue;
     // Bounds of the key as stored (after rounding), so they bound what attention reads.
     load_key_row(type_, k_blocks_, k_base(layer) + head_off, pos, stored.data(), head_dim_);
-    update_key_page_bounds(head_key_pages(layer, h), pos, stored.data(), head_dim_);
+    update_key_page_bounds(head_key_pages(layer, h), key_page_staging(layer, h), pos, stored.data(), head_dim_);
   }
 }
 
 void KvCache::forget_rows_from(int64_t rows) {
+  // The rows of the partial last page go back into its staging bounds; its record (if the page
+  // was complete before) is rewritten when the page completes again.
   if (key_pages_per_head_ == 0) return;
   const int64_t page_begin = rows / kKeyPageRows * kKeyPageRows;
   std::vector<float> key(static_cast<size_t>(head_dim_));
@@ -82,7 +93,7 @@ void KvCache::forget_rows_from(int64_t rows) {
       const uint8_t* plane = k_base(l) + static_cast<size_t>(h) * static_cast<size_t>(rows_per_head_) * row_bytes_;
       for (int64_t r = page_begin; r < rows; ++r) {
         load_key_row(type_, k_blocks_, plane, r, key.data(), head_dim_);
-        update_key_page_bounds(head_key_pages(l, h), r, key.data(), head_dim_);
+        update_key_page_bounds(head_key_pages(l, h), key_page_staging(l, h), r, key.data(), head_dim_);
       }
     }
   }

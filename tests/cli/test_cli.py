@@ -54,13 +54,13 @@ def test_generate_alspec_stats_and_summary(alspec):
 
 def test_predictor_option(alspec):
     # quest: same budget 2S, its own rows; reported in the JSON and the summary line.
-    p = run(alspec, "generate", "--model", MODEL, "--prompt", "Once upon a time", "--n-predict", "100",
-            "--temperature", "0", "--attention", "alspec", "--spec-chunk", "32", "--predictor", "quest", "--json",
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "Once upon a time", "--n-predict", "180",
+            "--temperature", "0", "--attention", "alspec", "--spec-chunk", "64", "--predictor", "quest", "--json",
             check_rc=0)
     s = json.loads(p.stdout)["speculation"]
-    assert s["predictor"] == "quest" and s["spec_chunk"] == 32 and s["checks"] > 0
+    assert s["predictor"] == "quest" and s["spec_chunk"] == 64 and s["checks"] > 0
     p = run(alspec, "generate", "--model", MODEL, "--prompt", "Once upon a time", "--n-predict", "8",
-            "--attention", "simulate", "--spec-chunk", "32", "--predictor", "quest", check_rc=0)
+            "--attention", "simulate", "--spec-chunk", "64", "--predictor", "quest", check_rc=0)
     assert "predictor=quest" in p.stderr
     # The default is sink-window.
     p = run(alspec, "generate", "--model", MODEL, "--prompt", "x", "--n-predict", "2", "--json", check_rc=0)
@@ -68,11 +68,22 @@ def test_predictor_option(alspec):
     # Unknown names and a too small S are clear errors.
     p = run(alspec, "generate", "--model", MODEL, "--prompt", "x", "--predictor", "oracle", check_rc=2)
     assert "unknown predictor 'oracle'" in p.stderr and "sink-window or quest" in p.stderr
-    p = run(alspec, "generate", "--model", MODEL, "--prompt", "x", "--attention", "simulate", "--spec-chunk", "16",
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "x", "--attention", "simulate", "--spec-chunk", "32",
             "--predictor", "quest", check_rc=2)
-    assert "--spec-chunk >= 32" in p.stderr
+    assert "--spec-chunk >= 64" in p.stderr
     p = run(alspec, "bench", "attention", "--ctx", "64", "--predictor", "oracle", check_rc=2)
     assert "unknown predictor" in p.stderr
+
+
+def test_predictor_sweep_keeps_quest_bounds_whatever_the_order(alspec):
+    # Only quest sessions keep key page bounds: a sweep listing sink-window first must still run
+    # quest on its own pages (it once fell back to sink-window's rows, giving identical numbers).
+    text = os.path.join(ROOT, "assets", "data", "text", "moby-dick.txt")
+    p = run(alspec, "predictor-sweep", "-m", MODEL, "-c", "512", "--text", text, "--lengths", "300", "--decode", "4",
+            "--spec-chunk", "64", "--predictors", "sink-window,quest", "--lambdas", "0.1", check_rc=0)
+    rows = {r["predictor"]: r for r in map(json.loads, p.stdout.splitlines())}
+    assert rows["quest"]["key_page_bytes"] > 0
+    assert rows["quest"]["mean_rel_err"] != rows["sink-window"]["mean_rel_err"]
 
 
 def test_trace(alspec):

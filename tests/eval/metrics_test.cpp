@@ -81,19 +81,19 @@ TEST(RunConfig, SweepOrderKeysAndDuplicates) {
 }
 
 TEST(RunConfig, PredictorsAreASweepDimension) {
-  const auto sweep = expand_sweep({AttentionMode::kSimulate, AttentionMode::kStatic}, {0.1f}, {32},
+  const auto sweep = expand_sweep({AttentionMode::kSimulate, AttentionMode::kStatic}, {0.1f}, {64},
                                   {SpecPredictor::kSinkWindow, SpecPredictor::kQuestPages});
   std::vector<std::string> keys;
   for (const auto& c : sweep) keys.push_back(c.key());
   // sink-window keys are unchanged; other predictors append their name.
-  const std::vector<std::string> expect = {"exact", "static/S32", "static/S32/quest", "simulate/l0.1/S32",
-                                           "simulate/l0.1/S32/quest"};
+  const std::vector<std::string> expect = {"exact", "static/S64", "static/S64/quest", "simulate/l0.1/S64",
+                                           "simulate/l0.1/S64/quest"};
   EXPECT_EQ(keys, expect);
-  EXPECT_EQ(sweep.back().label(), "simulate λ=0.1 S=32 quest");
+  EXPECT_EQ(sweep.back().label(), "simulate λ=0.1 S=64 quest");
   EXPECT_EQ(sweep.back().predictor, SpecPredictor::kQuestPages);
-  // quest needs S >= 32; an empty list is an error.
-  EXPECT_THROW(expand_sweep({AttentionMode::kSimulate}, {0.1f}, {16}, {SpecPredictor::kQuestPages}), Error);
-  EXPECT_THROW(expand_sweep({AttentionMode::kSimulate}, {0.1f}, {32}, {}), Error);
+  // quest needs S >= 64 (kQuestMinSpecChunk); an empty list is an error.
+  EXPECT_THROW(expand_sweep({AttentionMode::kSimulate}, {0.1f}, {32}, {SpecPredictor::kQuestPages}), Error);
+  EXPECT_THROW(expand_sweep({AttentionMode::kSimulate}, {0.1f}, {64}, {}), Error);
 }
 
 }  // namespace

@@ -13,6 +13,8 @@
 
 #include "alspec/core/error.h"
 #include "alspec/core/half.h"
+#include "alspec/kernels/attention_reference.h"
+#include "alspec/kernels/cpu_features.h"
 #include "attention_test_util.h"
 
 namespace alspec {
@@ -53,14 +55,14 @@ struct PagedCache {
   // The bounds KvCache::store keeps: each stored key, read back, folded into its page.
   void rebuild_bounds() {
     const KvCacheView v = cache.view();
-    const int64_t pages = key_pages_for_rows(v.capacity);
     const int d = v.head_dim;
-    key_pages.assign(static_cast<size_t>(v.n_kv_heads * pages * key_page_floats(d)), 0);
-    std::vector<float> key(static_cast<size_t>(d));
+    const size_t per_head = static_cast<size_t>(key_pages_for_rows(v.capacity)) * key_page_record_bytes(d);
+    key_pages.assign(static_cast<size_t>(v.n_kv_heads) * per_head, 0);
+    std::vector<float> key(static_cast<size_t>(d)), staging(2 * static_cast<size_t>(d));
     for (int h = 0; h < v.n_kv_heads; ++h) {
       for (int64_t r = 0; r < v.capacity; ++r) {
         load_key_row(v.type, v.k_blocks, v.k_row(h, 0), r, key.data(), d);
-        update_key_page_bounds(key_pages.data() + h * pages * key_page_floats(d), r, key.data(), d);
+        update_key_page_bounds(key_pages.data() + static_cast<size_t>(h) * per_head, staging.data(), r, key.data(), d);
       }
     }
   }
@@ -105,53 +107,122 @@ TEST(SpecPredictor, NamesParseAndUnknownNamesAreRejected) {
 }
 
 TEST(SpecPredictor, QuestLayoutKeepsTheBudgetAndTheNewestRows) {
-  for (int S : {32, 48, 64, 128, 256}) {
+  for (int S : {64, 80, 96, 128, 256}) {
     for (int64_t L = 2 * S + 1; L < 2 * S + 2000; L += 7) {
       const QuestLayout q = quest_layout(L, S);
       const std::string where = "S " + std::to_string(S) + " L " + std::to_string(L);
       EXPECT_EQ(q.sink_end, kKeyPageRows) << where;
-      EXPECT_EQ(q.window_begin % kKeyPageRows, 0) << where;
-      EXPECT_GE(L - q.window_begin, S / 2) << where;  // the window holds at least the last S/2 rows
+      EXPECT_EQ(L - q.window_begin, S / 2) << where;  // the window is the last S/2 rows
       EXPECT_LE(q.sink_end + (L - q.window_begin) + q.n_pages * kKeyPageRows, 2 * S) << where;
-      EXPECT_LE(q.n_pages * kKeyPageRows, q.window_begin - q.sink_end) << where;
+      const int64_t complete = q.window_begin / kKeyPageRows * kKeyPageRows;  // the pages end here
+      EXPECT_LE(q.n_pages * kKeyPageRows, complete - q.sink_end) << where;
       // The budget is used up to less than one page (unless every middle page is taken).
-      if (q.n_pages * kKeyPageRows < q.window_begin - q.sink_end) {
+      if (q.n_pages * kKeyPageRows < complete - q.sink_end) {
         EXPECT_GT(q.sink_end + (L - q.window_begin) + (q.n_pages + 1) * kKeyPageRows, 2 * S) << where;
       }
     }
   }
 }
 
-TEST(SpecPredictor, Bf16BoundsRoundOutwards) {
-  for (float x : {0.0f, 1.0f, -1.0f, 0.1f, -0.1f, 3.14159f, -2.71828f, 1e-20f, -65504.3f}) {
-    const float down = bf16_to_fp32(bf16_round_down(x));
-    const float up = bf16_to_fp32(bf16_round_up(x));
-    EXPECT_LE(down, x);
-    EXPECT_GE(up, x);
-    EXPECT_LE(up - down, std::abs(x) / 64.0f) << x;  // neighbours: one bf16 step apart at most
+// The 8-bit encoding bounds the exact values (rounded outwards), fits [-127, 127] and is tight to
+// about two steps of the page's scale.
+TEST(SpecPredictor, PageRecordsRoundOutwards) {
+  std::mt19937 rng(5);
+  for (int d : {8, 64, 128}) {
+    for (int trial = 0; trial < 200; ++trial) {
+      std::normal_distribution<float> nd(0.0f, trial % 3 == 0 ? 0.01f : trial % 3 == 1 ? 1.0f : 30.0f);
+      std::vector<float> lo(static_cast<size_t>(d)), hi(static_cast<size_t>(d));
+      for (int i = 0; i < d; ++i) {
+        const float a = nd(rng), b = trial % 7 == 0 ? a : nd(rng);  // sometimes lo == hi
+        lo[static_cast<size_t>(i)] = std::min(a, b);
+        hi[static_cast<size_t>(i)] = std::max(a, b);
+      }
+      if (trial == 0) std::fill(lo.begin(), lo.end(), 0.0f), std::fill(hi.begin(), hi.end(), 0.0f);
+      std::vector<KeyBound> rec(key_page_record_bytes(d));
+      encode_key_page(lo.data(), hi.data(), d, rec.data());
+      const float s = key_page_scale(rec.data(), d);
+      float amax = 0.0f;
+      for (int i = 0; i < d; ++i) amax = std::max({amax, std::abs(lo[static_cast<size_t>(i)]), std::abs(hi[static_cast<size_t>(i)])});
+      EXPECT_GE(127.0f * s, amax);
+      const auto* b = reinterpret_cast<const int8_t*>(rec.data());
+      for (int i = 0; i < d; ++i) {
+        const std::string where = "d " + std::to_string(d) + " trial " + std::to_string(trial) + " i " + std::to_string(i);
+        EXPECT_GE(b[i], -127) << where;
+        EXPECT_LE(b[d + i], 127) << where;
+        EXPECT_LE(static_cast<float>(b[i]) * s, lo[static_cast<size_t>(i)]) << where;
+        EXPECT_GE(static_cast<float>(b[d + i]) * s, hi[static_cast<size_t>(i)]) << where;
+        EXPECT_LE(lo[static_cast<size_t>(i)] - static_cast<float>(b[i]) * s, 2.0f * s) << where;
+        EXPECT_LE(static_cast<float>(b[d + i]) * s - hi[static_cast<size_t>(i)], 2.0f * s) << where;
+      }
+    }
   }
 }
 
-TEST(SpecPredictor, PageBoundsAreTheMinAndMaxOfEachPage) {
+// Each complete page's record is the encoding of its exact min and max (built row by row).
+TEST(SpecPredictor, PageRecordsEncodeTheMinAndMaxOfEachPage) {
   const int d = 8;
-  std::vector<KeyBound> pages(static_cast<size_t>(3 * key_page_floats(d)), 0);
-  std::vector<float> key(d);
-  for (int64_t r = 0; r < 40; ++r) {
-    for (int i = 0; i < d; ++i) key[static_cast<size_t>(i)] = static_cast<float>((r * 7 + i * 3) % 11) - 5.0f;
-    update_key_page_bounds(pages.data(), r, key.data(), d);
+  const int64_t rows = 3 * kKeyPageRows + 9;  // three complete pages and a partial one
+  const size_t rb = key_page_record_bytes(d);
+  std::vector<KeyBound> pages(4 * rb, 0);
+  std::vector<float> key(d), staging(2 * d);
+  auto value = [](int64_t r, int i) { return static_cast<float>((r * 7 + i * 3) % 11) - 5.0f + 0.01f * static_cast<float>(r); };
+  for (int64_t r = 0; r < rows; ++r) {
+    for (int i = 0; i < d; ++i) key[static_cast<size_t>(i)] = value(r, i);
+    update_key_page_bounds(pages.data(), staging.data(), r, key.data(), d);
   }
   for (int64_t p = 0; p < 3; ++p) {
+    std::vector<float> lo(d, 1e9f), hi(d, -1e9f);
     for (int i = 0; i < d; ++i) {
-      float lo = 1e9f, hi = -1e9f;
-      for (int64_t r = p * kKeyPageRows; r < std::min<int64_t>(40, (p + 1) * kKeyPageRows); ++r) {
-        const float x = static_cast<float>((r * 7 + i * 3) % 11) - 5.0f;
-        lo = std::min(lo, x);
-        hi = std::max(hi, x);
+      for (int64_t r = p * kKeyPageRows; r < (p + 1) * kKeyPageRows; ++r) {
+        lo[static_cast<size_t>(i)] = std::min(lo[static_cast<size_t>(i)], value(r, i));
+        hi[static_cast<size_t>(i)] = std::max(hi[static_cast<size_t>(i)], value(r, i));
       }
-      EXPECT_EQ(bf16_to_fp32(pages[static_cast<size_t>(p * key_page_floats(d) + i)]), lo);
-      EXPECT_EQ(bf16_to_fp32(pages[static_cast<size_t>(p * key_page_floats(d) + d + i)]), hi);
+    }
+    std::vector<KeyBound> want(rb);
+    encode_key_page(lo.data(), hi.data(), d, want.data());
+    EXPECT_EQ(std::memcmp(want.data(), pages.data() + static_cast<size_t>(p) * rb, rb), 0) << "page " << p;
+  }
+  // The partial page's exact bounds are staged.
+  for (int i = 0; i < d; ++i) {
+    float lo = 1e9f, hi = -1e9f;
+    for (int64_t r = 3 * kKeyPageRows; r < rows; ++r) {
+      lo = std::min(lo, value(r, i));
+      hi = std::max(hi, value(r, i));
+    }
+    EXPECT_EQ(staging[static_cast<size_t>(i)], lo);
+    EXPECT_EQ(staging[static_cast<size_t>(d + i)], hi);
+  }
+}
+
+// The selection is integer arithmetic: every SIMD level picks the same pages.
+TEST(SpecPredictor, PageSelectionIsTheSameAtEverySimdLevel) {
+  const SimdLevel before = set_simd_level(SimdLevel::kAvx512);
+  for (int d : {32, 64, 128, 40}) {
+    const AttentionShape shape{8, 2, d};
+    const int64_t L = 6000;
+    const PagedCache cache(DType::F16, 2, d, L, 17, false);
+    const KvCacheView kv = cache.view();
+    const std::vector<float> q = random_query(8, d, 3, 1.5f);
+    for (int S : {64, 128, 512}) {
+      const QuestLayout lay = quest_layout(L, S);
+      for (int g = 0; g < 2; ++g) {
+        std::vector<std::vector<int64_t>> picked;
+        for (SimdLevel level : {SimdLevel::kScalar, SimdLevel::kAvx2, SimdLevel::kAvx512}) {
+          set_simd_level(level);
+          std::vector<int64_t> pages;
+          select_key_pages(q.data() + static_cast<size_t>(g * 4 * d), 4, d, kv.head_key_pages(g), lay, pages);
+          EXPECT_EQ(static_cast<int64_t>(pages.size()), lay.n_pages);
+          picked.push_back(pages);
+        }
+        EXPECT_EQ(picked[0], picked[1]) << "d " << d << " S " << S << " group " << g;
+        EXPECT_EQ(picked[0], picked[2]) << "d " << d << " S " << S << " group " << g;
+        const std::vector<RowRange> rows = quest_rows_reference(shape, q.data(), kv, g, L, S);
+        ASSERT_EQ(rows.size(), picked[0].size() + 2);
+        for (size_t i = 0; i < picked[0].size(); ++i) EXPECT_EQ(picked[0][i] * kKeyPageRows, rows[i + 1].begin);
+      }
     }
   }
+  set_simd_level(before);
 }
 
 // The kernel's pages, O_spec and O_exact against the reference twin, per KV group.
@@ -164,9 +235,9 @@ TEST(SpecPredictor, QuestMatchesTheReferenceTwin) {
     int64_t L;
     int S;
   };
-  const Case cases[] = {{DType::F16, true, {8, 2, 64}, 3001, 64},   {DType::F32, false, {4, 4, 32}, 700, 32},
-                        {DType::BF16, true, {14, 2, 64}, 5000, 128}, {DType::Q8_0, false, {8, 1, 64}, 1500, 48},
-                        {DType::F16, false, {6, 2, 128}, 2048, 128}};
+  const Case cases[] = {{DType::F16, true, {8, 2, 64}, 3001, 64},    {DType::F32, false, {4, 4, 32}, 700, 64},
+                        {DType::BF16, true, {14, 2, 64}, 5000, 128}, {DType::Q8_0, false, {8, 1, 64}, 1500, 96},
+                        {DType::F16, false, {6, 2, 128}, 2048, 128}, {DType::F16, true, {32, 8, 128}, 2500, 256}};
   for (const Case& c : cases) {
     const std::string where = std::string(dtype_name(c.type)) + " L " + std::to_string(c.L) + " S " + std::to_string(c.S);
     const PagedCache cache(c.type, c.shape.n_kv_heads, c.shape.head_dim, c.L, 7, c.blocks);
@@ -180,10 +251,9 @@ TEST(SpecPredictor, QuestMatchesTheReferenceTwin) {
     for (int g = 0; g < c.shape.n_kv_heads; ++g) {
       const std::vector<RowRange> rows = quest_rows_reference(c.shape, q.data(), kv, g, c.L, c.S);
       // The kernel's own page choice.
-      std::vector<float> scores;
       std::vector<int64_t> pages;
       const QuestLayout lay = quest_layout(c.L, c.S);
-      select_key_pages(q.data() + g * group_floats, n_rep, c.shape.head_dim, kv.head_key_pages(g), lay, scores, pages);
+      select_key_pages(q.data() + g * group_floats, n_rep, c.shape.head_dim, kv.head_key_pages(g), lay, pages);
       ASSERT_EQ(pages.size() + 2, rows.size()) << where;
       for (size_t i = 0; i < pages.size(); ++i) EXPECT_EQ(pages[i] * kKeyPageRows, rows[i + 1].begin) << where;
       const std::vector<double> ref = reference(c.shape, q.data(), kv, rows);
@@ -281,20 +351,20 @@ TEST(SpecPredictor, QuestNeedsEnoughBudgetAndFallsBackWithoutPageBounds) {
   const AttentionShape shape{4, 2, 32};
   const PagedCache cache(DType::F32, 2, 32, 500, 1, false);
   const std::vector<float> q = random_query(4, 32, 2);
-  EXPECT_THROW(run_quest(dev, shape, q.data(), cache.view(), 499, 16, 0.1f), Error);
+  EXPECT_THROW(run_quest(dev, shape, q.data(), cache.view(), 499, kQuestMinSpecChunk - 1, 0.1f), Error);
   // No bounds (a sliding-window view): the sink-window rows, bit for bit.
-  const QuestRun no_bounds = run_quest(dev, shape, q.data(), cache.cache.view(), 499, 32, 0.1f);
+  const QuestRun no_bounds = run_quest(dev, shape, q.data(), cache.cache.view(), 499, 64, 0.1f);
   std::vector<float> exact(4 * 32), spec(4 * 32);
   const SpecDecodeQuery sq{{q.data(), cache.cache.view(), 499, exact.data()}, spec.data()};
   SpecResult r{};
-  speculative_flash_decode(dev, shape, std::span<const SpecDecodeQuery>(&sq, 1), 32, 0.1f, std::span<SpecResult>(&r, 1),
+  speculative_flash_decode(dev, shape, std::span<const SpecDecodeQuery>(&sq, 1), 64, 0.1f, std::span<SpecResult>(&r, 1),
                            [] {});
   EXPECT_TRUE(bitwise_equal(no_bounds.spec, spec));
   EXPECT_TRUE(bitwise_equal(no_bounds.exact, exact));
   // Bounds that do not cover the sequence are an error, not a silent misread.
   KvCacheView short_bounds = cache.view();
-  short_bounds.key_pages_per_head = 3;
-  EXPECT_THROW(run_quest(dev, shape, q.data(), short_bounds, 499, 32, 0.1f), Error);
+  short_bounds.key_pages_per_head = 3;  // the sequence needs 16
+  EXPECT_THROW(run_quest(dev, shape, q.data(), short_bounds, 499, 64, 0.1f), Error);
 }
 
 }  // namespace

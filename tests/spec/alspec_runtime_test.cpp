@@ -181,13 +181,15 @@ TEST(AlspecRuntime, ErrorOnOneDeviceStopsBoth) {
 
 // The quest predictor (spec_predictor.h) keeps every invariant: alspec == simulate bitwise,
 // lambda 0 == exact (with the same predictor, i.e. the same partition plan), huge lambda == static.
+// S = 64 (kQuestMinSpecChunk): sequences split from 129 rows on, so the runs decode past 200.
 EngineOptions quest(AttentionMode mode, float lambda) {
-  return options(mode, lambda, 32, SpecPredictor::kQuestPages);
+  return options(mode, lambda, kQuestMinSpecChunk, SpecPredictor::kQuestPages);
 }
+constexpr int kQuestPredict = 200;
 
 TEST(AlspecRuntime, QuestAlspecEqualsSimulateBitwise) {
-  const RunResult sim = run_engine(quest(AttentionMode::kSimulate, 0.1f));
-  const RunResult al = run_engine(quest(AttentionMode::kAlspec, 0.1f));
+  const RunResult sim = run_engine(quest(AttentionMode::kSimulate, 0.1f), kQuestPredict);
+  const RunResult al = run_engine(quest(AttentionMode::kAlspec, 0.1f), kQuestPredict);
   expect_bitwise_equal(sim, al);
   for (size_t l = 0; l < sim.stats.per_layer.size(); ++l) {
     EXPECT_EQ(sim.stats.per_layer[l].hits, al.stats.per_layer[l].hits) << "layer " << l;
@@ -195,19 +197,19 @@ TEST(AlspecRuntime, QuestAlspecEqualsSimulateBitwise) {
   EXPECT_GT(sim.stats.checks(), 100);
   EXPECT_GT(sim.stats.hits(), 0);
   EXPECT_LT(sim.stats.hits(), sim.stats.checks());
-  const RunResult sim_s = run_engine(quest(AttentionMode::kSimulate, 0.15f), 100, 0.8f, 1234);
-  const RunResult al_s = run_engine(quest(AttentionMode::kAlspec, 0.15f), 100, 0.8f, 1234);
+  const RunResult sim_s = run_engine(quest(AttentionMode::kSimulate, 0.15f), kQuestPredict, 0.8f, 1234);
+  const RunResult al_s = run_engine(quest(AttentionMode::kAlspec, 0.15f), kQuestPredict, 0.8f, 1234);
   expect_bitwise_equal(sim_s, al_s);
 }
 
 TEST(AlspecRuntime, QuestLambdaZeroIsExactAndHugeLambdaIsStatic) {
-  const RunResult exact = run_engine(quest(AttentionMode::kExact, 0.1f));
-  expect_bitwise_equal(exact, run_engine(quest(AttentionMode::kSimulate, 0.0f)));
-  expect_bitwise_equal(exact, run_engine(quest(AttentionMode::kAlspec, 0.0f)));
-  const RunResult st = run_engine(quest(AttentionMode::kStatic, 0.1f));
-  expect_bitwise_equal(st, run_engine(quest(AttentionMode::kSimulate, 1e30f)));
+  const RunResult exact = run_engine(quest(AttentionMode::kExact, 0.1f), kQuestPredict);
+  expect_bitwise_equal(exact, run_engine(quest(AttentionMode::kSimulate, 0.0f), kQuestPredict));
+  expect_bitwise_equal(exact, run_engine(quest(AttentionMode::kAlspec, 0.0f), kQuestPredict));
+  const RunResult st = run_engine(quest(AttentionMode::kStatic, 0.1f), kQuestPredict);
+  expect_bitwise_equal(st, run_engine(quest(AttentionMode::kSimulate, 1e30f), kQuestPredict));
   // The predictor is really used: its static output differs from sink-window's at the same S.
-  const RunResult st_sw = run_engine(options(AttentionMode::kStatic, 0.1f, 32));
+  const RunResult st_sw = run_engine(options(AttentionMode::kStatic, 0.1f, kQuestMinSpecChunk), kQuestPredict);
   bool differs = false;
   for (size_t i = 0; i < st.logits.size() && !differs; ++i) differs = st.logits[i] != st_sw.logits[i];
   EXPECT_TRUE(differs);
@@ -225,7 +227,7 @@ TEST(AlspecRuntime, QuestAfterTruncateEqualsAFreshRun) {
     std::vector<std::vector<float>> out;
     e.prefill(next, PrefillLogits::kNone, [](int64_t, const float*) {});
     int32_t t = next.back();
-    for (int i = 0; i < 60; ++i) {
+    for (int i = 0; i < 120; ++i) {  // past 2S = 128 rows: the quest plan runs
       const float* l = e.decode(t);
       out.emplace_back(l, l + stories().config().n_vocab);
       t = static_cast<int32_t>(std::max_element(l, l + stories().config().n_vocab) - l);
@@ -247,8 +249,8 @@ TEST(AlspecRuntime, QuestAfterTruncateEqualsAFreshRun) {
   }
 }
 
-TEST(AlspecRuntime, QuestNeedsSpecChunkOf32AndDefaultsToIt) {
-  EXPECT_THROW(Engine(stories(), options(AttentionMode::kSimulate, 0.1f, 16, SpecPredictor::kQuestPages)), Error);
+TEST(AlspecRuntime, QuestNeedsItsMinimumSpecChunkAndDefaultsToIt) {
+  EXPECT_THROW(Engine(stories(), options(AttentionMode::kSimulate, 0.1f, kQuestMinSpecChunk - 1, SpecPredictor::kQuestPages)), Error);
   const Engine e(stories(), options(AttentionMode::kSimulate, 0.1f, 0, SpecPredictor::kQuestPages));
   EXPECT_EQ(e.spec_chunk(), kQuestMinSpecChunk);  // ctx 256 alone would give S = 16
 }

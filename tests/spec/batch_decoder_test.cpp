@@ -156,7 +156,7 @@ SamplingParams sampled(uint64_t seed) {
 }
 
 // Six sequences of every attention mode, both predictors, three S, greedy and sampled, joining
-// at steps 0-9 and leaving after 20-100 tokens.
+// at steps 0-9 and leaving after 20-160 tokens.
 std::vector<SequencePlan> mixed_plans(const Model& m) {
   const Tokenizer& tok = m.tokenizer();
   std::vector<SequencePlan> p(6);
@@ -171,7 +171,8 @@ std::vector<SequencePlan> mixed_plans(const Model& m) {
   };
   p[4] = {tok.encode("Tom and Sue", true), 9, 20, spec(AttentionMode::kAlspec, 0.2f, 16), sampled(13)};
   // The query-aware predictor in the same batch (its own kernel call: S and predictor differ).
-  p[5] = {tok.encode("The sun was warm", true), 2, 100, spec(AttentionMode::kSimulate, 0.3f, kQuestMinSpecChunk), {}};
+  // 160 tokens: past 2S = 128 rows, where the quest plan runs.
+  p[5] = {tok.encode("The sun was warm", true), 2, 160, spec(AttentionMode::kSimulate, 0.3f, kQuestMinSpecChunk), {}};
   p[5].predictor = SpecPredictor::kQuestPages;
   return p;
 }

@@ -54,14 +54,15 @@ struct BenchCache {
 void add_key_pages(BenchCache& c) {
   KvCacheView& v = c.view;
   v.key_pages_per_head = key_pages_for_rows(v.capacity);
-  c.key_pages.assign(static_cast<size_t>(v.n_kv_heads * v.key_pages_per_head * key_page_floats(v.head_dim)), 0);
+  const size_t per_head = static_cast<size_t>(v.key_pages_per_head) * key_page_record_bytes(v.head_dim);
+  c.key_pages.assign(static_cast<size_t>(v.n_kv_heads) * per_head, 0);
   v.key_pages = c.key_pages.data();
-  std::vector<float> key(static_cast<size_t>(v.head_dim));
+  std::vector<float> key(static_cast<size_t>(v.head_dim)), staging(2 * static_cast<size_t>(v.head_dim));
   for (int h = 0; h < v.n_kv_heads; ++h) {
-    KeyBound* head_pages = c.key_pages.data() + static_cast<size_t>(h * v.key_pages_per_head * key_page_floats(v.head_dim));
+    KeyBound* head_pages = c.key_pages.data() + static_cast<size_t>(h) * per_head;
     for (int64_t r = 0; r < v.capacity; ++r) {
       load_key_row(v.type, v.k_blocks, v.k_row(h, 0), r, key.data(), v.head_dim);
-      update_key_page_bounds(head_pages, r, key.data(), v.head_dim);
+      update_key_page_bounds(head_pages, staging.data(), r, key.data(), v.head_dim);
     }
   }
 }
@@ -200,7 +201,7 @@ int run_bench(const BenchOptions& o) {
           const QuestLayout lay = quest_layout(ctx, o.spec_chunk);
           predictor_bytes = static_cast<double>(batch) * o.n_kv_heads *
                             static_cast<double>((lay.window_begin - lay.sink_end) / kKeyPageRows) *
-                            static_cast<double>(key_page_floats(o.head_dim)) * sizeof(KeyBound);
+                            static_cast<double>(key_page_record_bytes(o.head_dim));
         }
         // The roofline is the faster of the up-front probe and the median of this point's flush
         // reads: the kernel is held to the best the memory gave in this run, never a slow moment.

@@ -155,7 +155,7 @@ const CommandRegistrar kEval({"eval", "Task scores and speculation hit rates ove
   app.add_option("--lambdas", a->lambdas, "Speculation thresholds for simulate/alspec")->delimiter(',')->capture_default_str();
   app.add_option("--spec-chunk", a->spec_chunks, "S values (0 = auto from the context size)")->delimiter(',')->capture_default_str();
   app.add_option("--predictors", a->predictors,
-                 "O_spec predictors to sweep: sink-window, quest (quest needs S >= 32; docs/attention.md)")
+                 "O_spec predictors to sweep: sink-window, quest (quest needs S >= 64; docs/attention.md)")
       ->delimiter(',')
       ->capture_default_str();
   app.add_option("--limit", a->limit, "Score only the first N items of each task (0 = all)");

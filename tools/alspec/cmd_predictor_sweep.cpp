@@ -248,9 +248,14 @@ int run(const SweepArgs& a) {
   SessionOptions so;
   so.ctx_size = a.ctx_size;
   so.kv_type = *kv;
-  // The trajectory is exact mode's under the first pair's plan (S and predictor).
+  // The trajectory is exact mode's under the first pair's plan (S and predictor), except that a
+  // sweep listing quest runs it under quest's plan: only quest sessions keep the key page bounds
+  // (KvCache), and without them the quest pairs would silently fall back to sink-window's rows.
   so.spec_chunk = a.spec_chunks.front();
   so.predictor = parse_spec_predictor(a.predictors.front());
+  for (const auto& p : a.predictors) {
+    if (parse_spec_predictor(p) == SpecPredictor::kQuestPages) so.predictor = SpecPredictor::kQuestPages;
+  }
   Sweeper sw(a, *model, dev, so);
   std::ofstream file;
   if (!a.out.empty()) {

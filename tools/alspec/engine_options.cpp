@@ -25,8 +25,8 @@ void EngineArgs::add_to(CLI::App& app, bool with_attention) {
   app.add_option("--spec-chunk", spec_chunk,
                  "S: sink and window size in tokens (0 = auto: a power of two in [16,128], ~ctx/32)");
   app.add_option("--predictor", predictor,
-                 "O_spec rows: sink-window (first and last S tokens) or quest (sink page, last ~S/2 tokens and the "
-                 "key pages with the largest q.k bound; same 2S budget; S >= 32)")
+                 "O_spec rows: sink-window (first and last S tokens) or quest (sink page, last S/2 tokens and the "
+                 "key pages with the largest q.k bound; same 2S budget; S >= 64)")
       ->capture_default_str();
   app.add_option("--devices", devices, "Number of devices (alspec: 2)");
   app.add_option("--device-cores", device_cores, "Core sets per device, e.g. '0;1' or '0,1;2,3'");

@@ -61,9 +61,9 @@ struct KvCacheView {
   // at that block and skips k_first rows of it; always 0 without key blocks (k is moved instead).
   int64_t k_first = 0;
   // Per KV head and page of kKeyPageRows rows, the min and max of the keys (spec_predictor.h):
-  // [n_kv_heads][key_pages_per_head][2][head_dim] bf16 values, for the quest predictor. nullptr (e.g. a
-  // sliding-window view, whose rows do not start on a page): that predictor falls back to
-  // sink-window for this view.
+  // [n_kv_heads][key_pages_per_head] records of key_page_record_bytes(head_dim) bytes (8-bit
+  // bounds and a scale), for the quest predictor. nullptr (e.g. a sliding-window view, whose rows
+  // do not start on a page): that predictor falls back to sink-window for this view.
   const KeyBound* key_pages = nullptr;
   int64_t key_pages_per_head = 0;
 
@@ -76,7 +76,7 @@ struct KvCacheView {
   const uint8_t* v_row(int head, int64_t pos) const { return static_cast<const uint8_t*>(v) + row_offset(head, pos); }
   const KeyBound* head_key_pages(int head) const {
     return key_pages + static_cast<size_t>(head) * static_cast<size_t>(key_pages_per_head) *
-                           static_cast<size_t>(key_page_floats(head_dim));
+                           key_page_record_bytes(head_dim);
   }
 };
 

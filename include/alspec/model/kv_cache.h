@@ -51,8 +51,11 @@ class KvCache {
   PageBuffer memory_;
   uint8_t* data_ = nullptr;
   int64_t key_pages_per_head_ = 0;
-  PageBuffer key_pages_;  // [layer][n_kv_heads][pages][2][head_dim] bf16 bounds
+  PageBuffer key_pages_;  // [layer][n_kv_heads][pages] records of key_page_record_bytes(head_dim)
+  // [layer][n_kv_heads][2][head_dim]: exact min and max of each head's page being filled
+  std::vector<float> key_page_staging_;
   KeyBound* head_key_pages(int layer, int head) const;
+  float* key_page_staging(int layer, int head);
 };
 
 }  // namespace alspec

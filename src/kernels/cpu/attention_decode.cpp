@@ -245,13 +245,17 @@ class DecodeRun {
       return;
     }
     // The chunk minus the pages O_spec already holds (selected ascending): the gaps between them.
+    // Before each gap the first tile after the skipped page is requested (a hint): the kernel's
+    // own look-ahead only runs on contiguous rows, so the next gap would otherwise start cold.
     int64_t from = begin;
     for (const int64_t page : selected(task.seq, task.group)) {
       const int64_t page_begin = page * kKeyPageRows;
       if (page_begin + kKeyPageRows <= from) continue;
       if (page_begin >= end) break;
+      const int64_t next = page_begin + kKeyPageRows;
+      if (next < end) prefetch_rows(q.kv, task.group, next, std::min<int64_t>(end - next, kKeyPageRows));
       if (page_begin > from) rows_(rows, from, page_begin, state(slot), scratch64);
-      from = page_begin + kKeyPageRows;
+      from = next;
     }
     if (from < end) rows_(rows, from, end, state(slot), scratch64);
   }
@@ -263,9 +267,14 @@ class DecodeRun {
     const DecodeQuery& q = *queries_[static_cast<size_t>(task.seq)];
     const size_t slot = slot_index(p, task.group, -1);
     for (int h = 0; h < n_rep_; ++h) reset_attention_state(head_state(slot, h), shape_.head_dim);
-    thread_local std::vector<float> scores;
+    // Hints only: the sink and the window do not depend on the selection, so their rows are
+    // requested before the bounds pass, and the selected pages right after it; the O_spec rows
+    // then arrive in parallel instead of one cold call after the other.
+    prefetch_rows(q.kv, task.group, 0, p.layout.sink_end);
+    prefetch_rows(q.kv, task.group, p.layout.window_begin, p.length - p.layout.window_begin);
     std::vector<int64_t>& pages = selected_[unit(task.seq, task.group)];
-    select_key_pages(rows.q, n_rep_, shape_.head_dim, q.kv.head_key_pages(task.group), p.layout, scores, pages);
+    select_key_pages(rows.q, n_rep_, shape_.head_dim, q.kv.head_key_pages(task.group), p.layout, pages);
+    for (const int64_t page : pages) prefetch_rows(q.kv, task.group, page * kKeyPageRows, kKeyPageRows);
     rows_(rows, 0, p.layout.sink_end, state(slot), scratch64);
     for (size_t i = 0; i < pages.size();) {
       size_t j = i + 1;

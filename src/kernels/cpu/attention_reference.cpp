@@ -22,30 +22,40 @@ std::vector<RowRange> quest_rows_reference(const AttentionShape& shape, const fl
   const int d = shape.head_dim;
   const int n_rep = shape.n_heads / shape.n_kv_heads;
   const QuestLayout lay = quest_layout(L, spec_chunk);
+  // Q+ and Q- of the group, summed in head order and rounded to integers (quantize_group_query).
+  std::vector<float> q_neg(static_cast<size_t>(d), 0.0f), q_pos(static_cast<size_t>(d), 0.0f);
+  for (int h = 0; h < n_rep; ++h) {
+    const float* qh = q + static_cast<size_t>(group * n_rep + h) * static_cast<size_t>(d);
+    for (int i = 0; i < d; ++i) {
+      q_pos[static_cast<size_t>(i)] += std::max(qh[i], 0.0f);
+      q_neg[static_cast<size_t>(i)] += std::min(qh[i], 0.0f);
+    }
+  }
+  float qmax = 0.0f;
+  for (int i = 0; i < d; ++i) qmax = std::max({qmax, q_pos[static_cast<size_t>(i)], -q_neg[static_cast<size_t>(i)]});
+  const auto limit = static_cast<float>(quest_query_limit(d));
+  const float f = qmax > 0.0f ? limit / qmax : 0.0f;
+  auto quantize = [&](float x) { return static_cast<int64_t>(std::clamp(std::nearbyint(x * f), -limit, limit)); };
   std::vector<std::pair<double, int64_t>> scored;  // (-bound, page): sorts best first, ties to the lower page
   std::vector<float> key(static_cast<size_t>(d));
+  std::vector<KeyBound> record(key_page_record_bytes(d));
   for (int64_t page = lay.sink_end / kKeyPageRows; page < lay.window_begin / kKeyPageRows; ++page) {
-    std::vector<double> lo(static_cast<size_t>(d), INFINITY), hi(static_cast<size_t>(d), -INFINITY);
+    std::vector<float> lo(static_cast<size_t>(d), INFINITY), hi(static_cast<size_t>(d), -INFINITY);
     for (int64_t r = page * kKeyPageRows; r < (page + 1) * kKeyPageRows; ++r) {
       load_key_row(kv.type, kv.k_blocks, kv.k_row(group, 0), r + kv.k_first, key.data(), d);
       for (int i = 0; i < d; ++i) {
-        lo[static_cast<size_t>(i)] = std::min<double>(lo[static_cast<size_t>(i)], key[static_cast<size_t>(i)]);
-        hi[static_cast<size_t>(i)] = std::max<double>(hi[static_cast<size_t>(i)], key[static_cast<size_t>(i)]);
+        lo[static_cast<size_t>(i)] = std::min(lo[static_cast<size_t>(i)], key[static_cast<size_t>(i)]);
+        hi[static_cast<size_t>(i)] = std::max(hi[static_cast<size_t>(i)], key[static_cast<size_t>(i)]);
       }
     }
-    // Stored as bf16 rounded outwards (spec_predictor.h).
+    // Stored as 8-bit bounds rounded outwards with the page's scale (spec_predictor.h).
+    encode_key_page(lo.data(), hi.data(), d, record.data());
+    const auto* b = reinterpret_cast<const int8_t*>(record.data());
+    int64_t dot = 0;
     for (int i = 0; i < d; ++i) {
-      lo[static_cast<size_t>(i)] = bf16_to_fp32(bf16_round_down(static_cast<float>(lo[static_cast<size_t>(i)])));
-      hi[static_cast<size_t>(i)] = bf16_to_fp32(bf16_round_up(static_cast<float>(hi[static_cast<size_t>(i)])));
+      dot += quantize(q_neg[static_cast<size_t>(i)]) * b[i] + quantize(q_pos[static_cast<size_t>(i)]) * b[d + i];
     }
-    double bound = 0.0;
-    for (int h = 0; h < n_rep; ++h) {
-      const float* qh = q + static_cast<size_t>(group * n_rep + h) * static_cast<size_t>(d);
-      for (int i = 0; i < d; ++i) {
-        bound += std::max(qh[i] * lo[static_cast<size_t>(i)], qh[i] * hi[static_cast<size_t>(i)]);
-      }
-    }
-    scored.emplace_back(-bound, page);
+    scored.emplace_back(-(static_cast<double>(dot) * static_cast<double>(key_page_scale(record.data(), d))), page);
   }
   std::sort(scored.begin(), scored.end());
   std::vector<int64_t> pages;

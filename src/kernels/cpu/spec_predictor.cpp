@@ -1,14 +1,19 @@
 // The page predictor's bounds and selection (see spec_predictor.h; the kernel use is in
 // attention_decode.cpp).
+// GCC 12's AVX-512 intrinsics use deliberately undefined registers (as in the other AVX-512 files).
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#pragma GCC diagnostic ignored "-Wuninitialized"
 #include "alspec/kernels/spec_predictor.h"
 
-#include <algorithm>
-#include <bit>
-#include <numeric>
+#include <immintrin.h>
 
-#include "alspec/core/half.h"
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <limits>
 
 #include "alspec/core/error.h"
+#include "alspec/kernels/cpu_features.h"
 
 namespace alspec {
 
@@ -26,27 +31,51 @@ const char* spec_predictor_name(SpecPredictor p) {
   return "?";
 }
 
-KeyBound bf16_round_down(float x) {
-  const auto bits = std::bit_cast<uint32_t>(x);
-  const auto truncated = static_cast<KeyBound>(bits >> 16);  // toward zero
-  return (bits & 0xffffu) != 0 && x < 0.0f ? static_cast<KeyBound>(truncated + 1) : truncated;
-}
-
-KeyBound bf16_round_up(float x) {
-  const auto bits = std::bit_cast<uint32_t>(x);
-  const auto truncated = static_cast<KeyBound>(bits >> 16);
-  return (bits & 0xffffu) != 0 && x > 0.0f ? static_cast<KeyBound>(truncated + 1) : truncated;
-}
-
-void update_key_page_bounds(KeyBound* head_pages, int64_t row, const float* key, int head_dim) {
-  KeyBound* lo = head_pages + (row / kKeyPageRows) * key_page_floats(head_dim);
-  KeyBound* hi = lo + head_dim;
-  const bool first = row % kKeyPageRows == 0;
+void encode_key_page(const float* lo, const float* hi, int head_dim, KeyBound* record) {
+  float amax = 0.0f;
+  for (int i = 0; i < head_dim; ++i) amax = std::max({amax, std::abs(lo[i]), std::abs(hi[i])});
+  // The smallest scale with 127 * s >= amax, so every bound fits [-127, 127] after rounding out.
+  float s = amax / 127.0f;
+  while (127.0f * s < amax) s = std::nextafter(s, std::numeric_limits<float>::infinity());
+  auto* q_lo = reinterpret_cast<int8_t*>(record);
+  int8_t* q_hi = q_lo + head_dim;
   for (int i = 0; i < head_dim; ++i) {
-    const KeyBound down = bf16_round_down(key[i]);
-    const KeyBound up = bf16_round_up(key[i]);
-    lo[i] = first || bf16_to_fp32(down) < bf16_to_fp32(lo[i]) ? down : lo[i];
-    hi[i] = first || bf16_to_fp32(up) > bf16_to_fp32(hi[i]) ? up : hi[i];
+    int l = 0, h = 0;
+    if (s > 0.0f) {
+      // Rounded outwards: l * s <= lo and h * s >= hi (the division may be off by one step).
+      l = std::clamp(static_cast<int>(std::floor(lo[i] / s)), -127, 127);
+      if (static_cast<float>(l) * s > lo[i]) --l;
+      h = std::clamp(static_cast<int>(std::ceil(hi[i] / s)), -127, 127);
+      if (static_cast<float>(h) * s < hi[i]) ++h;
+      l = std::max(l, -127);  // +-127 * s already bound every key of the page
+      h = std::min(h, 127);
+    }
+    q_lo[i] = static_cast<int8_t>(l);
+    q_hi[i] = static_cast<int8_t>(h);
+  }
+  std::memcpy(record + 2 * head_dim, &s, sizeof s);
+}
+
+float key_page_scale(const KeyBound* record, int head_dim) {
+  float s;
+  std::memcpy(&s, record + 2 * head_dim, sizeof s);
+  return s;
+}
+
+void update_key_page_bounds(KeyBound* head_pages, float* staging, int64_t row, const float* key, int head_dim) {
+  float* lo = staging;
+  float* hi = staging + head_dim;
+  if (row % kKeyPageRows == 0) {
+    std::copy_n(key, head_dim, lo);
+    std::copy_n(key, head_dim, hi);
+  } else {
+    for (int i = 0; i < head_dim; ++i) {
+      lo[i] = std::min(lo[i], key[i]);
+      hi[i] = std::max(hi[i], key[i]);
+    }
+  }
+  if (row % kKeyPageRows == kKeyPageRows - 1) {
+    encode_key_page(lo, hi, head_dim, head_pages + (row / kKeyPageRows) * key_page_record_bytes(head_dim));
   }
 }
 
@@ -54,59 +83,162 @@ QuestLayout quest_layout(int64_t L, int spec_chunk) {
   const int64_t S = spec_chunk;
   QuestLayout q;
   q.sink_end = kKeyPageRows;
-  // The window starts on a page boundary, so the middle is whole pages: S/2 to S/2 + 15 rows.
-  q.window_begin = std::max(q.sink_end, (L - S / 2) / kKeyPageRows * kKeyPageRows);
+  // The window is the last S/2 rows; the pages compete are the complete ones below it (the rows
+  // of a partial page just before the window are left to the middle chunks). A page-aligned
+  // window would spend 0-31 more rows of the budget on it, most often one selected page fewer.
+  q.window_begin = std::max(q.sink_end, L - S / 2);
   const int64_t fixed = q.sink_end + (L - q.window_begin);
-  const int64_t middle_pages = (q.window_begin - q.sink_end) / kKeyPageRows;
+  const int64_t middle_pages = (q.window_begin / kKeyPageRows * kKeyPageRows - q.sink_end) / kKeyPageRows;
   q.n_pages = std::clamp<int64_t>((2 * S - fixed) / kKeyPageRows, 0, middle_pages);
   return q;
 }
 
-void select_key_pages(const float* q, int n_rep, int head_dim, const KeyBound* head_pages, const QuestLayout& layout,
-                      std::vector<float>& scores, std::vector<int64_t>& pages) {
-  const int64_t first = layout.sink_end / kKeyPageRows;
-  const int64_t end = layout.window_begin / kKeyPageRows;
+int quest_query_limit(int head_dim) {
+  const int64_t per_term = 2 * static_cast<int64_t>(head_dim) * 127;
+  return static_cast<int>(std::min<int64_t>(32767, std::numeric_limits<int32_t>::max() / per_term));
+}
+
+void quantize_group_query(const float* q, int n_rep, int head_dim, int16_t* out) {
   const auto d = static_cast<size_t>(head_dim);
-  // Q+ and Q- of the group (summed in head order), then one dot pair per page.
-  scores.assign(2 * d + static_cast<size_t>(end - first), 0.0f);
-  float* q_pos = scores.data();
-  float* q_neg = q_pos + d;
-  for (int h = 0; h < n_rep; ++h) {
+  thread_local std::vector<float> sums;
+  sums.assign(2 * d, 0.0f);
+  float* q_neg = sums.data();
+  float* q_pos = q_neg + d;
+  for (int h = 0; h < n_rep; ++h) {  // in head order
     const float* qh = q + static_cast<size_t>(h) * d;
     for (size_t i = 0; i < d; ++i) {
       q_pos[i] += std::max(qh[i], 0.0f);
       q_neg[i] += std::min(qh[i], 0.0f);
     }
   }
-  float* page_score = q_neg + d;
-  const int64_t floats = key_page_floats(head_dim);
-  // kLanes independent partial sums, added up in a fixed order: the compiler vectorises this (one
-  // running sum would be a chain of dependent adds, ~4x slower and measured at +10-26% of the
-  // call), and the result does not depend on the SIMD level.
-  constexpr size_t kLanes = 16;
-  for (int64_t p = first; p < end; ++p) {
-    const KeyBound* lo = head_pages + p * floats;
-    const KeyBound* hi = lo + head_dim;
-    float lanes[kLanes] = {};
-    size_t i = 0;
-    for (; i + kLanes <= d; i += kLanes) {
-      for (size_t j = 0; j < kLanes; ++j) {
-        lanes[j] += q_pos[i + j] * bf16_to_fp32(hi[i + j]) + q_neg[i + j] * bf16_to_fp32(lo[i + j]);
-      }
-    }
-    for (; i < d; ++i) lanes[i % kLanes] += q_pos[i] * bf16_to_fp32(hi[i]) + q_neg[i] * bf16_to_fp32(lo[i]);
-    float s = 0.0f;
-    for (size_t j = 0; j < kLanes; ++j) s += lanes[j];
-    page_score[p - first] = s;
+  float qmax = 0.0f;
+  for (size_t i = 0; i < d; ++i) qmax = std::max({qmax, q_pos[i], -q_neg[i]});
+  const auto limit = static_cast<float>(quest_query_limit(head_dim));
+  const float f = qmax > 0.0f ? limit / qmax : 0.0f;
+  for (size_t i = 0; i < 2 * d; ++i) {
+    out[i] = static_cast<int16_t>(std::clamp(std::nearbyint(sums[i] * f), -limit, limit));
   }
-  pages.resize(static_cast<size_t>(end - first));
-  std::iota(pages.begin(), pages.end(), first);
-  const auto n = static_cast<ptrdiff_t>(layout.n_pages);
-  std::partial_sort(pages.begin(), pages.begin() + n, pages.end(), [&](int64_t a, int64_t b) {
-    const float sa = page_score[a - first], sb = page_score[b - first];
-    return sa > sb || (sa == sb && a < b);
-  });
-  pages.resize(static_cast<size_t>(n));
+}
+
+namespace {
+
+// Integer dot products of the quantised query qi [2 * head_dim] with the records of pages
+// [first, end): exact in int32 (quest_query_limit), so every variant gives the same values.
+using PageDotsFn = void (*)(const int16_t* qi, const KeyBound* pages, int64_t first, int64_t end, int head_dim,
+                            int32_t* dots);
+
+void page_dots_scalar(const int16_t* qi, const KeyBound* pages, int64_t first, int64_t end, int head_dim,
+                      int32_t* dots) {
+  const size_t rb = key_page_record_bytes(head_dim);
+  const size_t n = 2 * static_cast<size_t>(head_dim);
+  for (int64_t p = first; p < end; ++p) {
+    const auto* b = reinterpret_cast<const int8_t*>(pages + static_cast<size_t>(p) * rb);
+    int32_t acc = 0;
+    for (size_t i = 0; i < n; ++i) acc += static_cast<int32_t>(qi[i]) * b[i];
+    dots[p - first] = acc;
+  }
+}
+
+#define ALSPEC_TARGET_AVX2 __attribute__((target("avx2")))
+#define ALSPEC_TARGET_AVX512 __attribute__((target("avx512f,avx512bw")))
+
+ALSPEC_TARGET_AVX2 inline int32_t hsum_avx2(__m256i acc) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(acc), _mm256_extracti128_si256(acc, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4e));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xb1));
+  return _mm_cvtsi128_si32(s);
+}
+
+// head_dim % 8 == 0: 16 bytes of a record per step, sign-extended to 16 lanes and vpmaddwd.
+ALSPEC_TARGET_AVX2 void page_dots_avx2(const int16_t* qi, const KeyBound* pages, int64_t first, int64_t end,
+                                       int head_dim, int32_t* dots) {
+  const size_t rb = key_page_record_bytes(head_dim);
+  const size_t n = 2 * static_cast<size_t>(head_dim);
+  for (int64_t p = first; p < end; ++p) {
+    const KeyBound* b = pages + static_cast<size_t>(p) * rb;
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * rb), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * rb + 64), _MM_HINT_T0);
+    __m256i acc0 = _mm256_setzero_si256(), acc1 = _mm256_setzero_si256();
+    size_t i = 0;
+    for (; i + 32 <= n; i += 32) {
+      const __m256i k0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i)));
+      const __m256i k1 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i + 16)));
+      acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(k0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qi + i))));
+      acc1 = _mm256_add_epi32(acc1,
+                              _mm256_madd_epi16(k1, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qi + i + 16))));
+    }
+    for (; i < n; i += 16) {
+      const __m256i k0 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(b + i)));
+      acc0 = _mm256_add_epi32(acc0, _mm256_madd_epi16(k0, _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qi + i))));
+    }
+    dots[p - first] = hsum_avx2(_mm256_add_epi32(acc0, acc1));
+  }
+}
+
+// head_dim % 16 == 0: 32 bytes per step into 32 lanes.
+ALSPEC_TARGET_AVX512 void page_dots_avx512(const int16_t* qi, const KeyBound* pages, int64_t first, int64_t end,
+                                           int head_dim, int32_t* dots) {
+  const size_t rb = key_page_record_bytes(head_dim);
+  const size_t n = 2 * static_cast<size_t>(head_dim);
+  for (int64_t p = first; p < end; ++p) {
+    const KeyBound* b = pages + static_cast<size_t>(p) * rb;
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * rb), _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(b + 8 * rb + 64), _MM_HINT_T0);
+    __m512i acc0 = _mm512_setzero_si512(), acc1 = _mm512_setzero_si512();
+    size_t i = 0;
+    for (; i + 64 <= n; i += 64) {
+      const __m512i k0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i)));
+      const __m512i k1 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i + 32)));
+      acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(k0, _mm512_loadu_si512(qi + i)));
+      acc1 = _mm512_add_epi32(acc1, _mm512_madd_epi16(k1, _mm512_loadu_si512(qi + i + 32)));
+    }
+    for (; i < n; i += 32) {
+      const __m512i k0 = _mm512_cvtepi8_epi16(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(b + i)));
+      acc0 = _mm512_add_epi32(acc0, _mm512_madd_epi16(k0, _mm512_loadu_si512(qi + i)));
+    }
+    dots[p - first] = _mm512_reduce_add_epi32(_mm512_add_epi32(acc0, acc1));
+  }
+}
+
+PageDotsFn page_dots_kernel(int head_dim) {
+  const SimdLevel level = simd_level();
+  if (level == SimdLevel::kAvx512 && head_dim % 16 == 0) return page_dots_avx512;
+  if (level >= SimdLevel::kAvx2 && head_dim % 8 == 0) return page_dots_avx2;
+  return page_dots_scalar;
+}
+
+}  // namespace
+
+void select_key_pages(const float* q, int n_rep, int head_dim, const KeyBound* head_pages, const QuestLayout& layout,
+                      std::vector<int64_t>& pages) {
+  const int64_t first = layout.sink_end / kKeyPageRows;
+  const int64_t end = layout.window_begin / kKeyPageRows;
+  const auto n = static_cast<size_t>(layout.n_pages);
+  pages.clear();
+  if (n == 0 || end <= first) return;
+  thread_local std::vector<int16_t> qi;
+  thread_local std::vector<int32_t> dots;
+  qi.resize(2 * static_cast<size_t>(head_dim));
+  dots.resize(static_cast<size_t>(end - first));
+  quantize_group_query(q, n_rep, head_dim, qi.data());
+  page_dots_kernel(head_dim)(qi.data(), head_pages, first, end, head_dim, dots.data());
+  // The n best pages, best first (a later page with an equal score loses: ties to the lower page).
+  const size_t rb = key_page_record_bytes(head_dim);
+  thread_local std::vector<double> top_score;
+  top_score.clear();
+  for (int64_t p = first; p < end; ++p) {
+    const double s = static_cast<double>(dots[static_cast<size_t>(p - first)]) *
+                     static_cast<double>(key_page_scale(head_pages + static_cast<size_t>(p) * rb, head_dim));
+    if (pages.size() == n && !(s > top_score.back())) continue;
+    if (pages.size() == n) {
+      pages.pop_back();
+      top_score.pop_back();
+    }
+    size_t at = pages.size();
+    while (at > 0 && s > top_score[at - 1]) --at;
+    pages.insert(pages.begin() + static_cast<ptrdiff_t>(at), p);
+    top_score.insert(top_score.begin() + static_cast<ptrdiff_t>(at), s);
+  }
   std::sort(pages.begin(), pages.end());
 }
 
