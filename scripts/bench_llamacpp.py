@@ -21,7 +21,8 @@ import llama_cpp.llama as llama_module
 from llama_cpp import Llama
 
 
-def _no_extra_bufts():
+def no_extra_bufts():
+    """No repacked weight buffers (avoids the AMX crash above); also used by reference/deep_logits.py."""
     orig = llama_cpp.llama_model_default_params
 
     def params():
@@ -42,7 +43,7 @@ def main():
     ap.add_argument("--prompt-len", type=int, default=64)
     ap.add_argument("--flash-attn", action="store_true")
     args = ap.parse_args()
-    _no_extra_bufts()
+    no_extra_bufts()
     for t in [int(x) for x in args.threads.split(",")]:
         for depth in [int(x) for x in args.depth.split(",")]:
             n_ctx = max(depth, args.prompt_len) + args.n_gen + 8

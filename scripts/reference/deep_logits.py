@@ -32,19 +32,10 @@ import numpy as np
 import llama_cpp
 import llama_cpp.llama as L
 
-# Its native build may enable ggml's AMX path, which crashed on one of our VMs; no repacked
-# weight buffers avoids it (as in scripts/compare_independent.py).
-_orig = llama_cpp.llama_model_default_params
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from bench_llamacpp import no_extra_bufts  # noqa: E402  (the AMX workaround, one copy)
 
-
-def _params():
-    p = _orig()
-    p.use_extra_bufts = False
-    return p
-
-
-llama_cpp.llama_model_default_params = _params
-L.llama_cpp.llama_model_default_params = _params
+no_extra_bufts()
 
 
 def log_softmax(x):

@@ -66,8 +66,9 @@ EngineOptions EngineArgs::to_options() const {
 std::vector<int32_t> parse_token_ids(const std::string& s, const std::string& option) {
   // "@FILE": the ids from a file (commas or white space between them). A 32K-token prompt
   // spelled out is ~200 KB, over the kernel's 128 KiB limit for one command-line argument.
+  const bool from_file = !s.empty() && s[0] == '@';
   std::string list = s;
-  if (!s.empty() && s[0] == '@') {
+  if (from_file) {
     std::ifstream in(s.substr(1));
     if (!in) throw Error(ErrorKind::kIo, option + ": cannot read " + s.substr(1));
     std::stringstream content;
@@ -81,7 +82,7 @@ std::vector<int32_t> parse_token_ids(const std::string& s, const std::string& op
   std::stringstream ss(list);
   std::string item;
   while (std::getline(ss, item, ',')) {
-    if (item.empty() && s[0] == '@') continue;  // runs of separators in a file
+    if (item.empty() && from_file) continue;  // runs of separators in a file
     try {
       size_t pos = 0;
       const long v = std::stol(item, &pos);
