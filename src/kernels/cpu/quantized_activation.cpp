@@ -44,6 +44,44 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void quantize_bloc
   }
 }
 
+// AVX2 twin of quantize_block_scalar, as quantize_blocks_avx512 (vmaxps/vminps pick the second
+// operand on NaN in both widths), so the results are bitwise equal.
+__attribute__((target("avx2,fma"))) void quantize_blocks_avx2(const float* x, int64_t blocks, int8_t* q, float* d,
+                                                               int32_t* sum) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f), magic = _mm256_set1_ps(12582912.0f);
+  for (int64_t b = 0; b < blocks; ++b) {
+    __m256 xv[4];
+    __m256 m = _mm256_setzero_ps();
+    for (int i = 0; i < 4; ++i) {
+      xv[i] = _mm256_loadu_ps(x + 32 * b + 8 * i);
+      m = _mm256_max_ps(_mm256_and_ps(xv[i], abs_mask), m);
+    }
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float dd = amax / 127.0f;
+    const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    __m256i qi[4];
+    for (int i = 0; i < 4; ++i) {
+      const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(xv[i], vid), lo), hi);
+      qi[i] = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic));
+    }
+    // |q| <= 127: the saturating packs are exact; they interleave 128-bit lanes, the permute undoes it.
+    const __m256i p16 = _mm256_packs_epi32(qi[0], qi[1]), p16b = _mm256_packs_epi32(qi[2], qi[3]);
+    const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * b), p8);
+    const __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3]));
+    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    d[b] = dd;
+    sum[b] = _mm_cvtsi128_si32(s4);
+  }
+}
+
 }  // namespace
 
 void QuantizedActivations::prepare(int64_t n, int64_t k, bool with_groups) {
@@ -57,6 +95,8 @@ void QuantizedActivations::prepare(int64_t n, int64_t k, bool with_groups) {
 void QuantizedActivations::quantize_row(int64_t t, const float* x) {
   if (simd_level() >= SimdLevel::kAvx512) {
     quantize_blocks_avx512(x, blocks_, q_.data() + t * blocks_ * 32, d_.data() + t * blocks_, sum_.data() + t * blocks_);
+  } else if (simd_level() >= SimdLevel::kAvx2) {
+    quantize_blocks_avx2(x, blocks_, q_.data() + t * blocks_ * 32, d_.data() + t * blocks_, sum_.data() + t * blocks_);
   } else {
     quantize_row_scalar(t, x);
   }

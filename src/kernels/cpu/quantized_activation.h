@@ -16,7 +16,7 @@ class QuantizedActivations {
   // 4-block group layout (ActivationRow::groups). Then quantize_row fills each row; rows are
   // independent, so they may be filled in parallel.
   void prepare(int64_t n, int64_t k, bool with_groups);
-  // Uses AVX-512 where available; quantize_row_scalar is its plain twin (bitwise equal).
+  // Uses AVX-512 or AVX2 where available; quantize_row_scalar is its plain twin (bitwise equal).
   void quantize_row(int64_t t, const float* x);
   void quantize_row_scalar(int64_t t, const float* x);  // blocks only, without the groups
   ActivationRow row(int64_t t) const {
