@@ -18,50 +18,147 @@ BatchForward::BatchForward(const Model& model, Device& device) : model_(model), 
   }
 }
 
-const float* BatchForward::step(std::span<Session* const> sessions, std::span<const int32_t> tokens, AttentionFn attention) {
+const float* BatchForward::step(std::span<Session* const> sessions, std::span<const int32_t> tokens, AttentionFn attention,
+                                std::span<const PrefillChunk> prefills) {
   const auto& c = model_.config();
   if (sessions.size() != tokens.size()) throw_invalid_argument("batched decode: one token per session");
-  for (size_t i = 0; i < sessions.size(); ++i) {
-    if (&sessions[i]->model() != &model_ || &sessions[i]->device() != &device_) {
+  auto check_session = [&](const Session* s) {
+    if (s == nullptr || &s->model() != &model_ || &s->device() != &device_) {
       throw_invalid_argument("batched decode: every session must use the batch's model and device");
     }
+  };
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    check_session(sessions[i]);
     sessions[i]->check_prefill(tokens.subspan(i, 1));  // room for the token, a vocabulary id
   }
-  const int64_t n = static_cast<int64_t>(sessions.size());
-  const size_t N = sessions.size(), E = static_cast<size_t>(c.n_embd);
+  const size_t N = sessions.size(), C = prefills.size();
+  size_t R = N;            // rows of the pass: decode rows, then every chunk's tokens
+  size_t logit_rows = N;   // rows through the LM head: decode rows, then the chunks' requested ones
+  std::vector<size_t> first_row(C + 1);
+  for (size_t u = 0; u < C; ++u) {
+    const PrefillChunk& p = prefills[u];
+    check_session(p.session);
+    p.session->check_prefill(p.tokens);
+    const auto n = static_cast<int64_t>(p.tokens.size());
+    if (p.logits_from < 0 || p.logits_from > n || (p.logits_from < n && p.on_logits == nullptr)) {
+      throw_invalid_argument("batched prefill: logits_from out of range or no on_logits");
+    }
+    first_row[u] = R;
+    R += p.tokens.size();
+    logit_rows += static_cast<size_t>(n - p.logits_from);
+  }
+  first_row[C] = R;
+  if (R == 0) return nullptr;
+  const auto n = static_cast<int64_t>(R);
+  const size_t P = R - N, E = static_cast<size_t>(c.n_embd);
   const size_t QD = static_cast<size_t>(c.q_dim()), KD = static_cast<size_t>(c.kv_dim()), F = static_cast<size_t>(c.n_ff);
-  xn_.resize(N * E);
-  q_.resize(N * QD);
-  k_.resize(N * KD);
-  v_.resize(N * KD);
-  attn_.resize(N * QD);
-  proj_.resize(N * E);
-  gate_.resize(N * F);
-  up_.resize(N * F);
-  logits_.resize(N * static_cast<size_t>(c.n_vocab));
-  for (size_t i = 0; i < N; ++i) sessions[i]->begin_token(tokens[i]);
-  auto x = [&](size_t i) { return sessions[i]->residual().data(); };
+  const size_t V = static_cast<size_t>(c.n_vocab);
+  x_.resize(P * E);
+  xn_.resize(R * E);
+  q_.resize(R * QD);
+  k_.resize(R * KD);
+  v_.resize(R * KD);
+  attn_.resize(R * QD);
+  proj_.resize(R * E);
+  gate_.resize(R * F);
+  up_.resize(R * F);
+  logits_.resize(logit_rows * V);
+  // The residual of row r: the decode session's own, or a prompt row of this pass.
+  auto x = [&](size_t r) { return r < N ? sessions[r]->residual().data() : &x_[(r - N) * E]; };
+  // Which chunk row r (>= N) belongs to.
+  auto chunk_of = [&](size_t r) {
+    return static_cast<size_t>(std::upper_bound(first_row.begin(), first_row.end(), r) - first_row.begin()) - 1;
+  };
+  // Per-row work (pure functions of the row) on the device's threads; per-sequence work (RoPE
+  // and the cache writes, which fold page bounds in position order) one task per sequence.
+  auto rows = [&](auto&& fn) { device_.parallel_for(R, [&](size_t r, int) { fn(r); }); };
+  device_.parallel_for(N + C, [&](size_t u, int) {
+    if (u < N) {
+      sessions[u]->begin_token(tokens[u]);
+      return;
+    }
+    const PrefillChunk& p = prefills[u - N];
+    for (size_t i = 0; i < p.tokens.size(); ++i) {
+      float* xi = x(first_row[u - N] + i);
+      model_.embed(p.tokens[i], xi);
+      if (c.embed_scale != 1.0f) scale_inplace(xi, c.embed_scale, c.n_embd);
+    }
+  });
   for (int l = 0; l < c.n_layers; ++l) {
     const auto& L = model_.layer(l);
-    for (size_t i = 0; i < N; ++i) rmsnorm(x(i), L.attn_norm, &xn_[i * E], c.n_embd, c.rms_eps);
+    rows([&](size_t r) { rmsnorm(x(r), L.attn_norm, &xn_[r * E], c.n_embd, c.rms_eps); });
     const MatvecTarget qkv[] = {{&L.wq, q_.data()}, {&L.wk, k_.data()}, {&L.wv, v_.data()}};
     matmul_fused(device_, qkv, xn_.data(), n);
-    for (size_t i = 0; i < N; ++i) sessions[i]->set_attention_input(l, &q_[i * QD], &k_[i * KD], &v_[i * KD]);
-    attention(l, attn_.data());
-    matmul(device_, L.wo, attn_.data(), n, proj_.data());
-    for (size_t i = 0; i < N; ++i) {
-      residual_add(c, x(i), &proj_[i * E], L.post_attn_norm);
-      rmsnorm(x(i), L.ffn_norm, &xn_[i * E], c.n_embd, c.rms_eps);
+    device_.parallel_for(N + C, [&](size_t u, int) {
+      if (u < N) {
+        sessions[u]->set_attention_input(l, &q_[u * QD], &k_[u * KD], &v_[u * KD]);
+        return;
+      }
+      const PrefillChunk& p = prefills[u - N];
+      Session& s = *p.session;
+      for (size_t i = 0; i < p.tokens.size(); ++i) {  // as Session::prefill: finish, store, in order
+        const size_t r = first_row[u - N] + i;
+        const int64_t pos = s.pos_ + static_cast<int64_t>(i);
+        finish_qkv(c, L, l, &q_[r * QD], &k_[r * KD], &v_[r * KD], pos);
+        s.kv_.store(l, pos, &k_[r * KD], &v_[r * KD]);
+      }
+    });
+    if (N > 0) attention(l, attn_.data());
+    // Prompt rows: exact attention, one call per distinct S (prefill's plan: sink-window).
+    for (size_t u = 0; u < C; ++u) {
+      const int S = prefills[u].session->options().spec_chunk;
+      bool seen = false;
+      for (size_t w = 0; w < u && !seen; ++w) seen = prefills[w].session->options().spec_chunk == S;
+      if (seen) continue;
+      queries_.clear();
+      for (size_t w = u; w < C; ++w) {
+        const Session& s = *prefills[w].session;
+        if (s.options().spec_chunk != S) continue;
+        for (size_t i = 0; i < prefills[w].tokens.size(); ++i) {
+          const size_t r = first_row[w] + i;
+          queries_.push_back(layer_query(c, s.kv_cache(), l, &q_[r * QD], s.pos_ + static_cast<int64_t>(i), &attn_[r * QD]));
+        }
+      }
+      flash_decode(device_, prefills[u].session->attention_shape(), queries_, S);
     }
+    matmul(device_, L.wo, attn_.data(), n, proj_.data());
+    rows([&](size_t r) {
+      residual_add(c, x(r), &proj_[r * E], L.post_attn_norm);
+      rmsnorm(x(r), L.ffn_norm, &xn_[r * E], c.n_embd, c.rms_eps);
+    });
     const MatvecTarget gate_up[] = {{&L.w_gate, gate_.data()}, {&L.w_up, up_.data()}};
     matmul_fused(device_, gate_up, xn_.data(), n);
     gated_activation_rows(device_, c, gate_.data(), up_.data(), gate_.data(), n);
     matmul(device_, L.w_down, gate_.data(), n, proj_.data());
-    for (size_t i = 0; i < N; ++i) residual_add(c, x(i), &proj_[i * E], L.post_ffn_norm);
+    rows([&](size_t r) { residual_add(c, x(r), &proj_[r * E], L.post_ffn_norm); });
   }
-  for (size_t i = 0; i < N; ++i) rmsnorm(x(i), model_.output_norm(), &xn_[i * E], c.n_embd, c.rms_eps);
-  matmul(device_, model_.output(), xn_.data(), n, logits_.data());
+  // Final norm of the rows that need logits, compacted: decode rows, then each chunk's.
+  std::vector<size_t> logit_src;
+  logit_src.reserve(logit_rows);
+  for (size_t r = 0; r < N; ++r) logit_src.push_back(r);
+  for (size_t u = 0; u < C; ++u) {
+    for (size_t i = static_cast<size_t>(prefills[u].logits_from); i < prefills[u].tokens.size(); ++i) {
+      logit_src.push_back(first_row[u] + i);
+    }
+  }
+  if (logit_rows > 0) {
+    device_.parallel_for(logit_rows, [&](size_t k, int) {
+      rmsnorm(x(logit_src[k]), model_.output_norm(), &xn_[k * E], c.n_embd, c.rms_eps);
+    });
+    matmul(device_, model_.output(), xn_.data(), static_cast<int64_t>(logit_rows), logits_.data());
+  }
   for (Session* s : sessions) s->finish_token(/*logits=*/false);  // advances the position
+  for (size_t k = N; k < logit_rows; ++k) {
+    const size_t r = logit_src[k], u = chunk_of(r);
+    (*prefills[u].on_logits)(static_cast<int64_t>(r - first_row[u]), &logits_[k * V]);
+  }
+  for (size_t u = 0; u < C; ++u) {
+    Session& s = *prefills[u].session;
+    if (prefills[u].tokens.empty()) continue;
+    // As prefill: keep the last row's residual, advance the position.
+    std::copy_n(x(first_row[u + 1] - 1), E, s.residual().begin());
+    s.pos_ += static_cast<int64_t>(prefills[u].tokens.size());
+  }
   return logits_.data();
 }
 

@@ -265,7 +265,10 @@ void Server::Impl::routes() {
       const BatchSchedulerStats b = scheduler->stats();
       counters = {{"alspec_batch_steps_total", "Batched decode steps (one pass over the weights each).", double(b.steps)},
                   {"alspec_batch_rows_total", "Sequence-steps decoded in batched steps (rows / steps = mean batch).", double(b.rows)},
-                  {"alspec_prefill_chunks_total", "Prompt chunks prefilled between decode steps.", double(b.prefill_chunks)}};
+                  {"alspec_batch_direct_steps_total", "Of the batched steps, those a lone sequence ran on its own thread.",
+                   double(b.direct_steps)},
+                  {"alspec_prefill_chunks_total", "Prompt chunks prefilled in the batched passes (one per prompt per pass).",
+                   double(b.prefill_chunks)}};
     }
     res.set_content(metrics.render({{"alspec_slots_busy", "Engine slots decoding a request.", pool->busy()},
                                     {"alspec_slots", "Engine slots (--parallel).", pool->slots()},

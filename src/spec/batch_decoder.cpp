@@ -9,7 +9,7 @@ namespace alspec {
 
 BatchDecoder::BatchDecoder(const Model& model, Device& device) : model_(model), forward_(model, device) {}
 
-const float* BatchDecoder::step(std::span<const BatchRow> rows) {
+const float* BatchDecoder::step(std::span<const BatchRow> rows, std::span<const PrefillChunk> prefills) {
   sessions_.clear();
   tokens_.clear();
   for (const BatchRow& r : rows) {
@@ -19,7 +19,7 @@ const float* BatchDecoder::step(std::span<const BatchRow> rows) {
     sessions_.push_back(r.session);
     tokens_.push_back(r.token);
   }
-  return forward_.step(sessions_, tokens_, [&](int layer, float* attn) { attention(rows, layer, attn); });
+  return forward_.step(sessions_, tokens_, [&](int layer, float* attn) { attention(rows, layer, attn); }, prefills);
 }
 
 void BatchDecoder::attention(std::span<const BatchRow> rows, int layer, float* attn) {

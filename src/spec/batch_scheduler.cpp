@@ -72,6 +72,15 @@ void BatchScheduler::submit(Job& job) {
   expected_.erase(job.session);
   if (job.is_prefill) {
     prefills_.push_back(&job);
+  } else if (options_.direct && !busy_ && decodes_.empty() && prefills_.empty() && expected_.empty()) {
+    // The device is idle and no other sequence is about to submit: this thread runs the step
+    // itself (a batch of one), saving the two thread hand-offs of the loop.
+    busy_ = true;
+    Job* const batch[] = {&job};
+    run_pass(lock, batch, {}, {});
+    ++stats_.direct_steps;
+    busy_ = false;
+    work_cv_.notify_all();  // the loop may have work that arrived meanwhile
   } else {
     decodes_.push_back(&job);
   }
@@ -112,25 +121,14 @@ void BatchScheduler::leave(const Session& session) {
   work_cv_.notify_all();
 }
 
-void BatchScheduler::run_prefill_chunk(Job& job) {
-  const size_t n = std::min(job.tokens.size() - job.prefilled, static_cast<size_t>(options_.prefill_chunk));
-  const bool last = job.prefilled + n == job.tokens.size();
-  // Logits of the whole request's last token only in its last chunk; all rows keep their index.
-  PrefillLogits which = job.which;
-  if (which == PrefillLogits::kLast && !last) which = PrefillLogits::kNone;
-  const int64_t offset = static_cast<int64_t>(job.prefilled);
-  job.session->prefill(job.tokens.subspan(job.prefilled, n), which,
-                       [&](int64_t i, const float* l) { (*job.on_logits)(offset + i, l); });
-  job.prefilled += n;
-}
-
 void BatchScheduler::loop() {
   std::vector<Job*> batch;
-  const float* logits = nullptr;
-  const size_t n_vocab = static_cast<size_t>(model_.config().n_vocab);
+  std::vector<Job*> prefill_jobs;  // the prefills with a chunk in this pass, oldest first
+  std::vector<size_t> prefill_taken;
+  const size_t budget = static_cast<size_t>(options_.prefill_chunk);
   std::unique_lock<std::mutex> lock(mu_);
   for (;;) {
-    work_cv_.wait(lock, [&] { return stopping_ || !decodes_.empty() || !prefills_.empty(); });
+    work_cv_.wait(lock, [&] { return !busy_ && (stopping_ || !decodes_.empty() || !prefills_.empty()); });
     if (decodes_.empty() && prefills_.empty()) break;  // stopping, nothing left
     // Let the sequences of the last step catch up, so the batch does not split into halves.
     if (!expected_.empty() && !stopping_) {
@@ -140,53 +138,97 @@ void BatchScheduler::loop() {
     expected_.clear();
     batch.swap(decodes_);
     decodes_.clear();
-    Job* prefill = prefills_.empty() ? nullptr : prefills_.front();
-    lock.unlock();
-
-    std::exception_ptr step_error;
-    if (!batch.empty()) {
-      rows_.clear();
-      for (Job* j : batch) rows_.push_back(BatchRow{j->session, j->token, j->spec, j->step, j->stats});
-      try {
-        logits = decoder_.step(rows_);
-        for (size_t i = 0; i < batch.size(); ++i) std::copy_n(logits + i * n_vocab, n_vocab, batch[i]->logits);
-      } catch (...) {
-        step_error = std::current_exception();
-      }
+    // At most `budget` prompt tokens in this pass, from the waiting prefills oldest first.
+    prefill_jobs.clear();
+    prefill_taken.clear();
+    size_t left = budget;
+    for (Job* j : prefills_) {
+      if (left == 0) break;
+      const size_t n = std::min(j->tokens.size() - j->prefilled, left);
+      prefill_jobs.push_back(j);
+      prefill_taken.push_back(n);
+      left -= n;
     }
-    bool prefill_done = false;
-    size_t prefilled_before = prefill ? prefill->prefilled : 0;
-    if (prefill != nullptr) {
-      try {
-        run_prefill_chunk(*prefill);
-        prefill_done = prefill->prefilled == prefill->tokens.size();
-      } catch (...) {
-        prefill->error = std::current_exception();
-        prefill_done = true;
-      }
-    }
-
-    lock.lock();
-    if (!batch.empty()) {
-      ++stats_.steps;
-      stats_.rows += static_cast<int64_t>(batch.size());
-    }
-    for (Job* j : batch) {
-      j->error = step_error;
-      j->finished = true;
-      if (!step_error) expected_.insert(j->session);
-    }
+    busy_ = true;
+    run_pass(lock, batch, prefill_jobs, prefill_taken);
+    busy_ = false;
     batch.clear();
-    if (prefill != nullptr) {
-      stats_.prefill_tokens += static_cast<int64_t>(prefill->prefilled - prefilled_before);
-      ++stats_.prefill_chunks;
-      if (prefill_done) {
-        prefill->finished = true;
-        prefills_.pop_front();
-      }
-    }
-    done_cv_.notify_all();
   }
+}
+
+void BatchScheduler::run_pass(std::unique_lock<std::mutex>& lock, std::span<Job* const> batch,
+                              std::span<Job* const> prefill_jobs, std::span<const size_t> prefill_taken) {
+  const size_t n_vocab = static_cast<size_t>(model_.config().n_vocab);
+  lock.unlock();
+  // One pass: the decode rows and the prompt chunks (BatchForward: the weights are read once).
+  rows_.clear();
+  for (Job* j : batch) rows_.push_back(BatchRow{j->session, j->token, j->spec, j->step, j->stats});
+  // Each chunk's logits go to its request's callback with the request's token index.
+  struct Forward {
+    Job* job;
+    size_t offset;
+    void operator()(int64_t i, const float* l) const { (*job->on_logits)(static_cast<int64_t>(offset) + i, l); }
+  };
+  std::vector<Forward> forwards;
+  forwards.reserve(prefill_jobs.size());
+  std::vector<PrefillChunk> chunks;
+  std::vector<bool> in_pass(prefill_jobs.size(), false);  // false: the chunk failed its checks
+  for (size_t k = 0; k < prefill_jobs.size(); ++k) {
+    Job& j = *prefill_jobs[k];
+    const auto piece = j.tokens.subspan(j.prefilled, prefill_taken[k]);
+    const bool last = j.prefilled + piece.size() == j.tokens.size();
+    try {
+      j.session->check_prefill(piece);
+    } catch (...) {
+      j.error = std::current_exception();
+      continue;
+    }
+    // Logits of the whole request's last token only in its last chunk.
+    int64_t from = static_cast<int64_t>(piece.size());
+    if (j.which == PrefillLogits::kAll) from = 0;
+    if (j.which == PrefillLogits::kLast && last) from = from - 1;
+    forwards.push_back(Forward{&j, j.prefilled});
+    in_pass[k] = true;
+    chunks.push_back(PrefillChunk{j.session, piece, from, nullptr});
+  }
+  std::vector<FunctionRef<void(int64_t, const float*)>> callbacks(forwards.begin(), forwards.end());
+  for (size_t k = 0; k < chunks.size(); ++k) chunks[k].on_logits = &callbacks[k];
+  std::exception_ptr step_error;
+  if (!rows_.empty() || !chunks.empty()) {
+    try {
+      const float* logits = decoder_.step(rows_, chunks);
+      device_->parallel_for(batch.size(), [&](size_t i, int) {
+        std::copy_n(logits + i * n_vocab, n_vocab, batch[i]->logits);
+      });
+    } catch (...) {
+      step_error = std::current_exception();
+    }
+  }
+
+  lock.lock();
+  if (!batch.empty()) {
+    ++stats_.steps;
+    stats_.rows += static_cast<int64_t>(batch.size());
+  }
+  for (Job* j : batch) {
+    j->error = step_error;
+    j->finished = true;
+    if (!step_error) expected_.insert(j->session);
+  }
+  for (size_t k = 0; k < prefill_jobs.size(); ++k) {
+    Job* j = prefill_jobs[k];
+    if (in_pass[k] && step_error) j->error = step_error;
+    if (in_pass[k] && !step_error) {
+      j->prefilled += prefill_taken[k];
+      stats_.prefill_tokens += static_cast<int64_t>(prefill_taken[k]);
+      ++stats_.prefill_chunks;
+    }
+    if (j->error || j->prefilled == j->tokens.size()) {
+      j->finished = true;
+      prefills_.erase(std::find(prefills_.begin(), prefills_.end(), j));
+    }
+  }
+  done_cv_.notify_all();
 }
 
 }  // namespace alspec

@@ -213,6 +213,92 @@ TEST(BatchDecoder, QuantizedSyntheticModelBitwise) {
   for (size_t i = 0; i < plans.size(); ++i) expect_same(run_alone(*m, plans[i]), batched[i], i);
 }
 
+// Prompt chunks of other sequences in the decode pass (the scheduler's chunked prefill): every
+// prompt row's logits, the cache they leave and the decode rows beside them are bitwise those of
+// Session::prefill / decode alone, whatever the split and the thread count.
+TEST(BatchDecoder, PromptChunksInThePassEqualPrefillBitwise) {
+  const Model& m = stories();
+  const size_t V = static_cast<size_t>(m.config().n_vocab);
+  const Tokenizer& tok = m.tokenizer();
+  const std::vector<int32_t> pa = tok.encode("Once upon a time there was a little girl named Lily who loved to play", true);
+  const std::vector<int32_t> pb = tok.encode("The little dog ran to the park", true);
+  const std::vector<int32_t> pc = tok.encode("Tom and Sue", true);
+  ASSERT_GT(pa.size(), 12u);
+  auto opts = [](int S) {
+    return SessionOptions{.ctx_size = kCtx, .kv_type = DType::F32, .spec_chunk = S, .prefill_batch = 64};
+  };
+  const int32_t next_a = 5, next_b = 7;
+  const std::vector<int32_t> c_tokens{11, 12, 13};
+  // Alone: A with every prompt row's logits, B with its last, C decoding.
+  Device solo({.name = "solo", .threads = 1, .cores = {}});
+  std::vector<std::vector<float>> a_ref, c_ref;
+  std::vector<float> b_ref, a_next_ref, b_next_ref;
+  {
+    Session a(m, solo, opts(16)), b(m, solo, opts(8)), cs(m, solo, opts(16));
+    a.prefill(pa, PrefillLogits::kAll, [&](int64_t, const float* l) { a_ref.emplace_back(l, l + V); });
+    b.prefill(pb, PrefillLogits::kLast, [&](int64_t, const float* l) { b_ref.assign(l, l + V); });
+    cs.prefill(pc, PrefillLogits::kNone, [](int64_t, const float*) {});
+    for (int32_t t : c_tokens) {
+      const float* l = cs.decode(t);
+      c_ref.emplace_back(l, l + V);
+    }
+    const float* l = a.decode(next_a);
+    a_next_ref.assign(l, l + V);
+    l = b.decode(next_b);
+    b_next_ref.assign(l, l + V);
+  }
+  for (int threads : {1, 3}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    Device dev({.name = "batch", .threads = threads, .cores = {}});
+    BatchDecoder batch(m, dev);
+    Session a(m, dev, opts(16)), b(m, dev, opts(8)), cs(m, dev, opts(16));
+    cs.prefill(pc, PrefillLogits::kNone, [](int64_t, const float*) {});
+    const SpecConfig exact;
+    SpecStats stats;
+    stats.reset(m.config().n_layers);
+    std::vector<std::vector<float>> a_rows;
+    std::vector<int64_t> a_index;
+    std::vector<float> b_last;
+    size_t a_done = 0;
+    auto a_fn = [&](int64_t i, const float* l) {
+      a_index.push_back(static_cast<int64_t>(a_done) + i);
+      a_rows.emplace_back(l, l + V);
+    };
+    auto b_fn = [&](int64_t i, const float* l) {
+      EXPECT_EQ(i, static_cast<int64_t>(pb.size()) - 1);
+      b_last.assign(l, l + V);
+    };
+    const FunctionRef<void(int64_t, const float*)> on_a = a_fn, on_b = b_fn;
+    const std::span<const int32_t> A(pa), B(pb);
+    // Pass 1: C decodes; A's first 5 prompt tokens and all of B (its last row's logits).
+    const BatchRow row1[] = {{&cs, c_tokens[0], &exact, 0, &stats}};
+    const PrefillChunk pass1[] = {{&a, A.first(5), 0, &on_a}, {&b, B, static_cast<int64_t>(B.size()) - 1, &on_b}};
+    const float* l = batch.step(row1, pass1);
+    ASSERT_EQ(0, std::memcmp(l, c_ref[0].data(), V * sizeof(float)));
+    a_done = 5;
+    EXPECT_EQ(a.position(), 5);
+    EXPECT_EQ(b.position(), static_cast<int64_t>(pb.size()));
+    // Pass 2: the rest of A with no decode row; pass 3: C alone.
+    const PrefillChunk pass2[] = {{&a, A.subspan(5), 0, &on_a}};
+    batch.step({}, pass2);
+    const BatchRow row3[] = {{&cs, c_tokens[1], &exact, 1, &stats}};
+    l = batch.step(row3);
+    ASSERT_EQ(0, std::memcmp(l, c_ref[1].data(), V * sizeof(float)));
+    ASSERT_EQ(a_rows.size(), a_ref.size());
+    for (size_t i = 0; i < a_rows.size(); ++i) {
+      EXPECT_EQ(a_index[i], static_cast<int64_t>(i));
+      ASSERT_EQ(0, std::memcmp(a_rows[i].data(), a_ref[i].data(), V * sizeof(float))) << "prompt row " << i;
+    }
+    ASSERT_EQ(0, std::memcmp(b_last.data(), b_ref.data(), V * sizeof(float)));
+    // The caches they left: the next decode of every sequence, all three in one step.
+    const BatchRow row4[] = {{&cs, c_tokens[2], &exact, 2, &stats}, {&a, next_a, &exact, 0, &stats}, {&b, next_b, &exact, 0, &stats}};
+    l = batch.step(row4);
+    ASSERT_EQ(0, std::memcmp(l, c_ref[2].data(), V * sizeof(float)));
+    ASSERT_EQ(0, std::memcmp(l + V, a_next_ref.data(), V * sizeof(float)));
+    ASSERT_EQ(0, std::memcmp(l + 2 * V, b_next_ref.data(), V * sizeof(float)));
+  }
+}
+
 TEST(BatchDecoder, ErrorsLeaveEverySessionUntouched) {
   const Model& m = stories();
   Device dev({.name = "batch", .threads = 1, .cores = {}});
@@ -235,6 +321,12 @@ TEST(BatchDecoder, ErrorsLeaveEverySessionUntouched) {
   const BatchRow wrong_device[] = {{&elsewhere, 1, &exact, 0, &stats}};
   EXPECT_THROW(batch.step(wrong_device), Error);
   EXPECT_EQ(roomy.position(), 0);
+  // A prompt chunk without room fails the pass before any session moves.
+  const BatchRow one[] = {{&roomy, 1, &exact, 0, &stats}};
+  const PrefillChunk too_long[] = {{&full, std::span<const int32_t>(prompt).first(1), 1, nullptr}};
+  EXPECT_THROW(batch.step(one, too_long), Error);
+  EXPECT_EQ(roomy.position(), 0);
+  EXPECT_EQ(full.position(), 16);
 }
 
 }  // namespace

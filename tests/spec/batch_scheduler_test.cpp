@@ -124,6 +124,29 @@ TEST(BatchScheduler, ConcurrentEnginesEqualUnbatchedBitwise) {
   EXPECT_EQ(s.running, 0);
 }
 
+// A lone sequence on an idle device runs its steps on its own thread (no hand-off to the loop
+// thread), with the same results; with `direct` off every step goes through the loop.
+TEST(BatchScheduler, LoneSequenceRunsItsStepsDirectly) {
+  const Plan p{"The little dog ran to the park and", 40, AttentionMode::kSimulate, 0.8f, 7};
+  Engine alone_engine(stories(), engine_options(p, nullptr));
+  const Output alone = run(alone_engine, p);
+  for (bool direct : {true, false}) {
+    SCOPED_TRACE(direct ? "direct" : "through the loop");
+    BatchScheduler scheduler(stories(), {.threads = 2, .cores = {}, .prefill_chunk = 8, .gather_seconds = 0.002,
+                                         .direct = direct});
+    Engine e(stories(), engine_options(p, &scheduler));
+    const Output o = run(e, p);
+    ASSERT_EQ(alone.tokens, o.tokens);
+    ASSERT_EQ(alone.logits.size(), o.logits.size());
+    for (size_t k = 0; k < o.logits.size(); ++k) {
+      ASSERT_EQ(0, std::memcmp(alone.logits[k].data(), o.logits[k].data(), o.logits[k].size() * sizeof(float)));
+    }
+    const BatchSchedulerStats s = scheduler.stats();
+    EXPECT_EQ(s.steps, static_cast<int64_t>(o.tokens.size()) - 1);
+    EXPECT_EQ(s.direct_steps, direct ? s.steps : 0);
+  }
+}
+
 TEST(BatchScheduler, CancelledPrefillAndErrorsStayWithTheirSequence) {
   BatchScheduler scheduler(stories(), {.threads = 1, .cores = {}, .prefill_chunk = 8, .gather_seconds = 0.002});
   Plan p{long_prompt(), 10, AttentionMode::kExact, 0, 0};

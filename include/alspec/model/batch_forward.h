@@ -1,11 +1,14 @@
-// One decode step of several sequences at once (continuous batching). Each sequence is its own
-// Session (KV cache, position) on the same Model and Device; per layer the weights are read once
-// for the whole batch: ONE matmul over the n rows for Q/K/V, o_proj, gate/up/down and the LM head,
-// while norms, RoPE, the cache writes and attention stay per sequence.
+// One decode step of several sequences at once (continuous batching), optionally with prompt
+// chunks of other sequences in the same pass (chunked prefill). Each sequence is its own Session
+// (KV cache, position) on the same Model and Device; per layer the weights are read once for the
+// whole pass: ONE matmul over all rows (decode tokens and prompt tokens) for Q/K/V, o_proj,
+// gate/up/down and ONE for the LM head rows, while norms, RoPE, the cache writes and attention
+// stay per sequence (spread over the device's threads by sequence).
 //
 // Bitwise contract: row i of matmul equals matvec on x[i] (kernels/matmul.h), and every per-row
-// operation is the one Session::decode runs, so each sequence's logits equal those of its own
-// unbatched decode bit for bit, whatever the batch around it and the thread count.
+// operation is the one Session::decode / Session::prefill runs, so each sequence's logits equal
+// those of its own unbatched decode or prefill bit for bit, whatever the batch around it and the
+// thread count.
 #pragma once
 
 #include <cstdint>
@@ -17,26 +20,40 @@
 
 namespace alspec {
 
+// Prompt tokens of one sequence run in a pass: bitwise what Session::prefill gives for them
+// (exact attention with the session's S and the sink-window plan, as prefill uses).
+struct PrefillChunk {
+  Session* session = nullptr;
+  std::span<const int32_t> tokens;  // at [position(), position() + size)
+  int64_t logits_from = 0;          // tokens [logits_from, size) get logits; size = none
+  // on_logits(i, logits) for each token i >= logits_from of this chunk, in order.
+  const FunctionRef<void(int64_t index, const float* logits)>* on_logits = nullptr;
+};
+
 class BatchForward {
  public:
   // Throws Error(kInvalidArgument) for a tensor-parallel shard (batched decode runs unsharded).
   BatchForward(const Model& model, Device& device);
 
-  // Attention of `layer` for the batch: fills attn row i (q_dim floats) for sessions[i], whose
-  // query for this layer is ready (Session::attention_query).
+  // Attention of `layer` for the decode rows: fills attn row i (q_dim floats) for sessions[i],
+  // whose query for this layer is ready (Session::attention_query).
   using AttentionFn = FunctionRef<void(int layer, float* attn)>;
 
-  // Advances sessions[i] by tokens[i] (every session on this object's model and device, each at
-  // most once). Returns the logits, row i at i * n_vocab, valid until the next call. Throws
-  // Error(kInvalidArgument) before touching any session when one has no room for a token.
-  const float* step(std::span<Session* const> sessions, std::span<const int32_t> tokens, AttentionFn attention);
+  // Advances sessions[i] by tokens[i] and each chunk's session by its tokens (every session on
+  // this object's model and device, each at most once in the pass). Returns the decode rows'
+  // logits, row i at i * n_vocab, valid until the next call; chunks get theirs via on_logits
+  // before this returns. Throws Error(kInvalidArgument) before touching any session when one has
+  // no room for its tokens.
+  const float* step(std::span<Session* const> sessions, std::span<const int32_t> tokens, AttentionFn attention,
+                    std::span<const PrefillChunk> prefills = {});
 
  private:
   const Model& model_;
   Device& device_;
-  // Row-major scratch of the batch: normed residuals, Q/K/V, attention outputs, projections,
-  // gate/up, logits.
-  std::vector<float> xn_, q_, k_, v_, attn_, proj_, gate_, up_, logits_;
+  // Row-major scratch of the pass (decode rows first, then the chunks' tokens): residuals of the
+  // prompt rows, normed residuals, Q/K/V, attention outputs, projections, gate/up, logits.
+  std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_, logits_;
+  std::vector<DecodeQuery> queries_;
 };
 
 }  // namespace alspec

@@ -86,6 +86,9 @@ class Session {
   AttentionShape attention_shape() const;
 
  private:
+  // BatchForward runs prompt chunks of several sessions in one pass (continuous batching): it
+  // stores their K/V rows and advances pos_ as prefill() does.
+  friend class BatchForward;
   void check_room(int64_t n) const;
   void finish_attention_input(int layer);  // q_, k_, v_ projected: finish them, store K/V
   // y[n][n_embd] = W x for the chunked wo / w_down: this rank's chunk products, all-gathered,

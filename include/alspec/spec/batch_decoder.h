@@ -34,7 +34,8 @@ class BatchDecoder {
  public:
   BatchDecoder(const Model& model, Device& device);
   // Advances every row by its token; row i's logits at i * n_vocab, valid until the next call.
-  const float* step(std::span<const BatchRow> rows);
+  // `prefills`: prompt chunks of other sequences run in the same pass (BatchForward::step).
+  const float* step(std::span<const BatchRow> rows, std::span<const PrefillChunk> prefills = {});
 
  private:
   void attention(std::span<const BatchRow> rows, int layer, float* attn);

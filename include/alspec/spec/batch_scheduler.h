@@ -1,9 +1,10 @@
 // Continuous batching for many sequences on one device. Sequences (Engines built with
 // EngineOptions::scheduler, each with its own Session and KV cache) submit decode steps and
-// prefills from their own threads; one loop thread owns the device and runs, per iteration,
-// ONE batched decode step of every sequence waiting for a step (BatchDecoder: the weights are read
-// once per layer for the whole batch) and then at most `prefill_chunk` prompt tokens of the oldest
-// waiting prefill, so a long prompt never stalls running sequences for more than one chunk.
+// prefills from their own threads; one loop thread owns the device and runs, per iteration, ONE
+// pass over the weights (BatchDecoder / BatchForward: the weights are read once per layer for the
+// whole pass) with a decode step of every sequence waiting for one and at most `prefill_chunk`
+// prompt tokens of the waiting prefills, oldest first (several prompts share the pass), so a long
+// prompt never stalls running sequences for more than one chunk per step.
 // Sequences join and leave between steps. Per sequence the results are bitwise those of an
 // unbatched Engine (BatchDecoder's contract; prefill is exact and independent of its chunking).
 #pragma once
@@ -28,11 +29,15 @@ namespace alspec {
 struct BatchSchedulerOptions {
   int threads = 0;         // threads of the shared device; 0 = every available core
   std::vector<int> cores;  // cores to pin them to; empty = unpinned
-  int prefill_chunk = 64;  // prompt tokens prefilled between two decode steps (>= 1)
+  int prefill_chunk = 64;  // prompt tokens per pass, over all waiting prefills (>= 1)
   // After a step, how long the next one waits for the sequences of the previous step to submit
   // their next token (they sample and stream in between); a sequence that is late joins the step
   // after. Bounded, so a slow client or a finished sequence delays the batch by at most this.
   double gather_seconds = 0.002;
+  // A sequence that submits a decode step while the device is idle and no other sequence is
+  // expected (a lone client) runs the step on its own thread instead of handing it to the loop
+  // thread and waiting to be woken (two thread wake-ups per token). Same results either way.
+  bool direct = true;
 };
 
 // Totals since start, for /metrics.
@@ -40,7 +45,8 @@ struct BatchSchedulerStats {
   int64_t steps = 0;           // batched decode steps
   int64_t rows = 0;            // sequence-steps decoded (rows / steps = mean batch size)
   int64_t prefill_tokens = 0;  // prompt tokens prefilled
-  int64_t prefill_chunks = 0;
+  int64_t prefill_chunks = 0;  // pieces of prompts run (one per prompt per pass)
+  int64_t direct_steps = 0;    // of `steps`, run on the submitting thread (BatchSchedulerOptions::direct)
   int running = 0;             // sequences with a step or prefill waiting now
 };
 
@@ -60,7 +66,7 @@ class BatchScheduler {
   // on device() and not used by anyone else meanwhile.
   // One decode step of `session` in `spec`'s mode, batched with the others; n_vocab logits into `logits`.
   void decode(Session& session, int32_t token, const SpecConfig& spec, int64_t step, SpecStats& stats, float* logits);
-  // Session::prefill, run in chunks of prefill_chunk tokens between decode steps. Validated
+  // Session::prefill, run in chunks of at most prefill_chunk tokens in the decode passes. Validated
   // (room, token ids) before anything runs.
   void prefill(Session& session, std::span<const int32_t> tokens, PrefillLogits which,
                FunctionRef<void(int64_t index, const float* logits)> on_logits);
@@ -71,7 +77,11 @@ class BatchScheduler {
   struct Job;
   void submit(Job& job);
   void loop();
-  void run_prefill_chunk(Job& job);
+  // Runs one pass of `batch` (decode jobs) and `taken[k]` prompt tokens of each prefill job, with
+  // `lock` (on mu_) released meanwhile; then records the outcome and wakes the submitters. The
+  // caller holds the device (busy_).
+  void run_pass(std::unique_lock<std::mutex>& lock, std::span<Job* const> batch, std::span<Job* const> prefill_jobs,
+                std::span<const size_t> taken);
 
   const Model& model_;
   BatchSchedulerOptions options_;
@@ -85,6 +95,7 @@ class BatchScheduler {
   std::set<const Session*> expected_;  // in the last step, next token not yet submitted
   BatchSchedulerStats stats_;
   bool stopping_ = false;
+  bool busy_ = false;  // the device runs a pass (on the loop thread or a submitter's)
   std::vector<BatchRow> rows_;
   std::thread thread_;
 };
