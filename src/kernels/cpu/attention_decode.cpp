@@ -96,6 +96,7 @@ struct Task {
   int seq;
   int group;
   int64_t chunk;  // -1: the sink+window state
+  int n_seq = 1;  // > 1: chunk `chunk` of sequences [seq, seq + n_seq) at once (query-tiled prefill)
 };
 
 struct Plan {
@@ -141,14 +142,22 @@ size_t slot_index(const SeqPlan& p, int group, int64_t chunk) {
 // Everything one call needs, shared by the phases.
 class DecodeRun {
  public:
-  DecodeRun(const AttentionShape& shape, std::span<const DecodeQuery* const> queries, int S, SpecPredictor predictor)
+  // `allow_tiles`: the call may run consecutive queries of one sequence (a prefill batch) through
+  // the query-tiled kernel (bitwise the same states, see attention_rows.h).
+  DecodeRun(const AttentionShape& shape, std::span<const DecodeQuery* const> queries, int S, SpecPredictor predictor,
+            bool allow_tiles = false)
       : shape_(shape), queries_(queries), S_(S), n_rep_(shape.n_heads / shape.n_kv_heads),
-        plan_(make_plan(shape, queries, S, predictor)), rows_(rows_kernel(attention_simd_level(shape.head_dim))) {
+        plan_(make_plan(shape, queries, S, predictor)), level_(attention_simd_level(shape.head_dim)),
+        rows_(rows_kernel(level_)) {
     for (const SeqPlan& p : plan_.seqs) {
       if (p.quest) {
         selected_.resize(queries.size() * static_cast<size_t>(shape.n_kv_heads));
         break;
       }
+    }
+    if (allow_tiles && selected_.empty() && consecutive_queries()) {
+      tile_q_ = std::min(attention_detail::tiled_queries(level_, group_rows(*queries[0], 0)), kMaxTileQueries);
+      if (tile_q_ < 2) tile_q_ = 0;
     }
     // Reused across calls on this thread: decode runs once per layer and token, and a fresh
     // multi-MiB buffer per call would page-fault every time. Hence no nesting on one thread.
@@ -181,10 +190,74 @@ class DecodeRun {
     return {g.acc + static_cast<size_t>(h) * static_cast<size_t>(shape_.head_dim), g.m + h, g.l + h};
   }
 
+  // Queries 0, 1, ... of one sequence at consecutive positions, all reading the same cache view.
+  bool consecutive_queries() const {
+    if (queries_.size() < 2) return false;
+    const DecodeQuery& a = *queries_[0];
+    for (size_t i = 1; i < queries_.size(); ++i) {
+      const DecodeQuery& b = *queries_[i];
+      if (b.pos != a.pos + static_cast<int64_t>(i) || b.kv.k != a.kv.k || b.kv.v != a.kv.v ||
+          b.kv.k_first != a.kv.k_first || b.kv.k_blocks != a.kv.k_blocks || b.kv.type != a.kv.type ||
+          b.kv.capacity != a.kv.capacity) {
+        return false;
+      }
+    }
+    return true;
+  }
+
+  GroupRows group_rows(const DecodeQuery& q, int group) const {
+    const int d = shape_.head_dim;
+    GroupRows rows{q.q + static_cast<size_t>(group) * static_cast<size_t>(n_rep_) * static_cast<size_t>(d),
+                   n_rep_,
+                   d,
+                   1.0f / std::sqrt(static_cast<float>(d)),
+                   q.kv.type,
+                   q.kv.k_row(group, 0),
+                   q.kv.v_row(group, 0),
+                   q.kv.row_bytes()};
+    rows.k_blocks = q.kv.k_blocks;
+    rows.k_first = q.kv.k_first;
+    return rows;
+  }
+
   // Tasks: sink+window of split sequences, and/or the chunks (all, or only of split sequences).
+  // With query tiles: per tile of tile_q_ consecutive queries, their sink+window tasks, then per
+  // KV group each chunk index as one task for the whole tile where every query of the tile has
+  // that chunk at the same place (else one task per query).
   std::vector<Task> tasks(bool sink_window, bool chunks_of_split, bool chunks_of_plain) const {
     std::vector<Task> t;
-    for (int s = 0; s < n_seqs(); ++s) {
+    int first_untiled = 0;
+    if (tile_q_ > 0) {
+      auto want_chunks = [&](int s) { return seq(s).split ? chunks_of_split : chunks_of_plain; };
+      for (int s0 = 0; s0 + tile_q_ <= n_seqs(); s0 += tile_q_) {
+        const int s1 = s0 + tile_q_;
+        for (int s = s0; s < s1; ++s) {
+          if (!seq(s).split || !sink_window) continue;
+          for (int g = 0; g < shape_.n_kv_heads; ++g) t.push_back({s, g, -1});
+        }
+        int64_t max_chunks = 0;
+        for (int s = s0; s < s1; ++s) {
+          if (want_chunks(s)) max_chunks = std::max(max_chunks, seq(s).n_chunks);
+        }
+        for (int g = 0; g < shape_.n_kv_heads; ++g) {
+          for (int64_t c = 0; c < max_chunks; ++c) {
+            bool whole = true;
+            for (int s = s0; s < s1; ++s) {
+              whole = whole && want_chunks(s) && c < seq(s).n_chunks && seq(s).chunk_begin == seq(s0).chunk_begin;
+            }
+            if (whole) {
+              t.push_back({s0, g, c, tile_q_});
+              continue;
+            }
+            for (int s = s0; s < s1; ++s) {
+              if (want_chunks(s) && c < seq(s).n_chunks) t.push_back({s, g, c});
+            }
+          }
+        }
+        first_untiled = s1;
+      }
+    }
+    for (int s = first_untiled; s < n_seqs(); ++s) {
       const SeqPlan& p = seq(s);
       const bool want_chunks = p.split ? chunks_of_split : chunks_of_plain;
       for (int g = 0; g < shape_.n_kv_heads; ++g) {
@@ -201,20 +274,17 @@ class DecodeRun {
     const SeqPlan& p = seq(task.seq);
     const DecodeQuery& q = *queries_[static_cast<size_t>(task.seq)];
     const int d = shape_.head_dim;
-    GroupRows rows{q.q + static_cast<size_t>(task.group) * static_cast<size_t>(n_rep_) * static_cast<size_t>(d),
-                   n_rep_,
-                   d,
-                   1.0f / std::sqrt(static_cast<float>(d)),
-                   q.kv.type,
-                   q.kv.k_row(task.group, 0),
-                   q.kv.v_row(task.group, 0),
-                   q.kv.row_bytes()};
-    rows.k_blocks = q.kv.k_blocks;
-    rows.k_first = q.kv.k_first;
+    GroupRows rows = group_rows(q, task.group);
     thread_local std::vector<float> scratch;
-    const size_t need = attention_detail::group_rows_scratch_floats(n_rep_, d) + 16;  // + alignment slack
+    const size_t need = std::max(attention_detail::group_rows_scratch_floats(n_rep_, d),
+                                 attention_detail::tiled_scratch_floats(n_rep_, kMaxTileQueries)) +
+                        16;  // + alignment slack
     if (scratch.size() < need) scratch.resize(need);
     float* scratch64 = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(scratch.data()) + 63) & ~uintptr_t{63});
+    if (task.n_seq > 1) {
+      run_tile_task(task, scratch64);
+      return;
+    }
     if (task.chunk < 0 && p.quest) {
       run_quest_spec(task, rows, scratch64);
       return;
@@ -260,6 +330,37 @@ class DecodeRun {
     if (from < end) rows_(rows, from, end, state(slot), scratch64);
   }
 
+  // Chunk `task.chunk` of the queries [task.seq, task.seq + task.n_seq) (same chunk_begin): the
+  // whole tiles every one of them reads, [begin, shared_end), in one pass of the tiled kernel, then
+  // each query's own rest [shared_end, end) with the row kernel. A state split at a tile boundary is
+  // bitwise the state of one call (the row kernels carry nothing across tiles but acc, m and l).
+  void run_tile_task(const Task& task, float* scratch64) const {
+    const int n = task.n_seq;
+    GroupRows rows[kMaxTileQueries];
+    GroupState st[kMaxTileQueries];
+    int64_t ends[kMaxTileQueries];
+    const int64_t begin = seq(task.seq).chunk_begin + task.chunk * kAttentionChunkRows;
+    int64_t min_end = begin + kAttentionChunkRows;
+    for (int m = 0; m < n; ++m) {
+      const SeqPlan& p = seq(task.seq + m);
+      rows[m] = group_rows(*queries_[static_cast<size_t>(task.seq + m)], task.group);
+      ends[m] = std::min(begin + kAttentionChunkRows, p.chunk_end);
+      min_end = std::min(min_end, ends[m]);
+      const size_t slot = slot_index(p, task.group, task.chunk);
+      for (int h = 0; h < n_rep_; ++h) reset_attention_state(head_state(slot, h), shape_.head_dim);
+      st[m] = state(slot);
+    }
+    constexpr int TR = attention_detail::kAttentionTileRows;
+    int64_t shared_end = begin + (min_end - begin) / TR * TR;
+    if ((begin + rows[0].k_first) % kKeyBlockRows != 0) shared_end = begin;
+    if (shared_end > begin) attention_detail::accumulate_rows_tiled(level_, rows, begin, shared_end, st, scratch64);
+    for (int m = 0; m < n; ++m) {
+      if (shared_end >= ends[m]) continue;
+      rows[m].prefetch_end = std::min(ends[m] + kAttentionChunkRows, seq(task.seq + m).chunk_end);
+      rows_(rows[m], shared_end, ends[m], st[m], scratch64);
+    }
+  }
+
   // The O_spec state of the page predictor: selects the group's pages, then folds the sink, the
   // selected pages (runs of adjacent pages as one range) and the window, in row order.
   void run_quest_spec(const Task& task, GroupRows& rows, float* scratch64) const {
@@ -301,8 +402,10 @@ class DecodeRun {
     dev.parallel_for_contiguous(tasks.size(), [&](size_t i, int) {
       const Task& t = tasks[i];
       run_task(t);
-      const size_t unit = static_cast<size_t>(t.seq) * n_groups + static_cast<size_t>(t.group);
-      if (pending[unit].fetch_sub(1, std::memory_order_acq_rel) == 1) group_done(t.seq, t.group);
+      for (int s = t.seq; s < t.seq + t.n_seq; ++s) {
+        const size_t unit = static_cast<size_t>(s) * n_groups + static_cast<size_t>(t.group);
+        if (pending[unit].fetch_sub(1, std::memory_order_acq_rel) == 1) group_done(s, t.group);
+      }
     });
   }
 
@@ -310,8 +413,10 @@ class DecodeRun {
   std::vector<std::atomic<int64_t>> count_tasks(const std::vector<Task>& tasks) const {
     std::vector<std::atomic<int64_t>> pending(queries_.size() * static_cast<size_t>(shape_.n_kv_heads));
     for (const Task& t : tasks) {
-      pending[static_cast<size_t>(t.seq) * static_cast<size_t>(shape_.n_kv_heads) + static_cast<size_t>(t.group)]
-          .fetch_add(1, std::memory_order_relaxed);
+      for (int s = t.seq; s < t.seq + t.n_seq; ++s) {
+        pending[static_cast<size_t>(s) * static_cast<size_t>(shape_.n_kv_heads) + static_cast<size_t>(t.group)]
+            .fetch_add(1, std::memory_order_relaxed);
+      }
     }
     return pending;
   }
@@ -347,7 +452,10 @@ class DecodeRun {
   int S_;
   int n_rep_;
   Plan plan_;
+  SimdLevel level_;
   AccumulateRowsFn rows_;
+  static constexpr int kMaxTileQueries = 4;
+  int tile_q_ = 0;  // queries per tile of the tiled prefill kernel; 0: per query
   float* slots_ = nullptr;
   // Pages of the page predictor per (sequence, KV group); written by the group's O_spec task,
   // read by its middle chunks in a later phase.
@@ -358,6 +466,25 @@ class DecodeRun {
 thread_local bool DecodeRun::in_use_ = false;
 
 }  // namespace
+
+namespace attention_detail {
+
+int tiled_queries(SimdLevel level, const GroupRows& g) {
+  switch (level) {
+    case SimdLevel::kAvx512: return tiled_queries_avx512(g);
+    default: return 0;
+  }
+}
+
+void accumulate_rows_tiled(SimdLevel level, const GroupRows* g, int64_t begin, int64_t end, const GroupState* s,
+                           float* scratch) {
+  switch (level) {
+    case SimdLevel::kAvx512: return accumulate_rows_tiled_avx512(g, begin, end, s, scratch);
+    default: return;
+  }
+}
+
+}  // namespace attention_detail
 
 SimdLevel attention_simd_level(int head_dim) {
   SimdLevel level = simd_level();
@@ -379,7 +506,7 @@ void flash_decode(Device& dev, const AttentionShape& shape, std::span<const Deco
     check_query(shape, batch[i], i);
     queries.push_back(&batch[i]);
   }
-  const DecodeRun run(shape, queries, spec_chunk, predictor);
+  const DecodeRun run(shape, queries, spec_chunk, predictor, /*allow_tiles=*/true);
   auto finish = [&](int s, int g) { run.finish_group(s, g, queries[static_cast<size_t>(s)]->out); };
   if (run.any_quest()) {
     // The middle chunks need the selected pages: the O_spec states first, as the speculative

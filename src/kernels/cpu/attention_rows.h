@@ -64,4 +64,30 @@ void accumulate_rows_scalar(const GroupRows& g, int64_t begin, int64_t end, Grou
 void accumulate_rows_avx2(const GroupRows& g, int64_t begin, int64_t end, GroupState s, float* scratch);
 void accumulate_rows_avx512(const GroupRows& g, int64_t begin, int64_t end, GroupState s, float* scratch);
 
+// ---- query-tiled prefill kernel ------------------------------------------------------------------
+// Prefill asks for the attention of consecutive query tokens of one sequence; for a stretch of rows
+// that several of them read in the same chunk and at the same tile offsets, the tiled kernel folds
+// those rows into all their states in one pass, so each K/V element is loaded and decoded once per
+// tile of queries instead of once per query. Each query's state is bitwise what
+// accumulate_rows_<level> gives for the same rows (same q·k chains, same softmax step per head,
+// same p·V order; only the loops around them are reordered).
+
+// Queries per tile of the tiled kernel for the group's configuration at `level`; 0 where there is
+// none (the caller then runs the per-query kernel).
+int tiled_queries(SimdLevel level, const GroupRows& g);
+
+// Max scratch floats of accumulate_rows_tiled (64-byte aligned).
+inline size_t tiled_scratch_floats(int n_rep, int n_queries) {
+  return static_cast<size_t>(n_queries) * static_cast<size_t>(n_rep) * (kAttentionTileRows + 1) + 64;
+}
+
+// Rows [begin, end) into the states s[0 .. n) of queries g[0 .. n), n = tiled_queries(level, g[0]).
+// The queries differ only in q; (end - begin) is a multiple of kAttentionTileRows and begin + k_first
+// a multiple of kKeyBlockRows.
+void accumulate_rows_tiled(SimdLevel level, const GroupRows* g, int64_t begin, int64_t end, const GroupState* s,
+                           float* scratch);
+
+int tiled_queries_avx512(const GroupRows& g);
+void accumulate_rows_tiled_avx512(const GroupRows* g, int64_t begin, int64_t end, const GroupState* s, float* scratch);
+
 }  // namespace alspec::attention_detail
