@@ -15,7 +15,8 @@
    mean KL(exact || run) of the full next-token distributions and top-1 agreement with exact,
    in float64 from the logits files (`--logits-out`, deleted after use unless --keep-logits).
 
-Writes OUT/results.json (one object per run) and OUT/table.md, and prints the table.
+Writes OUT/results.json (one object per run), OUT/table.md and each run's score output without
+its per-token rows (OUT/RUN-λ.json: per-layer hits), and prints the table.
 """
 import argparse
 import json
@@ -112,6 +113,8 @@ def main():
         if not args.keep_logits:
             os.remove(logits_file)
         spec = r.get("speculation", {})
+        with open(os.path.join(args.out, f"{name}-{lam}.json"), "w") as f:  # per-layer counts, timings
+            json.dump({k: v for k, v in r.items() if k not in ("per_token", "tokens")}, f, indent=1)
         row = {"run": name, "lambda": lam, "spec_chunk": args.spec_chunk, "prefill": args.prefill,
                "decode": args.decode, "checks": spec.get("checks", 0), "hits": spec.get("hits", 0),
                "hit_rate": spec.get("hit_rate"), "seconds": round(r["seconds"], 1),
