@@ -54,6 +54,7 @@ const float* BatchForward::step(std::span<Session* const> sessions, std::span<co
   const size_t QD = static_cast<size_t>(c.q_dim()), KD = static_cast<size_t>(c.kv_dim()), F = static_cast<size_t>(c.n_ff);
   const size_t V = static_cast<size_t>(c.n_vocab);
   x_.resize(P * E);
+  prompt_queries_.resize(P);
   xn_.resize(R * E);
   q_.resize(R * QD);
   k_.resize(R * KD);
@@ -78,11 +79,7 @@ const float* BatchForward::step(std::span<Session* const> sessions, std::span<co
       return;
     }
     const PrefillChunk& p = prefills[u - N];
-    for (size_t i = 0; i < p.tokens.size(); ++i) {
-      float* xi = x(first_row[u - N] + i);
-      model_.embed(p.tokens[i], xi);
-      if (c.embed_scale != 1.0f) scale_inplace(xi, c.embed_scale, c.n_embd);
-    }
+    for (size_t i = 0; i < p.tokens.size(); ++i) embed_row(model_, p.tokens[i], x(first_row[u - N] + i));
   });
   for (int l = 0; l < c.n_layers; ++l) {
     const auto& L = model_.layer(l);
@@ -95,12 +92,10 @@ const float* BatchForward::step(std::span<Session* const> sessions, std::span<co
         return;
       }
       const PrefillChunk& p = prefills[u - N];
-      Session& s = *p.session;
-      for (size_t i = 0; i < p.tokens.size(); ++i) {  // as Session::prefill: finish, store, in order
+      for (size_t i = 0; i < p.tokens.size(); ++i) {  // as Session::prefill: in position order
         const size_t r = first_row[u - N] + i;
-        const int64_t pos = s.pos_ + static_cast<int64_t>(i);
-        finish_qkv(c, L, l, &q_[r * QD], &k_[r * KD], &v_[r * KD], pos);
-        s.kv_.store(l, pos, &k_[r * KD], &v_[r * KD]);
+        prompt_queries_[r - N] =
+            p.session->prompt_row(l, static_cast<int64_t>(i), &q_[r * QD], &k_[r * KD], &v_[r * KD], &attn_[r * QD]);
       }
     });
     if (N > 0) attention(l, attn_.data());
@@ -112,12 +107,9 @@ const float* BatchForward::step(std::span<Session* const> sessions, std::span<co
       if (seen) continue;
       queries_.clear();
       for (size_t w = u; w < C; ++w) {
-        const Session& s = *prefills[w].session;
-        if (s.options().spec_chunk != S) continue;
-        for (size_t i = 0; i < prefills[w].tokens.size(); ++i) {
-          const size_t r = first_row[w] + i;
-          queries_.push_back(layer_query(c, s.kv_cache(), l, &q_[r * QD], s.pos_ + static_cast<int64_t>(i), &attn_[r * QD]));
-        }
+        if (prefills[w].session->options().spec_chunk != S) continue;
+        queries_.insert(queries_.end(), prompt_queries_.begin() + static_cast<std::ptrdiff_t>(first_row[w] - N),
+                        prompt_queries_.begin() + static_cast<std::ptrdiff_t>(first_row[w + 1] - N));
       }
       flash_decode(device_, prefills[u].session->attention_shape(), queries_, S);
     }
@@ -153,11 +145,8 @@ const float* BatchForward::step(std::span<Session* const> sessions, std::span<co
     (*prefills[u].on_logits)(static_cast<int64_t>(r - first_row[u]), &logits_[k * V]);
   }
   for (size_t u = 0; u < C; ++u) {
-    Session& s = *prefills[u].session;
     if (prefills[u].tokens.empty()) continue;
-    // As prefill: keep the last row's residual, advance the position.
-    std::copy_n(x(first_row[u + 1] - 1), E, s.residual().begin());
-    s.pos_ += static_cast<int64_t>(prefills[u].tokens.size());
+    prefills[u].session->end_prompt_rows(x(first_row[u + 1] - 1), static_cast<int64_t>(prefills[u].tokens.size()));
   }
   return logits_.data();
 }

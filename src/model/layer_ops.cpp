@@ -33,6 +33,12 @@ void head_norm(float* v, const float* w, int n_heads, int head_dim, float eps) {
 
 }  // namespace
 
+void embed_row(const Model& m, int32_t token, float* x) {
+  const ModelConfig& c = m.config();
+  m.embed(token, x);
+  if (c.embed_scale != 1.0f) scale_inplace(x, c.embed_scale, c.n_embd);
+}
+
 // Everything between the Q/K/V projections and the cache write, for one token: biases, QK-norm,
 // RoPE with the layer's frequencies. Shared by decode and prefill so both stay bitwise equal.
 void finish_qkv(const ModelConfig& c, const LayerWeights& L, int layer, float* q, float* k, float* v, int64_t pos) {

@@ -11,6 +11,9 @@
 
 namespace alspec {
 
+// x[n_embd] = embedding(token), times the model's embedding scale when it has one.
+void embed_row(const Model& m, int32_t token, float* x);
+
 // Everything between the Q/K/V projections and the cache write, for one token: biases, QK-norm,
 // RoPE with the layer's frequencies.
 void finish_qkv(const ModelConfig& c, const LayerWeights& L, int layer, float* q, float* k, float* v, int64_t pos);

@@ -95,8 +95,7 @@ void Session::check_room(int64_t n) const {
 
 void Session::begin_token(int32_t token) {
   check_room(1);
-  model_.embed(token, x_.data());
-  if (model_.config().embed_scale != 1.0f) scale_inplace(x_.data(), model_.config().embed_scale, model_.config().n_embd);
+  embed_row(model_, token, x_.data());
 }
 
 void Session::attention_input(int layer) {
@@ -269,10 +268,7 @@ void Session::prefill(std::span<const int32_t> tokens, PrefillLogits which,
     T.resize(N * E);
     G.resize(N * c.n_ff);
     U.resize(N * c.n_ff);
-    for (size_t i = 0; i < N; ++i) {
-      model_.embed(tokens[static_cast<size_t>(start) + i], &X[i * E]);
-      if (c.embed_scale != 1.0f) scale_inplace(&X[i * E], c.embed_scale, c.n_embd);
-    }
+    for (size_t i = 0; i < N; ++i) embed_row(model_, tokens[static_cast<size_t>(start) + i], &X[i * E]);
     for (int l = 0; l < c.n_layers; ++l) {
       const auto& L = model_.layer(l);
       for (size_t i = 0; i < N; ++i) rmsnorm(&X[i * E], L.attn_norm, &XN[i * E], c.n_embd, c.rms_eps);
@@ -281,13 +277,8 @@ void Session::prefill(std::span<const int32_t> tokens, PrefillLogits which,
       matmul(device_, L.wv, XN.data(), n, V.data());
       std::vector<DecodeQuery> batch(N);
       for (size_t i = 0; i < N; ++i) {
-        float* q = &Q[i * c.q_dim()];
-        float* k = &K[i * c.kv_dim()];
-        float* v = &V[i * c.kv_dim()];
-        const int64_t p = pos_ + static_cast<int64_t>(i);
-        finish_qkv(c, L, l, q, k, v, p);
-        kv_.store(l, p, k, v);
-        batch[i] = layer_query(c, kv_, l, q, p, &A[i * c.q_dim()]);
+        batch[i] = prompt_row(l, static_cast<int64_t>(i), &Q[i * c.q_dim()], &K[i * c.kv_dim()], &V[i * c.kv_dim()],
+                              &A[i * c.q_dim()]);
       }
       flash_decode(device_, shape, batch, options_.spec_chunk);
       if (L.wo_chunks.empty()) {
@@ -326,10 +317,22 @@ void Session::prefill(std::span<const int32_t> tokens, PrefillLogits which,
       lm_head(XN.data(), m, LG.data());
       for (int64_t i = 0; i < m; ++i) on_logits(start + first + i, &LG[static_cast<size_t>(i) * c.n_vocab]);
     }
-    // Keep the last row's residual, so a decode step after prefill starts from a known state.
-    std::copy_n(&X[(N - 1) * E], E, x_.begin());
-    pos_ += n;
+    end_prompt_rows(&X[(N - 1) * E], n);
   }
+}
+
+DecodeQuery Session::prompt_row(int layer, int64_t i, float* q, float* k, float* v, float* out) {
+  const auto& c = model_.config();
+  const int64_t p = pos_ + i;
+  finish_qkv(c, model_.layer(layer), layer, q, k, v, p);
+  kv_.store(layer, p, k, v);
+  return layer_query(c, kv_, layer, q, p, out);
+}
+
+void Session::end_prompt_rows(const float* last_residual, int64_t n) {
+  // Keep the last row's residual, so a decode step after prefill starts from a known state.
+  std::copy_n(last_residual, x_.size(), x_.begin());
+  pos_ += n;
 }
 
 }  // namespace alspec

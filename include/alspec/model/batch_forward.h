@@ -53,7 +53,8 @@ class BatchForward {
   // Row-major scratch of the pass (decode rows first, then the chunks' tokens): residuals of the
   // prompt rows, normed residuals, Q/K/V, attention outputs, projections, gate/up, logits.
   std::vector<float> x_, xn_, q_, k_, v_, attn_, proj_, gate_, up_, logits_;
-  std::vector<DecodeQuery> queries_;
+  std::vector<DecodeQuery> prompt_queries_;  // per prompt row of the pass
+  std::vector<DecodeQuery> queries_;         // one flash_decode call's prompt rows
 };
 
 }  // namespace alspec

@@ -86,9 +86,14 @@ class Session {
   AttentionShape attention_shape() const;
 
  private:
-  // BatchForward runs prompt chunks of several sessions in one pass (continuous batching): it
-  // stores their K/V rows and advances pos_ as prefill() does.
+  // BatchForward runs prompt chunks of several sessions in one pass (continuous batching) through
+  // the same two steps prefill() uses for its rows: prompt_row and end_prompt_rows.
   friend class BatchForward;
+  // Prompt row i (position position() + i) of `layer`, Q/K/V projected: biases, QK-norm, RoPE,
+  // K/V stored; returns its exact attention query writing to `out`.
+  DecodeQuery prompt_row(int layer, int64_t i, float* q, float* k, float* v, float* out);
+  // After n prompt rows: keep the last row's residual, advance position() by n.
+  void end_prompt_rows(const float* last_residual, int64_t n);
   void check_room(int64_t n) const;
   void finish_attention_input(int layer);  // q_, k_, v_ projected: finish them, store K/V
   // y[n][n_embd] = W x for the chunked wo / w_down: this rank's chunk products, all-gathered,
