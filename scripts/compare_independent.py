@@ -26,6 +26,8 @@ import tempfile
 
 import numpy as np
 
+from logits_math import log_softmax
+
 MODELS = ["smollm2-135m-instruct-q4_1", "gemma3-270m-q4_k_m",
           "qwen2.5-coder-0.5b-instruct-awq-q4_k_m", "qwen2.5-coder-1.5b-instruct-q4_k_m"]
 
@@ -67,11 +69,6 @@ json.dump(out, open(sys.argv[2], "w"))
 """
 
 
-def logsoftmax(x):
-    x = x - x.max(-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(-1, keepdims=True))
-
-
 def compare(ref, ours, block=32):
     """ref, ours: [positions][vocab] logits of the same positions. Returns a metrics dict.
     Rows are processed in blocks to bound memory on long texts with large vocabularies."""
@@ -79,7 +76,7 @@ def compare(ref, ours, block=32):
     kl, top1, margin, maxdiff = [], [], [], 0.0
     for b in range(0, ref.shape[0], block):
         r, o = ref[b:b + block, :n].astype(np.float64), ours[b:b + block, :n].astype(np.float64)
-        lp, lq = logsoftmax(r), logsoftmax(o)
+        lp, lq = log_softmax(r), log_softmax(o)
         kl.append((np.exp(lp) * (lp - lq)).sum(-1))
         top1.append(lp.argmax(-1) == lq.argmax(-1))
         srt = np.partition(lp, n - 2, axis=-1)[:, -2:]

@@ -27,6 +27,8 @@ import time
 
 import numpy as np
 
+from logits_math import log_softmax
+
 
 def run_score(args, tokens_file, logits_file, extra):
     cmd = [args.alspec, "score", "-m", args.model, "-t", str(args.threads), "-c", str(args.ctx),
@@ -45,11 +47,6 @@ def load_rows(path, n_vocab):
     if rows.size % n_vocab:
         sys.exit(f"{path}: {rows.size} floats is not a multiple of n_vocab {n_vocab}")
     return rows.reshape(-1, n_vocab).astype(np.float64)
-
-
-def log_softmax(x):
-    m = x.max(axis=1, keepdims=True)
-    return x - m - np.log(np.exp(x - m).sum(axis=1, keepdims=True))
 
 
 def main():

@@ -34,13 +34,9 @@ import llama_cpp.llama as L
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 from bench_llamacpp import no_extra_bufts  # noqa: E402  (the AMX workaround, one copy)
+from logits_math import log_softmax  # noqa: E402
 
 no_extra_bufts()
-
-
-def log_softmax(x):
-    x = x - x.max(-1, keepdims=True)
-    return x - np.log(np.exp(x).sum(-1, keepdims=True))
 
 
 def main():

@@ -2,9 +2,11 @@
 # Run llama-cpp-python on the token ids transformers produced; compare per-position logits.
 # Usage: build/llcpp-venv/bin/python scripts/reference/llcpp_cmp.py models/M.gguf OUT/hf-M
 # (OUT/hf-M.* from hf_load.py); prints one JSON object.
-import sys, json, time
+import os, sys, json, time
 import numpy as np
 import noamx  # noqa: F401
+sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+from logits_math import log_softmax  # noqa: E402
 from llama_cpp import Llama
 path, hfbase = sys.argv[1], sys.argv[2]
 hf = json.load(open(hfbase + ".json"))
@@ -15,10 +17,8 @@ llm = Llama(model_path=path, n_ctx=256, n_threads=2, logits_all=True, verbose=Fa
 load_s = time.time() - t0
 llm.reset(); llm.eval(ids)
 ll = np.array(llm.scores[:len(ids)], dtype=np.float64)
-def logsoftmax(x):
-    x = x - x.max(-1, keepdims=True); return x - np.log(np.exp(x).sum(-1, keepdims=True))
 n = min(ll.shape[1], hl.shape[1])  # transformers may pad the vocab
-lp, lq = logsoftmax(hl[:, :n].astype(np.float64)), logsoftmax(ll[:, :n])
+lp, lq = log_softmax(hl[:, :n].astype(np.float64)), log_softmax(ll[:, :n])
 kl = (np.exp(lp) * (lp - lq)).sum(-1)           # KL(transformers || llama.cpp) per position
 top1 = (hl[:, :n].argmax(-1) == ll[:, :n].argmax(-1))
 # llama.cpp's own greedy continuation of the prompt
