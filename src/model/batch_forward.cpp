@@ -101,13 +101,13 @@ const float* BatchForward::step(std::span<Session* const> sessions, std::span<co
     if (N > 0) attention(l, attn_.data());
     // Prompt rows: exact attention, one call per distinct S (prefill's plan: sink-window).
     for (size_t u = 0; u < C; ++u) {
-      const int S = prefills[u].session->options().spec_chunk;
+      const int S = prefills[u].session->spec_chunk(l);
       bool seen = false;
-      for (size_t w = 0; w < u && !seen; ++w) seen = prefills[w].session->options().spec_chunk == S;
+      for (size_t w = 0; w < u && !seen; ++w) seen = prefills[w].session->spec_chunk(l) == S;
       if (seen) continue;
       queries_.clear();
       for (size_t w = u; w < C; ++w) {
-        if (prefills[w].session->options().spec_chunk != S) continue;
+        if (prefills[w].session->spec_chunk(l) != S) continue;
         queries_.insert(queries_.end(), prompt_queries_.begin() + static_cast<std::ptrdiff_t>(first_row[w] - N),
                         prompt_queries_.begin() + static_cast<std::ptrdiff_t>(first_row[w + 1] - N));
       }

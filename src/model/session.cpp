@@ -28,6 +28,20 @@ Session::Session(const Model& model, Device& device, SessionOptions options, Com
     throw_invalid_argument("--predictor quest needs --spec-chunk >= " + std::to_string(kQuestMinSpecChunk) + ", got " +
                            std::to_string(options_.spec_chunk));
   }
+  if (!options_.layer_spec_chunk.empty()) {
+    if (static_cast<int>(options_.layer_spec_chunk.size()) != c.n_layers) {
+      throw_invalid_argument("per-layer S: " + std::to_string(options_.layer_spec_chunk.size()) +
+                             " values for a model of " + std::to_string(c.n_layers) + " layers");
+    }
+    const int min_s = options_.predictor == SpecPredictor::kQuestPages ? kQuestMinSpecChunk : 1;
+    for (size_t l = 0; l < options_.layer_spec_chunk.size(); ++l) {
+      if (options_.layer_spec_chunk[l] < min_s) {
+        throw_invalid_argument("per-layer S: layer " + std::to_string(l) + " has S = " +
+                               std::to_string(options_.layer_spec_chunk[l]) + ", needs >= " + std::to_string(min_s) +
+                               (min_s > 1 ? " (quest)" : ""));
+      }
+    }
+  }
   if (tp == nullptr) {
     own_tp_ = make_single_communicator();
     tp = own_tp_.get();
@@ -230,7 +244,7 @@ const float* Session::decode(int32_t token) {
   for (int l = 0; l < c.n_layers; ++l) {
     attention_input(l);
     const DecodeQuery dq = attention_query(l, attn_.data());
-    flash_decode(device_, shape, std::span<const DecodeQuery>(&dq, 1), options_.spec_chunk, options_.predictor);
+    flash_decode(device_, shape, std::span<const DecodeQuery>(&dq, 1), spec_chunk(l), options_.predictor);
     attention_output(l, attn_.data());
   }
   return finish_token();
@@ -280,7 +294,7 @@ void Session::prefill(std::span<const int32_t> tokens, PrefillLogits which,
         batch[i] = prompt_row(l, static_cast<int64_t>(i), &Q[i * c.q_dim()], &K[i * c.kv_dim()], &V[i * c.kv_dim()],
                               &A[i * c.q_dim()]);
       }
-      flash_decode(device_, shape, batch, options_.spec_chunk);
+      flash_decode(device_, shape, batch, spec_chunk(l));
       if (L.wo_chunks.empty()) {
         matmul(device_, L.wo, A.data(), n, T.data());
       } else {

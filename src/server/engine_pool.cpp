@@ -90,6 +90,8 @@ Engine& EnginePool::Lease::engine(const SpecConfig& spec) {
     o.spec.mode = spec.mode;
     o.spec.lambda = spec.lambda;
     o.spec.spec_chunk = spec.spec_chunk;
+    // A request's own S replaces the per-layer S of --spec-budgets (whose mean is the base S).
+    if (spec.spec_chunk != pool_.base_.spec.spec_chunk) o.layer_spec_chunk.clear();
     if (devices_change) {
       // alspec needs two devices: split this slot's threads between them (at least one each).
       const int slot_threads = pool_.base_.threads * pool_.base_.devices;

@@ -32,14 +32,14 @@ void BatchDecoder::attention(std::span<const BatchRow> rows, int layer, float* a
   for (size_t i = 0; i < rows.size(); ++i) {
     if (done_[i]) continue;
     Session& first = *rows[i].session;
-    const int S = first.options().spec_chunk;
+    const int S = first.spec_chunk(layer);
     const SpecPredictor predictor = first.options().predictor;
     exact_queries_.clear();
     spec_queries_.clear();
     spec_rows_.clear();
     for (size_t j = i; j < rows.size(); ++j) {
       const SessionOptions& o = rows[j].session->options();
-      if (done_[j] || o.spec_chunk != S || o.predictor != predictor) continue;
+      if (done_[j] || rows[j].session->spec_chunk(layer) != S || o.predictor != predictor) continue;
       done_[j] = true;
       const DecodeQuery q = rows[j].session->attention_query(layer, attn + j * QD);
       if (rows[j].spec->mode == AttentionMode::kExact) {

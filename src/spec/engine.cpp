@@ -82,6 +82,7 @@ Engine::Engine(const Model& model, EngineOptions options) : model_(model), optio
   so.kv_type = o.kv_type;
   so.spec_chunk = o.spec.spec_chunk;
   so.predictor = o.predictor;
+  so.layer_spec_chunk = o.layer_spec_chunk;
   // One process: each session has its own single-rank group (engines may run on several threads).
   Communicator* tp = distributed ? o.groups->tp_comm.get() : nullptr;
   if (o.scheduler != nullptr) {

@@ -72,8 +72,8 @@ class SingleDeviceDecoder final : public Decoder {
     const auto& c = session_.model().config();
     session_.begin_token(token);
     const AttentionShape shape = session_.attention_shape();
-    const int S = session_.options().spec_chunk;
     for (int l = 0; l < c.n_layers; ++l) {
+      const int S = session_.spec_chunk(l);
       const double t0 = profiling_ ? now_seconds() : 0;
       session_.attention_input(l);
       const double t1 = profiling_ ? now_seconds() : 0;

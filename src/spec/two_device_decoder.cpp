@@ -62,7 +62,6 @@ void run_side_token(DeviceSide& s, int d, int32_t token, const SpecConfig& spec,
   Channel& ch = *s.channel;
   const int n_layers = sess.model().config().n_layers;
   const AttentionShape shape = sess.attention_shape();
-  const int S = sess.options().spec_chunk;
   s.logits = nullptr;
   sess.begin_token(token);
   Priority peer = Priority::kAccept;
@@ -96,7 +95,7 @@ void run_side_token(DeviceSide& s, int d, int32_t token, const SpecConfig& spec,
       const SpecDecodeQuery q{sess.attention_query(l, s.exact.data()), s.approx.data()};
       SpecResult r{};
       speculative_flash_decode(
-          s.device, shape, std::span<const SpecDecodeQuery>(&q, 1), S, spec.lambda, std::span<SpecResult>(&r, 1),
+          s.device, shape, std::span<const SpecDecodeQuery>(&q, 1), sess.spec_chunk(l), spec.lambda, std::span<SpecResult>(&r, 1),
           [&] {
             if (prof) s.profile.spec_ready += now_seconds() - t1;
             ch.send(MessageTag::kApproxOutput, s.approx);

@@ -269,6 +269,55 @@ TEST(AlspecRuntime, RejectsImpossibleOptions) {
   EXPECT_THROW(Engine(stories(), o4), Error);
 }
 
+// Per-layer S (spec budgets): the two-device protocol still equals simulate bit for bit, each
+// layer's plan uses its own S (a layer with larger S has more trivial calls, L <= 2S), and a
+// per-layer list of one value is the uniform S.
+EngineOptions per_layer(AttentionMode mode, float lambda, std::vector<int> layer_s) {
+  EngineOptions o = options(mode, lambda);
+  o.layer_spec_chunk = std::move(layer_s);
+  return o;
+}
+
+TEST(AlspecRuntime, PerLayerSpecChunkAlspecEqualsSimulateBitwise) {
+  const int L = stories().config().n_layers;
+  ASSERT_GE(L, 3);
+  std::vector<int> s(static_cast<size_t>(L), 16);
+  s[0] = 4;
+  s[1] = 40;
+  const RunResult sim = run_engine(per_layer(AttentionMode::kSimulate, 0.15f, s));
+  const RunResult al = run_engine(per_layer(AttentionMode::kAlspec, 0.15f, s));
+  expect_bitwise_equal(sim, al);
+  for (size_t l = 0; l < sim.stats.per_layer.size(); ++l) {
+    EXPECT_EQ(sim.stats.per_layer[l].hits, al.stats.per_layer[l].hits) << "layer " << l;
+    EXPECT_EQ(sim.stats.per_layer[l].trivial, al.stats.per_layer[l].trivial) << "layer " << l;
+  }
+  EXPECT_GT(sim.stats.hits(), 0);
+  EXPECT_LT(sim.stats.hits(), sim.stats.checks());
+  // Trivial calls (L <= 2S) per layer follow that layer's S.
+  EXPECT_LT(sim.stats.per_layer[0].trivial, sim.stats.per_layer[2].trivial);
+  EXPECT_LT(sim.stats.per_layer[2].trivial, sim.stats.per_layer[1].trivial);
+  // λ = 0 under the per-layer plans is exact mode under the same plans.
+  expect_bitwise_equal(run_engine(per_layer(AttentionMode::kExact, 0.1f, s)),
+                       run_engine(per_layer(AttentionMode::kSimulate, 0.0f, s)));
+  // One S everywhere is the uniform S.
+  expect_bitwise_equal(run_engine(options(AttentionMode::kSimulate, 0.15f)),
+                       run_engine(per_layer(AttentionMode::kSimulate, 0.15f, std::vector<int>(static_cast<size_t>(L), 16))));
+}
+
+TEST(AlspecRuntime, PerLayerSpecChunkRejectsImpossibleValues) {
+  const int L = stories().config().n_layers;
+  EXPECT_THROW(Engine(stories(), per_layer(AttentionMode::kSimulate, 0.1f, std::vector<int>(static_cast<size_t>(L + 1), 16))), Error);
+  std::vector<int> s(static_cast<size_t>(L), 16);
+  s[1] = 0;
+  EXPECT_THROW(Engine(stories(), per_layer(AttentionMode::kSimulate, 0.1f, s)), Error);
+  std::vector<int> q(static_cast<size_t>(L), kQuestMinSpecChunk);
+  q[2] = kQuestMinSpecChunk - 1;
+  auto o = per_layer(AttentionMode::kSimulate, 0.1f, q);
+  o.predictor = SpecPredictor::kQuestPages;
+  o.spec.spec_chunk = kQuestMinSpecChunk;
+  EXPECT_THROW(Engine(stories(), o), Error);
+}
+
 TEST(AlspecRuntime, ExplicitDeviceCores) {
   auto o = options(AttentionMode::kAlspec, 0.1f);
   o.device_cores = {{0}, {0}};  // both on core 0 still works (just slower)

@@ -30,6 +30,7 @@ struct SequencePlan {
   SpecConfig spec;    // mode, lambda, S (spec_chunk), hooks
   SamplingParams sampling;
   SpecPredictor predictor = SpecPredictor::kSinkWindow;
+  std::vector<int> layer_spec_chunk = {};  // per-layer S (spec budgets); empty = spec.spec_chunk
 };
 
 struct SequenceOutput {
@@ -48,6 +49,7 @@ SequenceOutput run_alone(const Model& m, const SequencePlan& p) {
   o.kv_type = DType::F32;
   o.spec = p.spec;
   o.predictor = p.predictor;
+  o.layer_spec_chunk = p.layer_spec_chunk;
   Engine engine(m, o);
   const int V = m.config().n_vocab;
   std::vector<float> cur(static_cast<size_t>(V));
@@ -96,7 +98,8 @@ std::vector<SequenceOutput> run_batched(const Model& m, const std::vector<Sequen
         sessions[i] = std::make_unique<Session>(
             m, dev,
             SessionOptions{
-                .ctx_size = kCtx, .kv_type = DType::F32, .spec_chunk = S, .predictor = p.predictor, .prefill_batch = 64});
+                .ctx_size = kCtx, .kv_type = DType::F32, .spec_chunk = S, .layer_spec_chunk = p.layer_spec_chunk,
+                .predictor = p.predictor, .prefill_batch = 64});
         sessions[i]->prefill(p.prompt, PrefillLogits::kLast,
                              [&](int64_t, const float* l) { std::copy_n(l, V, cur[i].begin()); });
         history[i] = p.prompt;
@@ -191,6 +194,29 @@ TEST(BatchDecoder, EachSequenceEqualsItsUnbatchedDecodeBitwise) {
   EXPECT_GT(alone[3].stats.checks(), alone[3].stats.hits());
   EXPECT_GT(alone[5].stats.checks(), 0);
   for (int threads : {1, 2, 3}) {
+    SCOPED_TRACE("threads " + std::to_string(threads));
+    const auto batched = run_batched(stories(), plans, threads);
+    for (size_t i = 0; i < plans.size(); ++i) expect_same(alone[i], batched[i], i);
+  }
+}
+
+// Per-layer S (spec budgets): sequences whose layers use different S share the kernel calls of
+// the layers where their S agree, and each still equals its unbatched decode.
+TEST(BatchDecoder, PerLayerSpecChunkBitwise) {
+  auto plans = mixed_plans(stories());
+  const int L = stories().config().n_layers;
+  ASSERT_GE(L, 3);
+  for (size_t i : {size_t{1}, size_t{3}, size_t{4}}) {  // simulate, simulate with a hook, alspec
+    plans[i].layer_spec_chunk.assign(static_cast<size_t>(L), 16);
+    plans[i].layer_spec_chunk[0] = 8;
+    plans[i].layer_spec_chunk[static_cast<size_t>(L - 1)] = i == 4 ? 4 : 24;
+  }
+  std::vector<SequenceOutput> alone;
+  for (const auto& p : plans) alone.push_back(run_alone(stories(), p));
+  // The per-layer S took effect: the layer with S = 24 covers its first 48 positions exactly.
+  EXPECT_GT(alone[1].stats.per_layer[static_cast<size_t>(L - 1)].trivial, alone[1].stats.per_layer[0].trivial);
+  EXPECT_GT(alone[1].stats.hits(), 0);
+  for (int threads : {1, 2}) {
     SCOPED_TRACE("threads " + std::to_string(threads));
     const auto batched = run_batched(stories(), plans, threads);
     for (size_t i = 0; i < plans.size(); ++i) expect_same(alone[i], batched[i], i);

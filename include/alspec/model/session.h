@@ -23,6 +23,9 @@ struct SessionOptions {
   // Attention partition: with the same S, exact attention is bitwise equal to the exact output of
   // the speculative kernel, so exact and speculative runs are comparable bit for bit.
   int spec_chunk = 0;
+  // Per-layer S (speculation budgets, spec/spec_budget.h): empty = spec_chunk at every layer; else
+  // one S >= 1 per layer, used by that layer's attention in every mode (plan and O_spec rows).
+  std::vector<int> layer_spec_chunk = {};
   // Which rows O_spec uses; it also fixes the decode partition plan (exact decode uses the same
   // plan, see flash_decode). Prefill always uses the sink-window plan: it never speculates.
   SpecPredictor predictor = SpecPredictor::kSinkWindow;
@@ -44,6 +47,11 @@ class Session {
   const Model& model() const { return model_; }
   Device& device() const { return device_; }
   const SessionOptions& options() const { return options_; }
+  // S at `layer`: options().layer_spec_chunk[layer] when given, else options().spec_chunk.
+  int spec_chunk(int layer) const {
+    return options_.layer_spec_chunk.empty() ? options_.spec_chunk
+                                             : options_.layer_spec_chunk[static_cast<size_t>(layer)];
+  }
   int64_t position() const { return pos_; }
   int64_t capacity() const { return kv_.capacity(); }
   const KvCache& kv_cache() const { return kv_; }

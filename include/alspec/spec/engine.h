@@ -51,6 +51,9 @@ struct EngineOptions {
   SpecConfig spec;
   // O_spec rows (spec_predictor.h); fixed for the engine's life like S (it fixes the partition).
   SpecPredictor predictor = SpecPredictor::kSinkWindow;
+  // Per-layer S (spec budgets, spec_budget.h), fixed for the engine's life; empty = spec.spec_chunk
+  // at every layer.
+  std::vector<int> layer_spec_chunk = {};
   int devices = 0;           // 0 = 2 for alspec, else 1
   std::vector<std::vector<int>> device_cores;  // per device; empty = unpinned (1 device) or one core each
   bool profile = false;      // time the parts of each layer (see LayerProfile)

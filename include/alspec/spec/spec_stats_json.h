@@ -51,7 +51,7 @@ inline double json_decimal(float v) {
   return std::strtod(buf, nullptr);
 }
 
-// spec_stats_json plus the engine's settings: {attention, lambda, spec_chunk, predictor, devices, [ranks, tp,
+// spec_stats_json plus the engine's settings: {attention, lambda, spec_chunk, predictor, devices, [layer_spec_chunk], [ranks, tp,
 // speculation_groups, tp_chunks under mpirun], ...}.
 inline nlohmann::json speculation_json(const Engine& engine, const SpecStats& s) {
   nlohmann::json j = {{"attention", attention_mode_name(engine.mode())},
@@ -59,6 +59,8 @@ inline nlohmann::json speculation_json(const Engine& engine, const SpecStats& s)
                       {"spec_chunk", engine.spec_chunk()},
                       {"predictor", spec_predictor_name(engine.options().predictor)},
                       {"devices", engine.n_devices()}};
+  // Per-layer S (--spec-budgets); spec_chunk is then their mean budget.
+  if (!engine.options().layer_spec_chunk.empty()) j["layer_spec_chunk"] = engine.options().layer_spec_chunk;
   // Continuous batching: the sequence ran on a BatchScheduler (alspec there runs the simulate
   // protocol on one device, with bitwise the same output).
   if (engine.batched()) j["batched"] = true;
