@@ -31,8 +31,10 @@ from logits_math import log_softmax
 
 
 def run_score(args, tokens_file, logits_file, extra):
+    # A budgets file sets S per layer (its mean is the uniform S it replaces): no --spec-chunk then.
+    s = [] if "--spec-budgets" in extra else ["--spec-chunk", str(args.spec_chunk)]
     cmd = [args.alspec, "score", "-m", args.model, "-t", str(args.threads), "-c", str(args.ctx),
-           "--kv-type", args.kv_type, "--spec-chunk", str(args.spec_chunk), "--tokens", "@" + tokens_file,
+           "--kv-type", args.kv_type] + s + ["--tokens", "@" + tokens_file,
            "--prefill-until", str(args.prefill), "--logits-out", logits_file,
            "--logits-from", str(args.prefill)] + extra
     t0 = time.time()
@@ -58,7 +60,10 @@ def main():
     ap.add_argument("--prefill", type=int, required=True, help="ids before the first decode step")
     ap.add_argument("--decode", type=int, default=256, help="decode-produced rows scored (ids prefill+1 .. prefill+decode)")
     ap.add_argument("--spec-chunk", type=int, default=128)
-    ap.add_argument("--predictors", default="sink-window,quest")
+    ap.add_argument("--predictors", default="sink-window,quest", help="uniform-S runs ('' for none)")
+    ap.add_argument("--budgets", default="",
+                    help="NAME=FILE,...: also a run per per-layer S file (--spec-budgets), named NAME, at the "
+                         "file's own λ (the one it was calibrated for)")
     ap.add_argument("--lambdas", default="0.1,0.2")
     ap.add_argument("--ctx", type=int, default=0, help="KV capacity (default: prefill + decode rounded up to 1024)")
     ap.add_argument("--threads", type=int, default=2)
@@ -91,9 +96,16 @@ def main():
         f.write(",".join(map(str, ids)))
 
     runs = [("exact", None, [("--attention", "exact")])]
-    for p in args.predictors.split(","):
+    for p in filter(None, args.predictors.split(",")):
         for lam in args.lambdas.split(","):
             runs.append((p, float(lam), [("--attention", "simulate"), ("--predictor", p), ("--lambda", lam)]))
+    for item in filter(None, args.budgets.split(",")):
+        name, _, path = item.partition("=")
+        if not path:
+            sys.exit(f"--budgets: '{item}' is not NAME=FILE")
+        with open(path) as f:
+            lam = json.load(f)["lambda"]
+        runs.append((name, float(lam), [("--attention", "simulate"), ("--spec-budgets", path), ("--lambda", str(lam))]))
 
     results = []
     exact_lp = exact_top = exact_text_lp = None

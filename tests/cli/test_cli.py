@@ -86,6 +86,45 @@ def test_predictor_sweep_keeps_quest_bounds_whatever_the_order(alspec):
     assert rows["quest"]["mean_rel_err"] != rows["sink-window"]["mean_rel_err"]
 
 
+def test_spec_budgets(alspec, tmp_path):
+    # Calibrate per-layer S on one stretch of text, then run with it: each layer reports its own S
+    # (its trivial calls, L <= 2S, follow it), the predictor comes from the file.
+    text = os.path.join(ROOT, "assets", "data", "text", "moby-dick.txt")
+    prefix = str(tmp_path / "b")
+    p = run(alspec, "predictor-sweep", "-m", MODEL, "-c", "512", "--text", text, "--lengths", "300", "--decode", "8",
+            "--spec-chunk", "16,32,64", "--predictors", "sink-window", "--lambdas", "0.2", "--budget-mean", "32",
+            "--budget-min", "8", "--budgets-out", prefix, check_rc=0)
+    rows = list(map(json.loads, p.stdout.splitlines()))
+    assert all(len(r["layer_hits"]) == 5 and sum(r["layer_checks"]) == r["checks"] for r in rows)
+    path = prefix + ".sink-window.l0.2.json"
+    b = json.load(open(path))
+    assert b["format"] == "alspec-spec-budgets" and len(b["spec_chunk"]) == 5 and sum(b["spec_chunk"]) <= 5 * 32
+    assert b["expected_hit_rate"] >= b["uniform_hit_rate"]
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "Once upon a time", "--n-predict", "150",
+            "--temperature", "0", "--attention", "alspec", "--lambda", "0.2", "--spec-budgets", path, "--json",
+            check_rc=0)
+    s = json.loads(p.stdout)["speculation"]
+    assert s["layer_spec_chunk"] == b["spec_chunk"] and s["spec_chunk"] == 32 and s["predictor"] == "sink-window"
+    sim = run(alspec, "generate", "--model", MODEL, "--prompt", "Once upon a time", "--n-predict", "150",
+              "--temperature", "0", "--attention", "simulate", "--lambda", "0.2", "--spec-budgets", path, "--json",
+              check_rc=0)
+    assert json.loads(sim.stdout)["tokens"] == json.loads(p.stdout)["tokens"]
+    # Clear errors: with --spec-chunk, another predictor, a broken file.
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "x", "--spec-budgets", path, "--spec-chunk", "16", check_rc=2)
+    assert "--spec-budgets replaces --spec-chunk" in p.stderr
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "x", "--spec-budgets", path, "--predictor", "quest",
+            check_rc=2)
+    assert "calibrated for sink-window" in p.stderr
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "alspec-spec-budgets", "version": 1}')
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "x", "--spec-budgets", str(bad), check_rc=2)
+    assert "bad.json" in p.stderr and "missing or mistyped field" in p.stderr
+    wrong = tmp_path / "wrong.json"
+    wrong.write_text(json.dumps(dict(b, spec_chunk=[16] * 7)))
+    p = run(alspec, "generate", "--model", MODEL, "--prompt", "x", "--spec-budgets", str(wrong), check_rc=2)
+    assert "7 values for a model of 5 layers" in p.stderr
+
+
 def test_trace(alspec):
     p = run(alspec, "generate", "--model", MODEL, "--prompt", "Once upon a time", "--n-predict", "40",
             "--attention", "alspec", "--spec-chunk", "16", "--trace", "--json", check_rc=0)

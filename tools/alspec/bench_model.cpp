@@ -349,7 +349,8 @@ int run(const BenchArgs& a) {
                          {"checks", pr.checks},
                          {"hit_rate", pr.hit_rate},
                          {"spec_chunk", engine.spec_chunk()},
-                         {"predictor", ea.predictor},
+                         {"predictor", spec_predictor_name(eo.predictor)},
+                         {"spec_budgets", ea.spec_budgets.empty() ? nlohmann::json() : nlohmann::json(ea.spec_budgets)},
                          {"lambda", eo.spec.lambda},
                          {"cpu", cpu},
                          {"simd", simd},
@@ -452,6 +453,7 @@ std::function<int()> setup_bench_model(CLI::App& app) {
   app.add_option("--lambda", a->engine.lambda, "Speculation threshold")->capture_default_str();
   app.add_option("--spec-chunk", a->engine.spec_chunk, "S (0 = auto)");
   app.add_option("--predictor", a->engine.predictor, "O_spec rows: sink-window or quest")->capture_default_str();
+  app.add_option("--spec-budgets", a->engine.spec_budgets, "Per-layer S file (predictor-sweep --budgets-out); replaces --spec-chunk");
   app.add_option("--device-cores", a->engine.device_cores, "Core sets per device for alspec, e.g. '0;1'");
   a->engine.add_parallel_to(app);
   app.add_option("--depth", a->depths, "Comma-separated KV depths")

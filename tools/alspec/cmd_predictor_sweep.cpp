@@ -15,6 +15,8 @@
 #include <chrono>
 #include <cmath>
 #include <fstream>
+#include <numeric>
+#include <optional>
 #include <iostream>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -26,6 +28,7 @@
 #include "alspec/eval/task.h"
 #include "alspec/model/model.h"
 #include "alspec/model/session.h"
+#include "alspec/spec/spec_budget.h"
 #include "alspec/spec/spec_config.h"
 #include "alspec/tokenizer/tokenizer.h"
 
@@ -47,6 +50,10 @@ struct SweepArgs {
   std::vector<std::string> predictors{"sink-window", "quest"};
   std::vector<float> lambdas{0.05f, 0.1f, 0.2f};
   std::string out;
+  // Per-layer S calibration (spec_budget.h) from the per-layer counts of all measured calls.
+  std::string budgets_out;  // prefix: PREFIX.<predictor>.l<λ>.json per predictor and λ
+  int budget_mean = 128;
+  int budget_min = 0;            // default: 16, or kQuestMinSpecChunk for quest
 };
 
 struct Pair {
@@ -54,13 +61,20 @@ struct Pair {
   SpecPredictor predictor;
 };
 
-// Hits per (pair, λ) over one measurement window; checks exclude calls with L <= 2S.
+// Hits per (pair, λ) over one measurement window; checks exclude calls with L <= 2S. Also per
+// layer: hits cluster by layer, and per-layer budgets are chosen from these counts.
 struct Tally {
   std::vector<int64_t> checks;              // per pair
   std::vector<std::vector<int64_t>> hits;   // [pair][λ]
   std::vector<double> rel_err_sum;          // per pair: sum of sqrt(dist2 / norm2)
-  Tally(size_t pairs, size_t lambdas)
-      : checks(pairs, 0), hits(pairs, std::vector<int64_t>(lambdas, 0)), rel_err_sum(pairs, 0.0) {}
+  std::vector<std::vector<int64_t>> layer_checks;             // [pair][layer]
+  std::vector<std::vector<std::vector<int64_t>>> layer_hits;  // [pair][λ][layer]
+  Tally(size_t pairs, size_t lambdas, int layers)
+      : checks(pairs, 0),
+        hits(pairs, std::vector<int64_t>(lambdas, 0)),
+        rel_err_sum(pairs, 0.0),
+        layer_checks(pairs, std::vector<int64_t>(static_cast<size_t>(layers), 0)),
+        layer_hits(pairs, std::vector<std::vector<int64_t>>(lambdas, std::vector<int64_t>(static_cast<size_t>(layers), 0))) {}
 };
 
 class Sweeper {
@@ -100,10 +114,14 @@ class Sweeper {
                                  std::span<SpecResult>(&r, 1), [] {}, {}, pairs_[i].predictor);
         if (r.full_coverage) continue;
         t.checks[i] += 1;
+        t.layer_checks[i][static_cast<size_t>(l)] += 1;
         t.rel_err_sum[i] += r.norm2 > 0 ? std::sqrt(r.dist2 / r.norm2) : 0.0;
         for (size_t k = 0; k < a_.lambdas.size(); ++k) {
           const double lambda2 = static_cast<double>(a_.lambdas[k]) * static_cast<double>(a_.lambdas[k]);
-          if (r.dist2 <= lambda2 * r.norm2) t.hits[i][k] += 1;
+          if (r.dist2 <= lambda2 * r.norm2) {
+            t.hits[i][k] += 1;
+            t.layer_hits[i][k][static_cast<size_t>(l)] += 1;
+          }
         }
       }
       session_.attention_output(l, exact_.data());
@@ -111,8 +129,9 @@ class Sweeper {
     return session_.finish_token();
   }
 
-  // One JSON line per (pair, λ).
-  void report(const nlohmann::json& where, const Tally& t, std::ostream& out) const {
+  // One JSON line per (pair, λ); the counts are also added to the run's totals.
+  void report(const nlohmann::json& where, const Tally& t, std::ostream& out) {
+    add_to_totals(t);
     for (size_t i = 0; i < pairs_.size(); ++i) {
       for (size_t k = 0; k < a_.lambdas.size(); ++k) {
         nlohmann::json j = where;
@@ -123,6 +142,8 @@ class Sweeper {
         j["hits"] = t.hits[i][k];
         j["hit_rate"] = t.checks[i] > 0 ? static_cast<double>(t.hits[i][k]) / static_cast<double>(t.checks[i]) : 0.0;
         j["mean_rel_err"] = t.checks[i] > 0 ? t.rel_err_sum[i] / static_cast<double>(t.checks[i]) : 0.0;
+        j["layer_checks"] = t.layer_checks[i];
+        j["layer_hits"] = t.layer_hits[i][k];
         out << j.dump() << "\n";
       }
     }
@@ -131,6 +152,51 @@ class Sweeper {
 
   size_t n_pairs() const { return pairs_.size(); }
 
+  // Writes --budgets-out: per-layer S for every predictor and λ of the sweep, from the totals.
+  void write_budgets(const std::string& calibration) const {
+    for (const auto& name : a_.predictors) {
+      for (size_t k = 0; k < a_.lambdas.size(); ++k) {
+        char lam[32];
+        std::snprintf(lam, sizeof lam, "%g", static_cast<double>(a_.lambdas[k]));
+        write_budget(parse_spec_predictor(name), k, a_.budgets_out + "." + name + ".l" + lam + ".json", calibration);
+      }
+    }
+  }
+
+  void write_budget(SpecPredictor pred, size_t ki, const std::string& path, const std::string& calibration) const {
+    const float lambda = a_.lambdas[ki];
+    LayerHitTable table;
+    std::vector<size_t> pair_of;
+    for (size_t i = 0; i < pairs_.size(); ++i) {
+      if (pairs_[i].predictor == pred) pair_of.push_back(i);
+    }
+    std::sort(pair_of.begin(), pair_of.end(), [&](size_t x, size_t y) { return pairs_[x].S < pairs_[y].S; });
+    double uniform = 0.0;
+    for (size_t i : pair_of) {
+      table.candidates.push_back(pairs_[i].S);
+      std::vector<double> rate(totals_->layer_checks[i].size());
+      for (size_t l = 0; l < rate.size(); ++l) {
+        const int64_t n = totals_->layer_checks[i][l];
+        rate[l] = n > 0 ? static_cast<double>(totals_->layer_hits[i][ki][l]) / static_cast<double>(n) : 0.0;
+      }
+      table.rate.push_back(rate);
+      if (pairs_[i].S == a_.budget_mean) uniform = std::accumulate(rate.begin(), rate.end(), 0.0) / static_cast<double>(rate.size());
+    }
+    const int min_s = a_.budget_min > 0 ? a_.budget_min : (pred == SpecPredictor::kQuestPages ? kQuestMinSpecChunk : 16);
+    SpecBudgets b;
+    b.spec_chunk = allocate_spec_budgets(table, a_.budget_mean, min_s);
+    b.predictor = pred;
+    b.lambda = lambda;
+    b.mean_spec_chunk = a_.budget_mean;
+    b.expected_hit_rate = expected_hit_rate(table, b.spec_chunk);
+    b.uniform_hit_rate = uniform;
+    b.calibration = calibration;
+    save_spec_budgets(b, path);
+    std::fprintf(stderr, "predictor-sweep: budgets for %s, lambda %.3g, mean S %d: hit rate %.1f%% on these calls (uniform S: %.1f%%) -> %s\n",
+                 spec_predictor_name(pred), static_cast<double>(lambda), a_.budget_mean, 100 * b.expected_hit_rate,
+                 100 * uniform, path.c_str());
+  }
+
  private:
   const SweepArgs& a_;
   const Model& model_;
@@ -138,6 +204,20 @@ class Sweeper {
   Session session_;
   std::vector<Pair> pairs_;
   std::vector<float> exact_, scratch_exact_, spec_;
+  std::optional<Tally> totals_;  // every call reported so far
+
+  void add_to_totals(const Tally& t) {
+    if (!totals_) {
+      totals_ = t;
+      return;
+    }
+    for (size_t i = 0; i < t.checks.size(); ++i) {
+      for (size_t l = 0; l < t.layer_checks[i].size(); ++l) totals_->layer_checks[i][l] += t.layer_checks[i][l];
+      for (size_t k = 0; k < t.hits[i].size(); ++k) {
+        for (size_t l = 0; l < t.layer_hits[i][k].size(); ++l) totals_->layer_hits[i][k][l] += t.layer_hits[i][k][l];
+      }
+    }
+  }
 };
 
 double log_softmax_at(const float* logits, int n, int32_t id) {
@@ -175,7 +255,7 @@ void sweep_text(const SweepArgs& a, const Model& model, Sweeper& sw, std::ostrea
                                                     static_cast<size_t>(L - 1 - s.position())),
               PrefillLogits::kNone, [](int64_t, const float*) {});
     const double t1 = now_seconds();
-    Tally t(sw.n_pairs(), a.lambdas.size());
+    Tally t(sw.n_pairs(), a.lambdas.size(), model.config().n_layers);
     double nll = 0.0;
     for (int i = 0; i < a.decode; ++i) {
       const int64_t p = L - 1 + i;
@@ -209,7 +289,7 @@ void sweep_passkey(const SweepArgs& a, const Model& model, Sweeper& sw, std::ost
     const double t0 = now_seconds();
     s.prefill(std::span<const int32_t>(ids).first(ids.size() - 1), PrefillLogits::kNone, [](int64_t, const float*) {});
     const double t1 = now_seconds();
-    Tally t(sw.n_pairs(), a.lambdas.size());
+    Tally t(sw.n_pairs(), a.lambdas.size(), model.config().n_layers);
     std::vector<int32_t> generated;
     int32_t next = ids.back();
     for (int i = 0; i < task.max_tokens; ++i) {
@@ -268,6 +348,18 @@ int run(const SweepArgs& a) {
   } else {
     sweep_passkey(a, *model, sw, out);
   }
+  if (!a.budgets_out.empty()) {
+    std::ostringstream cal;
+    cal << "predictor-sweep, model " << a.model << ", kv " << a.kv_type;
+    if (!a.text.empty()) {
+      cal << ", text " << a.text << " from byte " << a.text_offset << ", lengths";
+      for (int64_t L : a.lengths) cal << " " << L;
+      cal << ", " << a.decode << " decode steps each";
+    } else {
+      cal << ", passkey " << a.passkey;
+    }
+    sw.write_budgets(cal.str());
+  }
   return 0;
 }
 
@@ -290,6 +382,12 @@ const CommandRegistrar kPredictorSweep(
        app.add_option("--predictors", a->predictors, "sink-window, quest")->delimiter(',')->capture_default_str();
        app.add_option("--lambdas", a->lambdas, "Thresholds")->delimiter(',')->capture_default_str();
        app.add_option("-o,--out", a->out, "Append JSON lines here (default: stdout)");
+       app.add_option("--budgets-out", a->budgets_out,
+                      "PREFIX: per predictor and λ, write PREFIX.<predictor>.l<λ>.json, per-layer S (a --spec-budgets "
+                      "file) chosen from the per-layer hit rates of all calls of this run");
+       app.add_option("--budget-mean", a->budget_mean, "Mean S of --budgets-out (the uniform S it replaces)")
+           ->capture_default_str();
+       app.add_option("--budget-min", a->budget_min, "Smallest S of a layer (default: 16; quest 64)");
        return std::function<int()>([a] { return run(*a); });
      }});
 

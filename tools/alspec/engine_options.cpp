@@ -8,6 +8,7 @@
 #include "alspec/core/error.h"
 #include "alspec/model/kv_cache.h"
 #include "alspec/runtime/device.h"
+#include "alspec/spec/spec_budget.h"
 #include "parallel.h"
 
 namespace alspec::cli {
@@ -28,6 +29,9 @@ void EngineArgs::add_to(CLI::App& app, bool with_attention) {
                  "O_spec rows: sink-window (first and last S tokens) or quest (sink page, last S/2 tokens and the "
                  "key pages with the largest q.k bound; same 2S budget; S >= 64)")
       ->capture_default_str();
+  app.add_option("--spec-budgets", spec_budgets,
+                 "Per-layer S from a budgets file (alspec predictor-sweep --budgets-out): sets S per layer and "
+                 "the predictor; replaces --spec-chunk");
   app.add_option("--devices", devices, "Number of devices (alspec: 2)");
   app.add_option("--device-cores", device_cores, "Core sets per device, e.g. '0;1' or '0,1;2,3'");
 }
@@ -42,6 +46,19 @@ void EngineArgs::add_parallel_to(CLI::App& app) {
 
 std::unique_ptr<Model> EngineArgs::load_model() const { return load_model_for_job(model, tp, tp_chunks); }
 
+void apply_spec_budgets(const std::string& path, EngineOptions& o) {
+  const SpecBudgets b = load_spec_budgets(path);
+  if (o.spec.spec_chunk != 0) throw_invalid_argument("--spec-budgets replaces --spec-chunk: give one of them");
+  // The file names its predictor; --predictor may repeat it (the default, sink-window, yields).
+  if (o.predictor != b.predictor && o.predictor != SpecPredictor::kSinkWindow) {
+    throw_invalid_argument(std::string("--predictor ") + spec_predictor_name(o.predictor) + ": " + path +
+                           " was calibrated for " + spec_predictor_name(b.predictor));
+  }
+  o.predictor = b.predictor;
+  o.layer_spec_chunk = b.spec_chunk;
+  o.spec.spec_chunk = b.mean_spec_chunk;  // reported as S; the layers use their own
+}
+
 EngineOptions EngineArgs::to_options() const {
   EngineOptions o;
   o.groups = &process_groups(tp);
@@ -54,6 +71,7 @@ EngineOptions EngineArgs::to_options() const {
   o.spec.lambda = lambda;
   o.spec.spec_chunk = spec_chunk;
   o.predictor = parse_spec_predictor(predictor);
+  if (!spec_budgets.empty()) apply_spec_budgets(spec_budgets, o);
   o.devices = devices;
   if (o.groups->distributed() && devices > 1) {
     throw_invalid_argument("--devices " + std::to_string(devices) +

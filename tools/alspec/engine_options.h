@@ -21,6 +21,7 @@ struct EngineArgs {
   float lambda = 0.1f;
   int spec_chunk = 0;
   std::string predictor = "sink-window";
+  std::string spec_budgets;  // per-layer S file (alspec/spec/spec_budget.h)
   int devices = 0;
   std::string device_cores;
   int tp = 1;         // tensor-parallel ranks per group (mpirun -np T or 2T)
@@ -37,6 +38,10 @@ struct EngineArgs {
   // cross-rank checks.
   std::unique_ptr<Model> load_model() const;
 };
+
+// --spec-budgets FILE: per-layer S and the file's predictor into `o` (after --spec-chunk and
+// --predictor are set: it rejects a conflicting one).
+void apply_spec_budgets(const std::string& path, EngineOptions& o);
 
 // Parses "1,2,3" into token ids; Error(kInvalidArgument) naming `option` otherwise.
 std::vector<int32_t> parse_token_ids(const std::string& s, const std::string& option);
