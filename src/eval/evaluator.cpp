@@ -429,7 +429,9 @@ json summarize_task(const TaskSpec& task, const std::vector<RunConfig>& sweep,
         {{"config", {{"key", cfg.key()}, {"label", cfg.label()}, {"mode", attention_mode_name(cfg.mode)},
                      {"lambda", cfg.mode == AttentionMode::kSimulate || cfg.mode == AttentionMode::kAlspec ? json(cfg.lambda) : json()},
                      {"spec_chunk", cfg.spec_chunk > 0 ? json(cfg.spec_chunk) : json()},
-                     {"predictor", spec_predictor_name(cfg.predictor)}}},
+                     {"predictor", spec_predictor_name(cfg.predictor)},
+                     {"budgets", cfg.budgets.empty() ? json() : json(cfg.budgets)},
+                     {"layer_spec_chunk", cfg.layer_spec_chunk.empty() ? json() : json(cfg.layer_spec_chunk)}}},
          {"n_items", recs.size()},
          {"metric", metric},
          {"higher_is_better", task.type != OutputType::kLoglikelihoodRolling},
@@ -469,12 +471,16 @@ json run_evaluation(const Model& model, const std::vector<TaskSpec>& tasks, cons
     spec.spec_chunk = cfg.spec_chunk;
     Engine* engine = nullptr;
     for (const auto& e : engine_pool) {
-      if (e->accepts_speculation(spec) && e->options().predictor == cfg.predictor) engine = e.get();
+      if (e->accepts_speculation(spec) && e->options().predictor == cfg.predictor &&
+          e->options().layer_spec_chunk == cfg.layer_spec_chunk) {
+        engine = e.get();
+      }
     }
     if (engine == nullptr) {
       EngineOptions eo = options.engine;
       eo.spec = spec;
       eo.predictor = cfg.predictor;
+      eo.layer_spec_chunk = cfg.layer_spec_chunk;
       engine = engine_pool.emplace_back(std::make_unique<Engine>(model, eo)).get();
     }
     engines.push_back(engine);

@@ -24,6 +24,7 @@ std::string RunConfig::key() const {
   if (speculative(mode)) k += "/l" + number(lambda);
   k += "/S" + std::to_string(spec_chunk);
   if (predictor != SpecPredictor::kSinkWindow) k += std::string("/") + spec_predictor_name(predictor);
+  if (!budgets.empty()) k += "/budgets:" + budgets;
   return k;
 }
 
@@ -33,7 +34,22 @@ std::string RunConfig::label() const {
   if (speculative(mode)) k += " λ=" + number(lambda);
   k += " S=" + std::to_string(spec_chunk);
   if (predictor != SpecPredictor::kSinkWindow) k += std::string(" ") + spec_predictor_name(predictor);
+  if (!budgets.empty()) k += " budgets " + budgets;
   return k;
+}
+
+void add_budget_points(std::vector<RunConfig>& sweep, const std::vector<AttentionMode>& modes,
+                       const std::vector<float>& lambdas, const std::vector<BudgetsPoint>& budgets) {
+  for (const BudgetsPoint& b : budgets) {
+    for (AttentionMode m : modes) {
+      if (!speculative(m)) continue;
+      for (float l : lambdas) {
+        RunConfig c{m, l, b.mean_spec_chunk, b.predictor, b.name, b.layer_spec_chunk};
+        const auto same = [&](const RunConfig& o) { return o.key() == c.key(); };
+        if (std::none_of(sweep.begin(), sweep.end(), same)) sweep.push_back(c);
+      }
+    }
+  }
 }
 
 std::vector<RunConfig> expand_sweep(const std::vector<AttentionMode>& modes, const std::vector<float>& lambdas,

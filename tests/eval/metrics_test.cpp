@@ -80,6 +80,21 @@ TEST(RunConfig, SweepOrderKeysAndDuplicates) {
   EXPECT_THROW(expand_sweep({AttentionMode::kSimulate}, {}, {16}), Error);
 }
 
+TEST(RunConfig, BudgetPointsPerSpeculativeModeAndLambda) {
+  auto sweep = expand_sweep({AttentionMode::kSimulate, AttentionMode::kStatic}, {0.1f, 0.2f}, {64});
+  add_budget_points(sweep, {AttentionMode::kSimulate, AttentionMode::kStatic}, {0.1f, 0.2f},
+                    {{"cal8k", SpecPredictor::kQuestPages, 128, {64, 256, 64}}});
+  std::vector<std::string> keys;
+  for (const auto& c : sweep) keys.push_back(c.key());
+  // static never speculates per check, so no budget points for it.
+  const std::vector<std::string> expect = {"exact", "static/S64", "simulate/l0.1/S64", "simulate/l0.2/S64",
+                                           "simulate/l0.1/S128/quest/budgets:cal8k",
+                                           "simulate/l0.2/S128/quest/budgets:cal8k"};
+  EXPECT_EQ(keys, expect);
+  EXPECT_EQ(sweep.back().label(), "simulate λ=0.2 S=128 quest budgets cal8k");
+  EXPECT_EQ(sweep.back().layer_spec_chunk, (std::vector<int>{64, 256, 64}));
+}
+
 TEST(RunConfig, PredictorsAreASweepDimension) {
   const auto sweep = expand_sweep({AttentionMode::kSimulate, AttentionMode::kStatic}, {0.1f}, {64},
                                   {SpecPredictor::kSinkWindow, SpecPredictor::kQuestPages});

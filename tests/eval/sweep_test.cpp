@@ -31,6 +31,9 @@ class EvalSweep : public ::testing::Test {
     options_.engine.threads = 1;  // fast and immune to oversubscribed test machines
     options_.engine.kv_type = DType::F32;
     options_.sweep = expand_sweep({AttentionMode::kExact, AttentionMode::kStatic, AttentionMode::kSimulate}, {0.1f, 1e9f}, {16});
+    // A per-layer S point (spec budgets): its own engine, checked against a fresh one below.
+    add_budget_points(options_.sweep, {AttentionMode::kSimulate}, {0.1f},
+                      {{"b5", SpecPredictor::kSinkWindow, 16, {8, 32, 16, 4, 16}}});
     options_.out_dir = dir_;
     results_ = new json(run_evaluation(*model_, tasks_, options_));
   }
@@ -125,6 +128,8 @@ TEST_F(EvalSweep, SharedEnginesGiveFreshEngineResults) {
       eo.spec.mode = cfg.mode;
       eo.spec.lambda = cfg.lambda;
       eo.spec.spec_chunk = cfg.spec_chunk;
+      eo.predictor = cfg.predictor;
+      eo.layer_spec_chunk = cfg.layer_spec_chunk;
       Engine fresh(*model_, eo);
       for (size_t i = 0; i < items.size(); ++i) {
         fresh.reset();

@@ -16,6 +16,7 @@
 #include "alspec/eval/evaluator.h"
 #include "alspec/eval/report.h"
 #include "alspec/model/model.h"
+#include "alspec/spec/spec_budget.h"
 #include "engine_options.h"
 #include "parallel.h"
 #include "plot_script.h"
@@ -31,6 +32,7 @@ struct EvalArgs {
   std::vector<float> lambdas{0.05f, 0.1f, 0.15f, 0.2f, 0.25f};
   std::vector<int> spec_chunks{0};
   std::vector<std::string> predictors{"sink-window"};
+  std::vector<std::string> spec_budgets;  // per-layer S files: extra sweep points
   int64_t limit = 0;
   std::string shard;
   std::string out;
@@ -99,6 +101,12 @@ int run(const EvalArgs& a) {
   std::vector<SpecPredictor> predictors;
   for (const auto& p : a.predictors) predictors.push_back(parse_spec_predictor(p));
   o.sweep = eval::expand_sweep(modes, a.lambdas, chunks, predictors);
+  std::vector<eval::BudgetsPoint> budgets;
+  for (const auto& f : a.spec_budgets) {
+    const SpecBudgets b = load_spec_budgets(f);
+    budgets.push_back({fs::path(f).stem().string(), b.predictor, b.mean_spec_chunk, b.spec_chunk});
+  }
+  eval::add_budget_points(o.sweep, modes, a.lambdas, budgets);
   o.limit = a.limit;
   if (!a.shard.empty()) {
     const auto slash = a.shard.find('/');
@@ -121,7 +129,7 @@ int run(const EvalArgs& a) {
   o.out_dir = primary ? a.out : "";
   o.resume = a.resume;
   o.settings = {{"alspec_version", ALSPEC_VERSION}, {"modes", a.modes}, {"lambdas", a.lambdas}, {"spec_chunks", chunks},
-                {"predictors", a.predictors},
+                {"predictors", a.predictors}, {"spec_budgets", a.spec_budgets},
                 {"task_files", a.tasks}};
   ProgressBar bar;
   const bool show = !a.no_progress && primary;
@@ -154,6 +162,10 @@ const CommandRegistrar kEval({"eval", "Task scores and speculation hit rates ove
       ->capture_default_str();
   app.add_option("--lambdas", a->lambdas, "Speculation thresholds for simulate/alspec")->delimiter(',')->capture_default_str();
   app.add_option("--spec-chunk", a->spec_chunks, "S values (0 = auto from the context size)")->delimiter(',')->capture_default_str();
+  app.add_option("--spec-budgets", a->spec_budgets,
+                 "Per-layer S files (predictor-sweep --budgets-out): each adds sweep points for the speculative "
+                 "modes at every λ, named by the file's stem")
+      ->delimiter(',');
   app.add_option("--predictors", a->predictors,
                  "O_spec predictors to sweep: sink-window, quest (quest needs S >= 64; docs/attention.md)")
       ->delimiter(',')
