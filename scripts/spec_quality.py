@@ -62,8 +62,8 @@ def main():
     ap.add_argument("--spec-chunk", type=int, default=128)
     ap.add_argument("--predictors", default="sink-window,quest", help="uniform-S runs ('' for none)")
     ap.add_argument("--budgets", default="",
-                    help="NAME=FILE,...: also a run per per-layer S file (--spec-budgets), named NAME, at the "
-                         "file's own λ (the one it was calibrated for)")
+                    help="NAME=FILE[@λ],...: also a run per per-layer S file (--spec-budgets), named NAME, at λ "
+                         "(default: the file's own, the one it was calibrated for)")
     ap.add_argument("--lambdas", default="0.1,0.2")
     ap.add_argument("--ctx", type=int, default=0, help="KV capacity (default: prefill + decode rounded up to 1024)")
     ap.add_argument("--threads", type=int, default=2)
@@ -101,10 +101,12 @@ def main():
             runs.append((p, float(lam), [("--attention", "simulate"), ("--predictor", p), ("--lambda", lam)]))
     for item in filter(None, args.budgets.split(",")):
         name, _, path = item.partition("=")
+        path, _, lam = path.partition("@")
         if not path:
-            sys.exit(f"--budgets: '{item}' is not NAME=FILE")
-        with open(path) as f:
-            lam = json.load(f)["lambda"]
+            sys.exit(f"--budgets: '{item}' is not NAME=FILE[@λ]")
+        if not lam:
+            with open(path) as f:
+                lam = f"{json.load(f)['lambda']:.6g}"  # the file's float32 λ as written: 0.1, not 0.10000000149
         runs.append((name, float(lam), [("--attention", "simulate"), ("--spec-budgets", path), ("--lambda", str(lam))]))
 
     results = []

@@ -211,7 +211,10 @@ json Server::Impl::model_json() const {
                {"chat_format", chat_format_name(chat_format)},
                {"attention", attention_mode_name(opt.engine.spec.mode)},
                {"lambda", json_decimal(opt.engine.spec.lambda)},
-               {"spec_chunk", opt.engine.spec.spec_chunk}};
+               {"spec_chunk", opt.engine.spec.spec_chunk},
+               {"predictor", spec_predictor_name(opt.engine.predictor)}};
+  // --spec-budgets: S per layer (spec_chunk is then their mean).
+  if (!opt.engine.layer_spec_chunk.empty()) m["meta"]["layer_spec_chunk"] = opt.engine.layer_spec_chunk;
   return m;
 }
 

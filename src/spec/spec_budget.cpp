@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "alspec/core/error.h"
+#include "alspec/spec/spec_stats_json.h"
 
 namespace alspec {
 
@@ -126,7 +127,7 @@ void save_spec_budgets(const SpecBudgets& b, const std::string& path) {
   nlohmann::json j = {{"format", kFormat},
                       {"version", 1},
                       {"predictor", spec_predictor_name(b.predictor)},
-                      {"lambda", b.lambda},
+                      {"lambda", json_decimal(b.lambda)},
                       {"mean_spec_chunk", b.mean_spec_chunk},
                       {"spec_chunk", b.spec_chunk},
                       {"expected_hit_rate", b.expected_hit_rate},
