@@ -129,73 +129,82 @@ float dot_q4_1(const uint8_t* row, const ActivationRow& a) {
   return reduce_groups(acc) + hsum8(_mm256_load_ps(mins));
 }
 
+// Q4_K/Q6_K on the super-block activations (matmul.h): the exact int32 sums of a super-block
+// from maddubs (unsigned weights <= 63 times |a| <= 127: pair sums <= 16002, no saturation) and
+// madd with the broadcast sub-block scale, summed across lanes; then the scalar float steps of
+// dot_scalar.cpp.
+inline float fma_ss(float a, float b, float c) {
+  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+inline int32_t hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
+}
+
 float dot_q4_k(const uint8_t* row, const ActivationRow& a) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  __m256 mins = _mm256_setzero_ps();
+  float acc = 0.0f, macc = 0.0f;
   const __m256i low4 = _mm256_set1_epi8(0x0F);
-  const __m256 sign = _mm256_set1_ps(-0.0f);
-  for (int64_t sb = 0; sb < a.blocks / 8; ++sb) {
+  for (int64_t sb = 0; sb < a.super_blocks; ++sb) {
     const uint8_t* p = row + kQ4_KBytes * sb;
     prefetch_step<kQ4_KBytes>(p);
-    const float d = half_to_float(p), dmin = half_to_float(p + 2);
-    const float* dx = a.d + 8 * sb;
-    alignas(32) float scf[8], mf[8];
+    const int8_t* q = a.kq + 256 * sb;
+    const int16_t* qsum = a.ksum + 16 * sb;
+    int sc[8];
+    int32_t msum = 0;
     for (int j = 0; j < 8; ++j) {
-      int sc, m;
-      q4_k_scale_min(p + kQ4_KScales, j, sc, m);
-      scf[j] = static_cast<float>(sc);
-      mf[j] = static_cast<float>(m);
+      int m;
+      q4_k_scale_min(p + kQ4_KScales, j, sc[j], m);
+      msum += m * (qsum[2 * j] + qsum[2 * j + 1]);
     }
-    const __m256 ms = _mm256_xor_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(dmin), _mm256_load_ps(mf)),
-                                                  _mm256_loadu_ps(dx)), sign);
-    const __m256 sums = _mm256_cvtepi32_ps(load32(a.sum + 8 * sb));
-    mins = _mm256_fmadd_ps(sums, ms, mins);
-    const __m256 scales = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(d), _mm256_load_ps(scf)), _mm256_loadu_ps(dx));
-    alignas(32) float s[8];
-    _mm256_store_ps(s, scales);
-    const int8_t* q = a.q + 256 * sb;
+    __m256i iacc = _mm256_setzero_si256();
 #pragma GCC unroll 4
-    for (int c = 0; c < 4; ++c) {  // blocks 2c (low nibbles) and 2c+1 (high), groups (2c)%4, (2c+1)%4
+    for (int c = 0; c < 4; ++c) {  // sub-blocks 2c (low nibbles) and 2c+1 (high)
       const __m256i qs = load32(p + kQ4_KQs + 32 * c);
       const __m256i lo = _mm256_and_si256(qs, low4), hi = _mm256_and_si256(_mm256_srli_epi16(qs, 4), low4);
-      const int g = (2 * c) % 4;
-      acc[g] = fma_lanes(lane_dot_u4(lo, load32(q + 64 * c)), _mm256_set1_ps(s[2 * c]), acc[g]);
-      acc[g + 1] = fma_lanes(lane_dot_u4(hi, load32(q + 64 * c + 32)), _mm256_set1_ps(s[2 * c + 1]), acc[g + 1]);
+      const __m256i plo = _mm256_maddubs_epi16(lo, load32(q + 64 * c));
+      const __m256i phi = _mm256_maddubs_epi16(hi, load32(q + 64 * c + 32));
+      iacc = _mm256_add_epi32(iacc, _mm256_madd_epi16(plo, _mm256_set1_epi16(static_cast<short>(sc[2 * c]))));
+      iacc = _mm256_add_epi32(iacc, _mm256_madd_epi16(phi, _mm256_set1_epi16(static_cast<short>(sc[2 * c + 1]))));
     }
+    const float da = a.kd[sb];
+    acc = fma_ss(static_cast<float>(hsum_epi32(iacc)), half_to_float(p) * da, acc);
+    macc = fma_ss(static_cast<float>(msum), -(half_to_float(p + 2) * da), macc);
   }
-  return reduce_groups(acc) + hsum8(mins);
+  return acc + macc;
 }
 
 float dot_q6_k(const uint8_t* row, const ActivationRow& a) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
-  for (int64_t sb = 0; sb < a.blocks / 8; ++sb) {
+  float acc = 0.0f;
+  const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3);
+  for (int64_t sb = 0; sb < a.super_blocks; ++sb) {
     const uint8_t* p = row + kQ6_KBytes * sb;
     prefetch_step<kQ6_KBytes>(p);
-    const float d = half_to_float(p + kQ6_KD);
     const auto* sc = reinterpret_cast<const int8_t*>(p + kQ6_KScales);
+    const int8_t* q = a.kq + 256 * sb;
+    // The offset -32: -32 * sum_i sc_i * ksum_i (|ksum| <= 2032, |sc| <= 128: exact in madd).
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+    __m256i iacc = _mm256_sub_epi32(
+        _mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, load32(a.ksum + 16 * sb)), 5));
     for (int half = 0; half < 2; ++half) {
       const __m256i ql0 = load32(p + 64 * half), ql1 = load32(p + 64 * half + 32);
       const __m256i qh = load32(p + kQ6_KQh + 32 * half);
       const __m256i lo[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
                              _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
                              _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
-      const __m256i hi[4] = {_mm256_and_si256(qh, low2), _mm256_and_si256(_mm256_srli_epi16(qh, 2), low2),
-                             _mm256_and_si256(_mm256_srli_epi16(qh, 4), low2),
-                             _mm256_and_si256(_mm256_srli_epi16(qh, 6), low2)};
 #pragma GCC unroll 4
-      for (int quarter = 0; quarter < 4; ++quarter) {  // block 4*half + quarter: group = quarter
+      for (int quarter = 0; quarter < 4; ++quarter) {  // elements 32*jb.., sub-blocks 2jb, 2jb+1
         const int jb = 4 * half + quarter;
-        const int64_t b = 8 * sb + jb;
-        const __m256i w = _mm256_sub_epi8(_mm256_or_si256(lo[quarter], _mm256_slli_epi16(hi[quarter], 4)), off);
-        const float s0 = (d * static_cast<float>(sc[2 * jb])) * a.d[b];
-        const float s1 = (d * static_cast<float>(sc[2 * jb + 1])) * a.d[b];
-        const __m256 s = _mm256_setr_ps(s0, s0, s0, s0, s1, s1, s1, s1);
-        acc[quarter] = fma_lanes(lane_dot(w, load32(a.q + 32 * b)), s, acc[quarter]);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * quarter), low2);
+        const __m256i u = _mm256_or_si256(lo[quarter], _mm256_slli_epi16(hi, 4));
+        const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * jb + 1]), _mm_set1_epi16(sc[2 * jb]));
+        iacc = _mm256_add_epi32(iacc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, load32(q + 32 * jb)), s));
       }
     }
+    acc = fma_ss(static_cast<float>(hsum_epi32(iacc)), half_to_float(p + kQ6_KD) * a.kd[sb], acc);
   }
-  return reduce_groups(acc);
+  return acc;
 }
 
 inline __m256 load8_f32(const uint8_t* w, int64_t e) {

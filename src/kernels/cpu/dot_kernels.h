@@ -9,7 +9,10 @@
 namespace alspec::kernels {
 
 // One activation row quantised to 32-element blocks: q[32*blocks] int8 in [-127,127], block
-// scales d[blocks] (x ~ d*q) and block sums sum[blocks] of q.
+// scales d[blocks] (x ~ d*q) and block sums sum[blocks] of q. The Q4_K/Q6_K kernels read the
+// super-block form instead (kq etc., nullptr unless requested): kq[256*super_blocks] int8 in
+// [-127,127] with one scale kd[s] per 256 elements, and ksum[16*s + i] the exact sum of
+// kq[256*s + 16*i .. +15] (|ksum| <= 2032, so int16).
 struct ActivationRow {
   const int8_t* q;
   const float* d;
@@ -21,6 +24,10 @@ struct ActivationRow {
   // the 4 activations of lane 4j+i (block 4g+j, lane i of lo resp. hi), dx[16] float = d of block
   // 4g + lane/4.
   const uint8_t* groups;
+  const int8_t* kq = nullptr;
+  const float* kd = nullptr;
+  const int16_t* ksum = nullptr;
+  int64_t super_blocks = 0;
 };
 
 inline constexpr int kGroupBytes = 64 + 64 + 64 + 64 + 64;
