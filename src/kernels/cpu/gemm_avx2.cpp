@@ -57,6 +57,9 @@ struct KIsa {
   using VI = __m256i;
   using VF = __m256;
   static constexpr int kTokens = 8;
+  static constexpr bool kVnni = false;
+  static VI dpbusd(VI acc, const uint8_t*, VI) { return acc; }  // unused (kVnni false)
+  static VI mul_add(VI acc, VI, int32_t) { return acc; }
   static VI zero() { return _mm256_setzero_si256(); }
   static VI load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
   static VI dot4(VI acc, const uint8_t* u4, VI a, int32_t s2) {

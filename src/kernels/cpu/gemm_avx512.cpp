@@ -47,7 +47,12 @@ struct KIsa {
   using VI = __m512i;
   using VF = __m512;
   static constexpr int kTokens = 16;
+  static constexpr bool kVnni = true;
   static VI zero() { return _mm512_setzero_si512(); }
+  static VI dpbusd(VI acc, const uint8_t* u4, VI a) {
+    return _mm512_dpbusd_epi32(acc, _mm512_set1_epi32(static_cast<int>(load_u32(u4))), a);
+  }
+  static VI mul_add(VI acc, VI x, int32_t s) { return _mm512_add_epi32(acc, _mm512_mullo_epi32(x, _mm512_set1_epi32(s))); }
   static VI load(const void* p) { return _mm512_loadu_si512(p); }
   static VI dot4(VI acc, const uint8_t* u4, VI a, int32_t s2) {
     const VI u = _mm512_set1_epi32(static_cast<int>(load_u32(u4)));
