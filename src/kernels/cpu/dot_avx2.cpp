@@ -143,50 +143,59 @@ inline int32_t hsum_epi32(__m256i v) {
   return _mm_cvtsi128_si32(s);
 }
 
-float dot_q4_k(const uint8_t* row, const ActivationRow& a) {
-  float acc = 0.0f, macc = 0.0f;
+// kT tokens (acts[t], out[t * stride]) with one weight row: the weights of a super-block are
+// unpacked once for all of them; each token's integer and float steps are those of kT == 1.
+template <int kT>
+void q4_k_tokens(const uint8_t* row, const ActivationRow* acts, float* out, int64_t stride) {
+  float acc[kT], macc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = macc[t] = 0.0f;
   const __m256i low4 = _mm256_set1_epi8(0x0F);
-  for (int64_t sb = 0; sb < a.super_blocks; ++sb) {
+  for (int64_t sb = 0; sb < acts[0].super_blocks; ++sb) {
     const uint8_t* p = row + kQ4_KBytes * sb;
     prefetch_step<kQ4_KBytes>(p);
-    const int8_t* q = a.kq + 256 * sb;
-    const int16_t* qsum = a.ksum + 16 * sb;
-    int sc[8];
-    int32_t msum = 0;
-    for (int j = 0; j < 8; ++j) {
-      int m;
-      q4_k_scale_min(p + kQ4_KScales, j, sc[j], m);
-      msum += m * (qsum[2 * j] + qsum[2 * j + 1]);
-    }
-    __m256i iacc = _mm256_setzero_si256();
+    int sc[8], m[8];
+    for (int j = 0; j < 8; ++j) q4_k_scale_min(p + kQ4_KScales, j, sc[j], m[j]);
+    __m256i u[8], s[8];
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {  // sub-blocks 2c (low nibbles) and 2c+1 (high)
       const __m256i qs = load32(p + kQ4_KQs + 32 * c);
-      const __m256i lo = _mm256_and_si256(qs, low4), hi = _mm256_and_si256(_mm256_srli_epi16(qs, 4), low4);
-      const __m256i plo = _mm256_maddubs_epi16(lo, load32(q + 64 * c));
-      const __m256i phi = _mm256_maddubs_epi16(hi, load32(q + 64 * c + 32));
-      iacc = _mm256_add_epi32(iacc, _mm256_madd_epi16(plo, _mm256_set1_epi16(static_cast<short>(sc[2 * c]))));
-      iacc = _mm256_add_epi32(iacc, _mm256_madd_epi16(phi, _mm256_set1_epi16(static_cast<short>(sc[2 * c + 1]))));
+      u[2 * c] = _mm256_and_si256(qs, low4);
+      u[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(qs, 4), low4);
     }
-    const float da = a.kd[sb];
-    acc = fma_ss(static_cast<float>(hsum_epi32(iacc)), half_to_float(p) * da, acc);
-    macc = fma_ss(static_cast<float>(msum), -(half_to_float(p + 2) * da), macc);
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) s[j] = _mm256_set1_epi16(static_cast<short>(sc[j]));
+    const float d = half_to_float(p), dmin = half_to_float(p + 2);
+#pragma GCC unroll 4
+    for (int t = 0; t < kT; ++t) {
+      const int8_t* q = acts[t].kq + 256 * sb;
+      const int16_t* qsum = acts[t].ksum + 16 * sb;
+      int32_t msum = 0;
+      for (int j = 0; j < 8; ++j) msum += m[j] * (qsum[2 * j] + qsum[2 * j + 1]);
+      __m256i iacc = _mm256_setzero_si256();
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) {
+        iacc = _mm256_add_epi32(iacc, _mm256_madd_epi16(_mm256_maddubs_epi16(u[j], load32(q + 32 * j)), s[j]));
+      }
+      const float da = acts[t].kd[sb];
+      acc[t] = fma_ss(static_cast<float>(hsum_epi32(iacc)), d * da, acc[t]);
+      macc[t] = fma_ss(static_cast<float>(msum), -(dmin * da), macc[t]);
+    }
   }
-  return acc + macc;
+  for (int t = 0; t < kT; ++t) out[t * stride] = acc[t] + macc[t];
 }
 
-float dot_q6_k(const uint8_t* row, const ActivationRow& a) {
-  float acc = 0.0f;
+template <int kT>
+void q6_k_tokens(const uint8_t* row, const ActivationRow* acts, float* out, int64_t stride) {
+  float acc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = 0.0f;
   const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3);
-  for (int64_t sb = 0; sb < a.super_blocks; ++sb) {
+  for (int64_t sb = 0; sb < acts[0].super_blocks; ++sb) {
     const uint8_t* p = row + kQ6_KBytes * sb;
     prefetch_step<kQ6_KBytes>(p);
     const auto* sc = reinterpret_cast<const int8_t*>(p + kQ6_KScales);
-    const int8_t* q = a.kq + 256 * sb;
     // The offset -32: -32 * sum_i sc_i * ksum_i (|ksum| <= 2032, |sc| <= 128: exact in madd).
     const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
-    __m256i iacc = _mm256_sub_epi32(
-        _mm256_setzero_si256(), _mm256_slli_epi32(_mm256_madd_epi16(sc16, load32(a.ksum + 16 * sb)), 5));
+    __m256i u[8], s[8];
     for (int half = 0; half < 2; ++half) {
       const __m256i ql0 = load32(p + 64 * half), ql1 = load32(p + 64 * half + 32);
       const __m256i qh = load32(p + kQ6_KQh + 32 * half);
@@ -197,14 +206,47 @@ float dot_q6_k(const uint8_t* row, const ActivationRow& a) {
       for (int quarter = 0; quarter < 4; ++quarter) {  // elements 32*jb.., sub-blocks 2jb, 2jb+1
         const int jb = 4 * half + quarter;
         const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * quarter), low2);
-        const __m256i u = _mm256_or_si256(lo[quarter], _mm256_slli_epi16(hi, 4));
-        const __m256i s = _mm256_set_m128i(_mm_set1_epi16(sc[2 * jb + 1]), _mm_set1_epi16(sc[2 * jb]));
-        iacc = _mm256_add_epi32(iacc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, load32(q + 32 * jb)), s));
+        u[jb] = _mm256_or_si256(lo[quarter], _mm256_slli_epi16(hi, 4));
+        s[jb] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * jb + 1]), _mm_set1_epi16(sc[2 * jb]));
       }
     }
-    acc = fma_ss(static_cast<float>(hsum_epi32(iacc)), half_to_float(p + kQ6_KD) * a.kd[sb], acc);
+    const float d = half_to_float(p + kQ6_KD);
+#pragma GCC unroll 4
+    for (int t = 0; t < kT; ++t) {
+      const int8_t* q = acts[t].kq + 256 * sb;
+      __m256i iacc = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                      _mm256_slli_epi32(_mm256_madd_epi16(sc16, load32(acts[t].ksum + 16 * sb)), 5));
+#pragma GCC unroll 8
+      for (int jb = 0; jb < 8; ++jb) {
+        iacc = _mm256_add_epi32(iacc, _mm256_madd_epi16(_mm256_maddubs_epi16(u[jb], load32(q + 32 * jb)), s[jb]));
+      }
+      acc[t] = fma_ss(static_cast<float>(hsum_epi32(iacc)), d * acts[t].kd[sb], acc[t]);
+    }
   }
-  return acc;
+  for (int t = 0; t < kT; ++t) out[t * stride] = acc[t];
+}
+
+float dot_q4_k(const uint8_t* row, const ActivationRow& a) {
+  float out;
+  q4_k_tokens<1>(row, &a, &out, 1);
+  return out;
+}
+
+float dot_q6_k(const uint8_t* row, const ActivationRow& a) {
+  float out;
+  q6_k_tokens<1>(row, &a, &out, 1);
+  return out;
+}
+
+// n tokens in groups of 4 (then 2, 1).
+template <void (*K4)(const uint8_t*, const ActivationRow*, float*, int64_t),
+          void (*K2)(const uint8_t*, const ActivationRow*, float*, int64_t),
+          void (*K1)(const uint8_t*, const ActivationRow*, float*, int64_t)>
+void dot_tokens(const uint8_t* row, const ActivationRow* acts, int64_t n, float* out, int64_t stride) {
+  int64_t t = 0;
+  for (; t + 4 <= n; t += 4) K4(row, acts + t, out + t * stride, stride);
+  for (; t + 2 <= n; t += 2) K2(row, acts + t, out + t * stride, stride);
+  for (; t < n; ++t) K1(row, acts + t, out + t * stride, stride);
 }
 
 inline __m256 load8_f32(const uint8_t* w, int64_t e) {
@@ -263,7 +305,9 @@ const DotKernels& dot_kernels_avx2() {
                             dot_q4_1,
                             dot_32<kQ5_0Bytes, q5_0_weights>,
                             false,
-                            nullptr};
+                            nullptr,
+                            dot_tokens<q4_k_tokens<4>, q4_k_tokens<2>, q4_k_tokens<1>>,
+                            dot_tokens<q6_k_tokens<4>, q6_k_tokens<2>, q6_k_tokens<1>>};
   return k;
 }
 

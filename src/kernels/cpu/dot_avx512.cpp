@@ -342,7 +342,9 @@ const DotKernels& dot_kernels_avx512() {
                             dot_nibble<Q4_1Format>,
                             dot_nibble<Q5_0Format>,
                             true,
-                            dot2_q4_0_groups};
+                            dot2_q4_0_groups,
+                            avx2.q4_k_tokens,
+                            avx2.q6_k_tokens};
   return k;
 }
 

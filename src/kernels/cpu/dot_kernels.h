@@ -45,11 +45,16 @@ using QuantDot2 = void (*)(const uint8_t* w_row0, const uint8_t* w_row1, const A
 // Dot of one weight row with k floats.
 using FloatDot = float (*)(const uint8_t* w_row, const float* x, int64_t k);
 
+// One weight row with n activation rows (a[t], results out[t * stride]); each result equals the
+// QuantDot's.
+using QuantDotTokens = void (*)(const uint8_t* w_row, const ActivationRow* a, int64_t n, float* out, int64_t stride);
+
 struct DotKernels {
   FloatDot f32, f16, bf16;
   QuantDot q8_0, q4_0, q4_k, q6_k, q4_1, q5_0;
   bool q4_0_uses_groups;  // q4_0 reads ActivationRow::groups
   QuantDot2 q4_0_x2;      // nullptr where no two-row kernel exists
+  QuantDotTokens q4_k_tokens = nullptr, q6_k_tokens = nullptr;  // nullptr where none exists
 };
 
 const DotKernels& dot_kernels_scalar();

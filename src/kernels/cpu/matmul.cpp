@@ -103,16 +103,20 @@ struct Part {
   kernels::FloatDot fdot;
   kernels::QuantGemm gemm;  // set only for products of >= kGemmMinTokens tokens
   int64_t n_gemm;           // tokens [0, n_gemm) on gemm, the rest on the dot kernels
+  kernels::QuantDotTokens qdot_tokens;  // Q4_K/Q6_K: several tokens per weight row (or nullptr)
 };
 
 bool is_k_quant(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
 
 // Tokens of an n-token product that the Q4_K/Q6_K GEMM computes (whole tiles of tw tokens): a
-// last partial tile of at least half a tile is padded, a smaller one goes to the dot kernels
-// (whose results are the same), as is a product of less than half a tile.
-int64_t k_gemm_tokens(int64_t n, int tw) {
-  const int64_t tail = n % tw;
-  return 2 * tail >= tw ? n : n - tail;
+// last partial tile of at least min_tail tokens is padded, a smaller one goes to the multi-token
+// dot kernels (whose results are the same). The GEMM unpacks a task's rows once per call, so a
+// padded tile costs about a full one. Measured on the Zen 4 VM (1 thread, AVX-512, n tokens,
+// GMAC/s padded tile / dot kernels): Q4_K 8960x1536 n=3 21/18, n=5 35/18; Q6_K 1536x8960 n=3
+// 14/21, n=4 21/35, n=5 29/30, n=7 30/28, n=12 47/33 (noisy, +-15%).
+int64_t k_gemm_tokens(int64_t n, int tw, DType t) {
+  const int64_t tail = n % tw, min_tail = t == DType::Q6_K ? 6 : 3;
+  return tail >= min_tail ? n : n - tail;
 }
 
 // Rows [r0, r1) of one matrix for n tokens; x is n rows of w.cols floats, ga their quantised
@@ -124,10 +128,16 @@ void run_rows(const Part& p, const float* x, const kernels::GemmActivations& ga,
   float* y = p.y;
   const kernels::ActivationRow* acts = ga.rows;
   if (p.gemm) {
-    p.gemm(base + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, r1 - r0, ga, p.n_gemm, y + r0, w.rows);
-    for (int64_t r = r0; r < r1; ++r) {
+    if (p.n_gemm > 0) {
+      p.gemm(base + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, r1 - r0, ga, p.n_gemm, y + r0, w.rows);
+    }
+    for (int64_t r = r0; r < r1 && p.n_gemm < n; ++r) {
       const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
-      for (int64_t t = p.n_gemm; t < n; ++t) y[t * w.rows + r] = p.qdot(wr, acts[t]);
+      if (p.qdot_tokens) {
+        p.qdot_tokens(wr, acts + p.n_gemm, n - p.n_gemm, y + p.n_gemm * w.rows + r, w.rows);
+      } else {
+        for (int64_t t = p.n_gemm; t < n; ++t) y[t * w.rows + r] = p.qdot(wr, acts[t]);
+      }
     }
     return;
   }
@@ -190,14 +200,14 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
            nullptr,
            float_kernel(k, w.type),
            n >= kGemmMinTokens ? gemm_kernel(gk, w.type) : nullptr,
-           n};
+           n,
+           w.type == DType::Q4_K ? k.q4_k_tokens : w.type == DType::Q6_K ? k.q6_k_tokens : nullptr};
     if (is_k_quant(w.type)) {
       any_super = true;
-      if (p.gemm) {
-        p.n_gemm = k_gemm_tokens(n, gk->k_tokens);
-        if (p.n_gemm == 0) p.gemm = nullptr;
+      if (p.gemm) {  // the multi-token dot kernel serves the rows' remaining tokens
+        p.n_gemm = k_gemm_tokens(n, gk->k_tokens, w.type);
+        if (p.n_gemm > 0) k_tokens = gk->k_tokens;
       }
-      if (p.gemm) k_tokens = gk->k_tokens;
     } else {
       any_gemm = any_gemm || p.gemm != nullptr;
     }
@@ -237,8 +247,7 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
   thread_local std::vector<uint64_t> caller_k_panel;  // 8-byte aligned
   std::vector<uint64_t>& k_panel = caller_k_panel;
   if (k_tokens > 0) {
-    const int64_t tiles = k_gemm_tokens(n, static_cast<int>(k_tokens)) / k_tokens +
-                          (k_gemm_tokens(n, static_cast<int>(k_tokens)) % k_tokens != 0);
+    const int64_t tiles = (n + k_tokens - 1) / k_tokens;  // all tokens (parts may stop short of n)
     const int64_t tile_bytes = cols / 256 * kernels::kKPanelBytes * k_tokens;
     k_panel.resize(static_cast<size_t>((tiles * tile_bytes + 7) / 8));
     auto* panel = reinterpret_cast<uint8_t*>(k_panel.data());
