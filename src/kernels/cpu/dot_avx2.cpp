@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/cpu/block_layout.h"
 #include "kernels/cpu/dot_kernels.h"
@@ -153,8 +154,20 @@ void q4_k_tokens(const uint8_t* row, const ActivationRow* acts, float* out, int6
   for (int64_t sb = 0; sb < acts[0].super_blocks; ++sb) {
     const uint8_t* p = row + kQ4_KBytes * sb;
     prefetch_step<kQ4_KBytes>(p);
-    int sc[8], m[8];
-    for (int j = 0; j < 8; ++j) q4_k_scale_min(p + kQ4_KScales, j, sc[j], m[j]);
+    // The 8 scales and mins at once (GGML's get_scale_min_k4 for every j, as llama.cpp does it).
+    uint32_t utmp[4];
+    std::memcpy(utmp, p + kQ4_KScales, 12);
+    utmp[3] = ((utmp[2] >> 4) & 0x0F0F0F0F) | (((utmp[1] >> 6) & 0x03030303) << 4);
+    const uint32_t mins_lo = utmp[1] & 0x3F3F3F3F;
+    utmp[1] = (utmp[2] & 0x0F0F0F0F) | (((utmp[0] >> 6) & 0x03030303) << 4);
+    utmp[2] = mins_lo;
+    utmp[0] &= 0x3F3F3F3F;
+    uint8_t sc[8];
+    std::memcpy(sc, utmp, 8);
+    // Words 2j, 2j+1: m_j, against the 16-element sums 2j, 2j+1 (msum in one madd).
+    const __m256i mpair = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
+        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(utmp + 2)),
+        _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
     __m256i u[8], s[8];
 #pragma GCC unroll 4
     for (int c = 0; c < 4; ++c) {  // sub-blocks 2c (low nibbles) and 2c+1 (high)
@@ -168,9 +181,7 @@ void q4_k_tokens(const uint8_t* row, const ActivationRow* acts, float* out, int6
 #pragma GCC unroll 4
     for (int t = 0; t < kT; ++t) {
       const int8_t* q = acts[t].kq + 256 * sb;
-      const int16_t* qsum = acts[t].ksum + 16 * sb;
-      int32_t msum = 0;
-      for (int j = 0; j < 8; ++j) msum += m[j] * (qsum[2 * j] + qsum[2 * j + 1]);
+      const int32_t msum = hsum_epi32(_mm256_madd_epi16(mpair, load32(acts[t].ksum + 16 * sb)));
       __m256i iacc = _mm256_setzero_si256();
 #pragma GCC unroll 8
       for (int j = 0; j < 8; ++j) {

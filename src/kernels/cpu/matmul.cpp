@@ -109,14 +109,14 @@ struct Part {
 bool is_k_quant(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
 
 // Tokens of an n-token product that the Q4_K/Q6_K GEMM computes (whole tiles of tw tokens): a
-// last partial tile of at least min_tail tokens is padded, a smaller one goes to the multi-token
-// dot kernels (whose results are the same). The GEMM unpacks a task's rows once per call, so a
-// padded tile costs about a full one. Measured on the Zen 4 VM (1 thread, AVX-512, n tokens,
-// GMAC/s padded tile / dot kernels): Q4_K 8960x1536 n=3 21/18, n=5 35/18; Q6_K 1536x8960 n=3
-// 14/21, n=4 21/35, n=5 29/30, n=7 30/28, n=12 47/33 (noisy, +-15%).
-int64_t k_gemm_tokens(int64_t n, int tw, DType t) {
-  const int64_t tail = n % tw, min_tail = t == DType::Q6_K ? 6 : 3;
-  return tail >= min_tail ? n : n - tail;
+// last partial tile of at least 6 tokens is padded, a smaller one goes to the multi-token dot
+// kernels (whose results are the same). The GEMM unpacks a task's rows once per call, so a padded
+// tile costs about a full one. Measured on the Zen 4 VM (1 thread, AVX-512, Q4_K 8960x1536 /
+// Q6_K 1536x8960, GMAC/s, noisy +-15%), threshold 6 vs 3 vs main: n=3 25/18/14 and 19/16/18,
+// n=4 34/24/29 and 34/34/25, n=7 39/38/30 and 29/30/31.
+int64_t k_gemm_tokens(int64_t n, int tw) {
+  const int64_t tail = n % tw;
+  return tail >= 6 ? n : n - tail;
 }
 
 // Rows [r0, r1) of one matrix for n tokens; x is n rows of w.cols floats, ga their quantised
@@ -205,7 +205,7 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
     if (is_k_quant(w.type)) {
       any_super = true;
       if (p.gemm) {  // the multi-token dot kernel serves the rows' remaining tokens
-        p.n_gemm = k_gemm_tokens(n, gk->k_tokens, w.type);
+        p.n_gemm = k_gemm_tokens(n, gk->k_tokens);
         if (p.n_gemm > 0) k_tokens = gk->k_tokens;
       }
     } else {
