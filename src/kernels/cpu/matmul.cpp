@@ -185,7 +185,7 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
   const DotKernels& k = active_kernels();
   std::vector<Part> parts;
   int64_t tasks = 0;
-  bool any_quant = false, groups = false, any_gemm = false, any_super = false;
+  bool any_quant = false, groups = false, any_gemm = false, any_super = false, any_blocks = false;
   int64_t k_tokens = 0;  // tokens of the Q4_K/Q6_K GEMM's tiles (0: none runs)
   const kernels::GemmKernels* gk = active_gemm_kernels();
   for (const auto& t : targets) {
@@ -210,6 +210,7 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
       }
     } else {
       any_gemm = any_gemm || p.gemm != nullptr;
+      any_blocks = any_blocks || p.qdot != nullptr;
     }
     if (p.gemm) p.rows_per_task = kGemmTaskRows;
     if (w.type == DType::Q4_0 && !p.gemm) {  // the GEMM reads the plain blocks
@@ -228,7 +229,7 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
   kernels::QuantizedActivations& acts = caller_acts;
   std::vector<kernels::ActivationRow> rows;
   if (any_quant) {
-    acts.prepare(n, cols, groups, any_super);
+    acts.prepare(n, cols, groups, any_super, any_blocks);
     dev.parallel_for(static_cast<size_t>(n), [&](size_t t, int) {
       acts.quantize_row(static_cast<int64_t>(t), x + static_cast<int64_t>(t) * cols);
     });

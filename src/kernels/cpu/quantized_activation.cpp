@@ -171,9 +171,11 @@ void quantize_super_scalar(const float* x, int64_t sbs, int8_t* q, float* d, int
 
 }  // namespace
 
-void QuantizedActivations::prepare(int64_t n, int64_t k, bool with_groups, bool with_super_blocks) {
+void QuantizedActivations::prepare(int64_t n, int64_t k, bool with_groups, bool with_super_blocks,
+                                   bool with_blocks) {
   blocks_ = k / 32;
   super_ = with_super_blocks;
+  blocks_on_ = with_blocks || with_groups;
   if (super_) {
     kq_.resize(static_cast<size_t>(n * (k / 256) * 256));
     kd_.resize(static_cast<size_t>(n * (k / 256)));
@@ -188,10 +190,14 @@ void QuantizedActivations::prepare(int64_t n, int64_t k, bool with_groups, bool 
 void QuantizedActivations::quantize_row(int64_t t, const float* x) {
   const int64_t sbs = blocks_ / 8;
   if (simd_level() >= SimdLevel::kAvx512) {
-    quantize_blocks_avx512(x, blocks_, q_.data() + t * blocks_ * 32, d_.data() + t * blocks_, sum_.data() + t * blocks_);
+    if (blocks_on_) {
+      quantize_blocks_avx512(x, blocks_, q_.data() + t * blocks_ * 32, d_.data() + t * blocks_, sum_.data() + t * blocks_);
+    }
     if (super_) quantize_super_avx512(x, sbs, kq_.data() + t * sbs * 256, kd_.data() + t * sbs, ksum_.data() + t * sbs * 16);
   } else if (simd_level() >= SimdLevel::kAvx2) {
-    quantize_blocks_avx2(x, blocks_, q_.data() + t * blocks_ * 32, d_.data() + t * blocks_, sum_.data() + t * blocks_);
+    if (blocks_on_) {
+      quantize_blocks_avx2(x, blocks_, q_.data() + t * blocks_ * 32, d_.data() + t * blocks_, sum_.data() + t * blocks_);
+    }
     if (super_) quantize_super_avx2(x, sbs, kq_.data() + t * sbs * 256, kd_.data() + t * sbs, ksum_.data() + t * sbs * 16);
   } else {
     quantize_row_scalar(t, x);
@@ -200,7 +206,7 @@ void QuantizedActivations::quantize_row(int64_t t, const float* x) {
 }
 
 void QuantizedActivations::quantize_row_scalar(int64_t t, const float* x) {
-  for (int64_t b = t * blocks_; b < (t + 1) * blocks_; ++b) {
+  for (int64_t b = t * blocks_; blocks_on_ && b < (t + 1) * blocks_; ++b) {
     const float* xb = x + 32 * (b - t * blocks_);
     float amax = 0.0f;
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));

@@ -15,9 +15,10 @@ class QuantizedActivations {
  public:
   // Sizes the buffers for n rows of k floats (k a multiple of 32); with_groups also keeps the
   // 4-block group layout (ActivationRow::groups), with_super_blocks the super-block form of the
-  // Q4_K/Q6_K products (k a multiple of 256). Then quantize_row fills each row; rows are
+  // Q4_K/Q6_K products (k a multiple of 256); without with_blocks (products of Q4_K/Q6_K only)
+  // the 32-element blocks are left unfilled. Then quantize_row fills each row; rows are
   // independent, so they may be filled in parallel.
-  void prepare(int64_t n, int64_t k, bool with_groups, bool with_super_blocks = false);
+  void prepare(int64_t n, int64_t k, bool with_groups, bool with_super_blocks = false, bool with_blocks = true);
   // Uses AVX-512 or AVX2 where available; quantize_row_scalar is its plain twin (bitwise equal).
   void quantize_row(int64_t t, const float* x);
   void quantize_row_scalar(int64_t t, const float* x);  // blocks (and super-blocks), without the groups
@@ -38,7 +39,7 @@ class QuantizedActivations {
   std::vector<int8_t> q_, kq_;
   std::vector<float> d_, kd_;
   std::vector<int16_t> ksum_;
-  bool super_ = false;
+  bool super_ = false, blocks_on_ = true;
   std::vector<int32_t> sum_;
   std::vector<uint8_t> groups_;
   int64_t blocks_ = 0;
