@@ -12,7 +12,8 @@ namespace alspec::kernels {
 // scales d[blocks] (x ~ d*q) and block sums sum[blocks] of q. The Q4_K/Q6_K kernels read the
 // super-block form instead (kq etc., nullptr unless requested): kq[256*super_blocks] int8 in
 // [-127,127] with one scale kd[s] per 256 elements, and ksum[16*s + i] the exact sum of
-// kq[256*s + 16*i .. +15] (|ksum| <= 2032, so int16).
+// kq[256*s + 16*i .. +15] (|ksum| <= 2032, so int16). A product of Q4_K/Q6_K weights only
+// leaves q/d/sum unfilled (QuantizedActivations::prepare without with_blocks).
 struct ActivationRow {
   const int8_t* q;
   const float* d;
