@@ -119,8 +119,10 @@ void register_matmul_ops(std::vector<OpCase>& ops) {
                          const Weights m = make_weights(t, rows, cols, s);
                          const std::vector<float> x = random_floats(static_cast<size_t>(cols), s + 1000);
                          // Reference: dequantised weights times the activation as the kernels see
-                         // it (quantised types: after the 8-bit block quantisation), in double.
-                         const std::vector<float> xa = is_float_type(t) ? x : activation_as_quantised(x);
+                         // it (quantised types: after the 8-bit block quantisation, per 256
+                         // elements for Q4_K/Q6_K), in double.
+                         const std::vector<float> xa =
+                             is_float_type(t) ? x : activation_as_quantised(x, k_quant ? 256 : 32);
                          std::vector<double> ref(static_cast<size_t>(rows)), mag(static_cast<size_t>(rows));
                          std::vector<float> wr(static_cast<size_t>(cols));
                          for (int64_t r = 0; r < rows; ++r) {
@@ -212,7 +214,7 @@ void register_activation_ops(std::vector<OpCase>& ops) {
                      }
                      auto quantise = [&](bool scalar) {
                        kernels::QuantizedActivations a;
-                       a.prepare(1, k, false);
+                       a.prepare(1, k, false, k % 256 == 0);  // with the super-block form where k allows
                        if (scalar) {
                          a.quantize_row_scalar(0, x.data());
                        } else {
@@ -225,6 +227,9 @@ void register_activation_ops(std::vector<OpCase>& ops) {
                          out.push_back(r.d[b]);
                          out.push_back(static_cast<float>(r.sum[b]));
                        }
+                       for (int64_t i = 0; i < 256 * r.super_blocks; ++i) out.push_back(static_cast<float>(r.kq[i]));
+                       for (int64_t s = 0; s < r.super_blocks; ++s) out.push_back(r.kd[s]);
+                       for (int64_t i = 0; i < 16 * r.super_blocks; ++i) out.push_back(static_cast<float>(r.ksum[i]));
                        return out;
                      };
                      const auto v = at_level(level, [&] { return quantise(false); });

@@ -5,25 +5,38 @@
 //  - F32/F16/BF16: weights converted exactly to float; element e is fused-multiply-added into
 //    accumulator lane e % 64, in increasing e; the 64 lanes are then summed pairwise
 //    (lane i += lane i+32, then +16, +8, +4, +2, +1).
-//  - Q8_0/Q4_0/Q4_1/Q5_0/Q4_K/Q6_K: the activation row is quantised once per 32-element block
+//  - Q8_0/Q4_0/Q4_1/Q5_0: the activation row is quantised once per 32-element block
 //    (dx = amax/127, a = x*(1/dx) clamped to [-127,127], rounded half to even). For block b,
 //    lane k (0..7) holds the exact integer sum over elements 4k..4k+3 of w*a (w the block's
-//    integer weights: Q8_0 q, Q4_0 q-8, Q4_1 q in 0..15, Q5_0 q-16 with q = nibble | qh bit << 4,
-//    Q4_K q in 0..15, Q6_K q-32). It is fused-multiply-added with its float scale
-//    (Q8_0/Q4_0/Q4_1/Q5_0: d*dx; Q4_K: (d*sc)*dx; Q6_K: (d*sc)*dx with the scale of the lane's
-//    16-element sub-block) into accumulator lane k of group b%4; the groups are combined as
-//    r[k] = (g0+g2) + (g1+g3) and the 8 lanes r[k] summed pairwise (+4, +2, +1).
-//    Q4_1 and Q4_K add their minimum term: for block b, lane b%8 of an 8-lane float accumulator
-//    gets fma(float(sum(a)), s_min) with sum(a) the exact integer sum of the block's 32
-//    activations and s_min = m*dx (Q4_1, m the block's fp16 minimum) or -((dmin*m)*dx) (Q4_K,
-//    b%8 is the sub-block j of the super-block); those 8 lanes are summed pairwise and the result
-//    is added last: dot = (pairwise sum of r) + (pairwise sum of the min lanes).
+//    integer weights: Q8_0 q, Q4_0 q-8, Q4_1 q in 0..15, Q5_0 q-16 with q = nibble | qh bit << 4).
+//    It is fused-multiply-added with its float scale d*dx into accumulator lane k of group b%4;
+//    the groups are combined as r[k] = (g0+g2) + (g1+g3) and the 8 lanes r[k] summed pairwise
+//    (+4, +2, +1). Q4_1 adds its minimum term: for block b, lane b%8 of an 8-lane float
+//    accumulator gets fma(float(sum(a)), m*dx) with sum(a) the exact integer sum of the block's
+//    32 activations and m the block's fp16 minimum; those 8 lanes are summed pairwise and the
+//    result is added last: dot = (pairwise sum of r) + (pairwise sum of the min lanes).
+//  - Q4_K/Q6_K (integer super-blocks, as llama.cpp's Q8_K): the activation row is quantised
+//    once per 256-element super-block s (da = amax/127, a as above), with the exact sums asum_i
+//    of its 16-element pieces i = 0..15. Per super-block, in exact int32:
+//      Q4_K: isum = sum_j sc_j * sum_{e in sub-block j of 32} u_e*a_e (u the nibble 0..15, sc_j
+//            and m_j the 6-bit scale and min), msum = sum_j m_j * (asum_2j + asum_2j+1);
+//      Q6_K: isum = sum_i sc_i * sum_{e in piece i} u_e*a_e - 32 * sum_i sc_i*asum_i (u the
+//            6-bit value 0..63, sc_i the int8 scale of the 16 elements).
+//    Bounds: |isum| <= 8*63*32*15*127 = 3.1e7 (Q4_K), 16*128*16*(63+32)*127 < 4e8 (Q6_K, partial
+//    sums in any order included), |msum| <= 8*63*32*127 = 2.0e6: all within int32, so the order
+//    of the integer work is free. The float part is then, in increasing s, with d (and dmin) the
+//    super-block's fp16 scales as floats:
+//      acc = fma(float(isum), d*da, acc);  Q4_K also: macc = fma(float(msum), -(dmin*da), macc)
+//    starting from acc = macc = 0, and dot = acc (Q6_K) or acc + macc (Q4_K). (float(isum) rounds
+//    to nearest even above 2^24.)
 // Rows are split into tasks of matmul_rows_per_task(w) rows (about kMatmulTaskBytes of weights,
 // independent of the thread count); matmul passes tiles of 16 tokens over a task's rows so that
 // weights are read from memory once. Products of >= 2 tokens with Q8_0/Q4_0/Q5_0/Q4_K/Q6_K
 // weights run at the AVX2/AVX-512 levels on register-blocked GEMM kernels instead (tasks of 16
 // rows; src/kernels/cpu/gemm_kernels.h): the integer work is reordered (exact), the float
-// operations of each output are the ones above, in the same order.
+// operations of each output are the ones above, in the same order. A matmul with Q4_K/Q6_K
+// weights quantises its activations in the super-block form (a fused product with other types
+// as well keeps both forms; each product reads its own).
 // x and y must not overlap.
 #pragma once
 

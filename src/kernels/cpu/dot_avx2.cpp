@@ -4,6 +4,7 @@
 #include <immintrin.h>
 
 #include <cstdint>
+#include <cstring>
 
 #include "kernels/cpu/block_layout.h"
 #include "kernels/cpu/dot_kernels.h"
@@ -129,73 +130,134 @@ float dot_q4_1(const uint8_t* row, const ActivationRow& a) {
   return reduce_groups(acc) + hsum8(_mm256_load_ps(mins));
 }
 
-float dot_q4_k(const uint8_t* row, const ActivationRow& a) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  __m256 mins = _mm256_setzero_ps();
-  const __m256i low4 = _mm256_set1_epi8(0x0F);
-  const __m256 sign = _mm256_set1_ps(-0.0f);
-  for (int64_t sb = 0; sb < a.blocks / 8; ++sb) {
-    const uint8_t* p = row + kQ4_KBytes * sb;
-    prefetch_step<kQ4_KBytes>(p);
-    const float d = half_to_float(p), dmin = half_to_float(p + 2);
-    const float* dx = a.d + 8 * sb;
-    alignas(32) float scf[8], mf[8];
-    for (int j = 0; j < 8; ++j) {
-      int sc, m;
-      q4_k_scale_min(p + kQ4_KScales, j, sc, m);
-      scf[j] = static_cast<float>(sc);
-      mf[j] = static_cast<float>(m);
-    }
-    const __m256 ms = _mm256_xor_ps(_mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(dmin), _mm256_load_ps(mf)),
-                                                  _mm256_loadu_ps(dx)), sign);
-    const __m256 sums = _mm256_cvtepi32_ps(load32(a.sum + 8 * sb));
-    mins = _mm256_fmadd_ps(sums, ms, mins);
-    const __m256 scales = _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(d), _mm256_load_ps(scf)), _mm256_loadu_ps(dx));
-    alignas(32) float s[8];
-    _mm256_store_ps(s, scales);
-    const int8_t* q = a.q + 256 * sb;
-#pragma GCC unroll 4
-    for (int c = 0; c < 4; ++c) {  // blocks 2c (low nibbles) and 2c+1 (high), groups (2c)%4, (2c+1)%4
-      const __m256i qs = load32(p + kQ4_KQs + 32 * c);
-      const __m256i lo = _mm256_and_si256(qs, low4), hi = _mm256_and_si256(_mm256_srli_epi16(qs, 4), low4);
-      const int g = (2 * c) % 4;
-      acc[g] = fma_lanes(lane_dot_u4(lo, load32(q + 64 * c)), _mm256_set1_ps(s[2 * c]), acc[g]);
-      acc[g + 1] = fma_lanes(lane_dot_u4(hi, load32(q + 64 * c + 32)), _mm256_set1_ps(s[2 * c + 1]), acc[g + 1]);
-    }
-  }
-  return reduce_groups(acc) + hsum8(mins);
+// Q4_K/Q6_K on the super-block activations (matmul.h): the exact int32 sums of a super-block
+// from maddubs (unsigned weights <= 63 times |a| <= 127: pair sums <= 16002, no saturation) and
+// madd with the broadcast sub-block scale, summed across lanes; then the scalar float steps of
+// dot_scalar.cpp.
+inline float fma_ss(float a, float b, float c) {
+  return _mm_cvtss_f32(_mm_fmadd_ss(_mm_set_ss(a), _mm_set_ss(b), _mm_set_ss(c)));
+}
+inline int32_t hsum_epi32(__m256i v) {
+  __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0x4E));
+  s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 0xB1));
+  return _mm_cvtsi128_si32(s);
 }
 
-float dot_q6_k(const uint8_t* row, const ActivationRow& a) {
-  __m256 acc[4] = {_mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps(), _mm256_setzero_ps()};
-  const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3), off = _mm256_set1_epi8(32);
-  for (int64_t sb = 0; sb < a.blocks / 8; ++sb) {
+// kT tokens (acts[t], out[t * stride]) with one weight row: the weights of a super-block are
+// unpacked once for all of them; each token's integer and float steps are those of kT == 1.
+template <int kT>
+void q4_k_tokens(const uint8_t* row, const ActivationRow* acts, float* out, int64_t stride) {
+  float acc[kT], macc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = macc[t] = 0.0f;
+  const __m256i low4 = _mm256_set1_epi8(0x0F);
+  for (int64_t sb = 0; sb < acts[0].super_blocks; ++sb) {
+    const uint8_t* p = row + kQ4_KBytes * sb;
+    prefetch_step<kQ4_KBytes>(p);
+    // The 8 scales and mins at once (GGML's get_scale_min_k4 for every j, as llama.cpp does it).
+    uint32_t utmp[4];
+    std::memcpy(utmp, p + kQ4_KScales, 12);
+    utmp[3] = ((utmp[2] >> 4) & 0x0F0F0F0F) | (((utmp[1] >> 6) & 0x03030303) << 4);
+    const uint32_t mins_lo = utmp[1] & 0x3F3F3F3F;
+    utmp[1] = (utmp[2] & 0x0F0F0F0F) | (((utmp[0] >> 6) & 0x03030303) << 4);
+    utmp[2] = mins_lo;
+    utmp[0] &= 0x3F3F3F3F;
+    uint8_t sc[8];
+    std::memcpy(sc, utmp, 8);
+    // Words 2j, 2j+1: m_j, against the 16-element sums 2j, 2j+1 (msum in one madd).
+    const __m256i mpair = _mm256_cvtepu8_epi16(_mm_shuffle_epi8(
+        _mm_loadl_epi64(reinterpret_cast<const __m128i*>(utmp + 2)),
+        _mm_setr_epi8(0, 0, 1, 1, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 7, 7)));
+    __m256i u[8], s[8];
+#pragma GCC unroll 4
+    for (int c = 0; c < 4; ++c) {  // sub-blocks 2c (low nibbles) and 2c+1 (high)
+      const __m256i qs = load32(p + kQ4_KQs + 32 * c);
+      u[2 * c] = _mm256_and_si256(qs, low4);
+      u[2 * c + 1] = _mm256_and_si256(_mm256_srli_epi16(qs, 4), low4);
+    }
+#pragma GCC unroll 8
+    for (int j = 0; j < 8; ++j) s[j] = _mm256_set1_epi16(static_cast<short>(sc[j]));
+    const float d = half_to_float(p), dmin = half_to_float(p + 2);
+#pragma GCC unroll 4
+    for (int t = 0; t < kT; ++t) {
+      const int8_t* q = acts[t].kq + 256 * sb;
+      const int32_t msum = hsum_epi32(_mm256_madd_epi16(mpair, load32(acts[t].ksum + 16 * sb)));
+      __m256i iacc = _mm256_setzero_si256();
+#pragma GCC unroll 8
+      for (int j = 0; j < 8; ++j) {
+        iacc = _mm256_add_epi32(iacc, _mm256_madd_epi16(_mm256_maddubs_epi16(u[j], load32(q + 32 * j)), s[j]));
+      }
+      const float da = acts[t].kd[sb];
+      acc[t] = fma_ss(static_cast<float>(hsum_epi32(iacc)), d * da, acc[t]);
+      macc[t] = fma_ss(static_cast<float>(msum), -(dmin * da), macc[t]);
+    }
+  }
+  for (int t = 0; t < kT; ++t) out[t * stride] = acc[t] + macc[t];
+}
+
+template <int kT>
+void q6_k_tokens(const uint8_t* row, const ActivationRow* acts, float* out, int64_t stride) {
+  float acc[kT];
+  for (int t = 0; t < kT; ++t) acc[t] = 0.0f;
+  const __m256i low4 = _mm256_set1_epi8(0x0F), low2 = _mm256_set1_epi8(3);
+  for (int64_t sb = 0; sb < acts[0].super_blocks; ++sb) {
     const uint8_t* p = row + kQ6_KBytes * sb;
     prefetch_step<kQ6_KBytes>(p);
-    const float d = half_to_float(p + kQ6_KD);
     const auto* sc = reinterpret_cast<const int8_t*>(p + kQ6_KScales);
+    // The offset -32: -32 * sum_i sc_i * ksum_i (|ksum| <= 2032, |sc| <= 128: exact in madd).
+    const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+    __m256i u[8], s[8];
     for (int half = 0; half < 2; ++half) {
       const __m256i ql0 = load32(p + 64 * half), ql1 = load32(p + 64 * half + 32);
       const __m256i qh = load32(p + kQ6_KQh + 32 * half);
       const __m256i lo[4] = {_mm256_and_si256(ql0, low4), _mm256_and_si256(ql1, low4),
                              _mm256_and_si256(_mm256_srli_epi16(ql0, 4), low4),
                              _mm256_and_si256(_mm256_srli_epi16(ql1, 4), low4)};
-      const __m256i hi[4] = {_mm256_and_si256(qh, low2), _mm256_and_si256(_mm256_srli_epi16(qh, 2), low2),
-                             _mm256_and_si256(_mm256_srli_epi16(qh, 4), low2),
-                             _mm256_and_si256(_mm256_srli_epi16(qh, 6), low2)};
 #pragma GCC unroll 4
-      for (int quarter = 0; quarter < 4; ++quarter) {  // block 4*half + quarter: group = quarter
+      for (int quarter = 0; quarter < 4; ++quarter) {  // elements 32*jb.., sub-blocks 2jb, 2jb+1
         const int jb = 4 * half + quarter;
-        const int64_t b = 8 * sb + jb;
-        const __m256i w = _mm256_sub_epi8(_mm256_or_si256(lo[quarter], _mm256_slli_epi16(hi[quarter], 4)), off);
-        const float s0 = (d * static_cast<float>(sc[2 * jb])) * a.d[b];
-        const float s1 = (d * static_cast<float>(sc[2 * jb + 1])) * a.d[b];
-        const __m256 s = _mm256_setr_ps(s0, s0, s0, s0, s1, s1, s1, s1);
-        acc[quarter] = fma_lanes(lane_dot(w, load32(a.q + 32 * b)), s, acc[quarter]);
+        const __m256i hi = _mm256_and_si256(_mm256_srli_epi16(qh, 2 * quarter), low2);
+        u[jb] = _mm256_or_si256(lo[quarter], _mm256_slli_epi16(hi, 4));
+        s[jb] = _mm256_set_m128i(_mm_set1_epi16(sc[2 * jb + 1]), _mm_set1_epi16(sc[2 * jb]));
       }
     }
+    const float d = half_to_float(p + kQ6_KD);
+#pragma GCC unroll 4
+    for (int t = 0; t < kT; ++t) {
+      const int8_t* q = acts[t].kq + 256 * sb;
+      __m256i iacc = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                      _mm256_slli_epi32(_mm256_madd_epi16(sc16, load32(acts[t].ksum + 16 * sb)), 5));
+#pragma GCC unroll 8
+      for (int jb = 0; jb < 8; ++jb) {
+        iacc = _mm256_add_epi32(iacc, _mm256_madd_epi16(_mm256_maddubs_epi16(u[jb], load32(q + 32 * jb)), s[jb]));
+      }
+      acc[t] = fma_ss(static_cast<float>(hsum_epi32(iacc)), d * acts[t].kd[sb], acc[t]);
+    }
   }
-  return reduce_groups(acc);
+  for (int t = 0; t < kT; ++t) out[t * stride] = acc[t];
+}
+
+float dot_q4_k(const uint8_t* row, const ActivationRow& a) {
+  float out;
+  q4_k_tokens<1>(row, &a, &out, 1);
+  return out;
+}
+
+float dot_q6_k(const uint8_t* row, const ActivationRow& a) {
+  float out;
+  q6_k_tokens<1>(row, &a, &out, 1);
+  return out;
+}
+
+// n tokens in groups of 4 (then 2, 1).
+template <void (*K4)(const uint8_t*, const ActivationRow*, float*, int64_t),
+          void (*K2)(const uint8_t*, const ActivationRow*, float*, int64_t),
+          void (*K1)(const uint8_t*, const ActivationRow*, float*, int64_t)>
+void dot_tokens(const uint8_t* row, const ActivationRow* acts, int64_t n, float* out, int64_t stride) {
+  int64_t t = 0;
+  for (; t + 4 <= n; t += 4) K4(row, acts + t, out + t * stride, stride);
+  for (; t + 2 <= n; t += 2) K2(row, acts + t, out + t * stride, stride);
+  for (; t < n; ++t) K1(row, acts + t, out + t * stride, stride);
 }
 
 inline __m256 load8_f32(const uint8_t* w, int64_t e) {
@@ -254,7 +316,9 @@ const DotKernels& dot_kernels_avx2() {
                             dot_q4_1,
                             dot_32<kQ5_0Bytes, q5_0_weights>,
                             false,
-                            nullptr};
+                            nullptr,
+                            dot_tokens<q4_k_tokens<4>, q4_k_tokens<2>, q4_k_tokens<1>>,
+                            dot_tokens<q6_k_tokens<4>, q6_k_tokens<2>, q6_k_tokens<1>>};
   return k;
 }
 

@@ -1,5 +1,6 @@
 // AVX-512 (F/BW/VL/VNNI/VBMI) dot kernels: the arithmetic of dot_scalar.cpp, with vpdpbusd for
-// the exact integer lane sums. Q4_K/Q6_K reuse the AVX2 kernels, whose arithmetic is the same.
+// the exact integer lane sums. Q4_K/Q6_K reuse the AVX2 kernels (the integer super-block form,
+// whose float part is scalar: the same at every level).
 // Headers come before the target pragma so that no shared inline code is compiled for AVX-512.
 // GCC 12 reports bogus (maybe-)uninitialized warnings inside its own AVX-512 intrinsic headers.
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
@@ -341,7 +342,9 @@ const DotKernels& dot_kernels_avx512() {
                             dot_nibble<Q4_1Format>,
                             dot_nibble<Q5_0Format>,
                             true,
-                            dot2_q4_0_groups};
+                            dot2_q4_0_groups,
+                            avx2.q4_k_tokens,
+                            avx2.q6_k_tokens};
   return k;
 }
 

@@ -30,12 +30,12 @@ float load_f32(const uint8_t* w, int64_t e) {
 float load_f16(const uint8_t* w, int64_t e) { return load_fp16(w + 2 * e); }
 float load_bf16(const uint8_t* w, int64_t e) { return bf16_to_fp32(load_u16(w + 2 * e)); }
 
-// Integer weights w[32] and lane scales s[8] of 32-element block b; Q4_K/Q4_1 also the scale
-// of their min term.
+// Integer weights w[32] and lane scales s[8] of 32-element block b; Q4_1 also the scale of its
+// min term.
 struct Block {
   int w[32];
   float s[8];
-  float min_scale = 0.0f;  // Q4_K: -((dmin*m)*dx); Q4_1: m*dx
+  float min_scale = 0.0f;  // Q4_1: m*dx
 };
 
 void block_q8_0(const uint8_t* row, const ActivationRow& a, int64_t b, Block& out) {
@@ -77,27 +77,6 @@ void block_q5_0(const uint8_t* row, const ActivationRow& a, int64_t b, Block& ou
   for (float& v : out.s) v = s;
 }
 
-void block_q4_k(const uint8_t* row, const ActivationRow& a, int64_t b, Block& out) {
-  const uint8_t* p = row + kQ4_KBytes * (b / 8);
-  const int j = static_cast<int>(b % 8);
-  int sc, m;
-  q4_k_scale_min(p + kQ4_KScales, j, sc, m);
-  const uint8_t* qs = p + kQ4_KQs + 32 * (j / 2);
-  for (int l = 0; l < 32; ++l) out.w[l] = (qs[l] >> (4 * (j & 1))) & 0xF;
-  const float s = (load_fp16(p) * static_cast<float>(sc)) * a.d[b];
-  for (float& v : out.s) v = s;
-  out.min_scale = -((load_fp16(p + 2) * static_cast<float>(m)) * a.d[b]);
-}
-
-void block_q6_k(const uint8_t* row, const ActivationRow& a, int64_t b, Block& out) {
-  const uint8_t* p = row + kQ6_KBytes * (b / 8);
-  const int j = static_cast<int>(b % 8);
-  for (int l = 0; l < 32; ++l) out.w[l] = q6_k_value(p, 32 * j + l) - 32;
-  const auto* sc = reinterpret_cast<const int8_t*>(p + kQ6_KScales);
-  const float d = load_fp16(p + kQ6_KD);
-  for (int k = 0; k < 8; ++k) out.s[k] = (d * static_cast<float>(sc[2 * j + k / 4])) * a.d[b];
-}
-
 // Canonical sum of the 4 block groups x 8 lanes: r[k] = (g0 + g2) + (g1 + g3), then pairwise.
 float reduce_groups(const float* acc) {
   float r[8];
@@ -124,13 +103,57 @@ float quant_dot(const uint8_t* row, const ActivationRow& a) {
   return kHasMin ? dot + reduce_lanes(min_acc, 8) : dot;
 }
 
+// Q4_K/Q6_K on the super-block activations (matmul.h): per super-block s the exact int32 sums
+// isum (and, Q4_K, msum), then two float accumulators in increasing s.
+float dot_q4_k(const uint8_t* row, const ActivationRow& a) {
+  float acc = 0.0f, macc = 0.0f;
+  for (int64_t s = 0; s < a.super_blocks; ++s) {
+    const uint8_t* p = row + kQ4_KBytes * s;
+    const int8_t* q = a.kq + 256 * s;
+    const int16_t* qsum = a.ksum + 16 * s;
+    int32_t isum = 0, msum = 0;
+    for (int j = 0; j < 8; ++j) {
+      int sc, m;
+      q4_k_scale_min(p + kQ4_KScales, j, sc, m);
+      const uint8_t* qs = p + kQ4_KQs + 32 * (j / 2);
+      int32_t dot = 0;
+      for (int l = 0; l < 32; ++l) dot += ((qs[l] >> (4 * (j & 1))) & 0xF) * q[32 * j + l];
+      isum += sc * dot;
+      msum += m * (qsum[2 * j] + qsum[2 * j + 1]);
+    }
+    const float da = a.kd[s];
+    acc = std::fma(static_cast<float>(isum), load_fp16(p) * da, acc);
+    macc = std::fma(static_cast<float>(msum), -(load_fp16(p + 2) * da), macc);
+  }
+  return acc + macc;
+}
+
+float dot_q6_k(const uint8_t* row, const ActivationRow& a) {
+  float acc = 0.0f;
+  for (int64_t s = 0; s < a.super_blocks; ++s) {
+    const uint8_t* p = row + kQ6_KBytes * s;
+    const int8_t* q = a.kq + 256 * s;
+    const auto* sc = reinterpret_cast<const int8_t*>(p + kQ6_KScales);
+    int32_t isum = 0, off = 0;
+    for (int i = 0; i < 16; ++i) {
+      int32_t dot = 0;
+      for (int e = 16 * i; e < 16 * i + 16; ++e) dot += q6_k_value(p, e) * q[e];
+      isum += sc[i] * dot;
+      off += sc[i] * a.ksum[16 * s + i];
+    }
+    isum -= 32 * off;
+    acc = std::fma(static_cast<float>(isum), load_fp16(p + kQ6_KD) * a.kd[s], acc);
+  }
+  return acc;
+}
+
 }  // namespace
 
 const DotKernels& dot_kernels_scalar() {
   static const DotKernels k{float_dot<load_f32>,           float_dot<load_f16>,
                             float_dot<load_bf16>,          quant_dot<block_q8_0, false>,
-                            quant_dot<block_q4_0, false>,  quant_dot<block_q4_k, true>,
-                            quant_dot<block_q6_k, false>,  quant_dot<block_q4_1, true>,
+                            quant_dot<block_q4_0, false>,  dot_q4_k,
+                            dot_q6_k,  quant_dot<block_q4_1, true>,
                             quant_dot<block_q5_0, false>, false, nullptr};
   return k;
 }

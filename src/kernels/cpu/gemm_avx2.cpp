@@ -52,12 +52,45 @@ struct Isa {
 
 constexpr int kRows = 4, kTokens = 2;
 
+// Q4_K/Q6_K: 8 tokens per 256-bit vector; maddubs, madd with the broadcast scale, add.
+struct KIsa {
+  using VI = __m256i;
+  using VF = __m256;
+  static constexpr int kTokens = 8;
+  static constexpr bool kVnni = false;
+  static VI dpbusd(VI acc, const uint8_t*, VI) { return acc; }  // unused (kVnni false)
+  static VI mul_add(VI acc, VI, int32_t) { return acc; }
+  static VI zero() { return _mm256_setzero_si256(); }
+  static VI load(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+  static VI dot4(VI acc, const uint8_t* u4, VI a, int32_t s2) {
+    const VI u = _mm256_set1_epi32(static_cast<int>(load_u32(u4)));
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(_mm256_maddubs_epi16(u, a), _mm256_set1_epi32(s2)));
+  }
+  static VI madd(VI acc, VI x, int32_t w2) {
+    return _mm256_add_epi32(acc, _mm256_madd_epi16(x, _mm256_set1_epi32(w2)));
+  }
+  static VF cvt(VI v) { return _mm256_cvtepi32_ps(v); }
+  static VF loadf(const float* p) { return _mm256_loadu_ps(p); }
+  static VF set1(float v) { return _mm256_set1_ps(v); }
+  static VF zerof() { return _mm256_setzero_ps(); }
+  static VF mul(VF a, VF b) { return _mm256_mul_ps(a, b); }
+  static VF add(VF a, VF b) { return _mm256_add_ps(a, b); }
+  static VF fmadd(VF a, VF b, VF c) { return _mm256_fmadd_ps(a, b, c); }
+  static void storef(float* p, VF v) { _mm256_store_ps(p, v); }
+};
+
+#include "kernels/cpu/gemm_kquant.inc"
+
+constexpr int kKRows = 4;
+
 }  // namespace
 
 const GemmKernels& gemm_kernels_avx2() {
   static const GemmKernels k{gemm<Q8_0Type, kRows, kTokens>, gemm<Q4_0Type, kRows, kTokens>,
-                             gemm<Q5_0Type, kRows, kTokens>, gemm<Q4_KType, kRows, kTokens>,
-                             gemm<Q6_KType, kRows, kTokens>, "4x2 rows x tokens, maddubs"};
+                             gemm<Q5_0Type, kRows, kTokens>, kgemm<Q4_KKind, kKRows>,
+                             kgemm<Q6_KKind, kKRows>,
+                             "4x2 rows x tokens, maddubs; Q4_K/Q6_K 4x8, maddubs+madd",
+                             KIsa::kTokens};
   return k;
 }
 

@@ -102,7 +102,22 @@ struct Part {
   kernels::QuantDot2 qdot2;
   kernels::FloatDot fdot;
   kernels::QuantGemm gemm;  // set only for products of >= kGemmMinTokens tokens
+  int64_t n_gemm;           // tokens [0, n_gemm) on gemm, the rest on the dot kernels
+  kernels::QuantDotTokens qdot_tokens;  // Q4_K/Q6_K: several tokens per weight row (or nullptr)
 };
+
+bool is_k_quant(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
+
+// Tokens of an n-token product that the Q4_K/Q6_K GEMM computes (whole tiles of tw tokens): a
+// last partial tile of at least 6 tokens is padded, a smaller one goes to the multi-token dot
+// kernels (whose results are the same). The GEMM unpacks a task's rows once per call, so a padded
+// tile costs about a full one. Measured on the Zen 4 VM (1 thread, AVX-512, Q4_K 8960x1536 /
+// Q6_K 1536x8960, GMAC/s, noisy +-15%), threshold 6 vs 3 vs main: n=3 25/18/14 and 19/16/18,
+// n=4 34/24/29 and 34/34/25, n=7 39/38/30 and 29/30/31.
+int64_t k_gemm_tokens(int64_t n, int tw) {
+  const int64_t tail = n % tw;
+  return tail >= 6 ? n : n - tail;
+}
 
 // Rows [r0, r1) of one matrix for n tokens; x is n rows of w.cols floats, ga their quantised
 // form (quantised types only). Each element is one dot-kernel call or one GEMM tile output, both
@@ -111,11 +126,21 @@ void run_rows(const Part& p, const float* x, const kernels::GemmActivations& ga,
   const WeightMatrix& w = *p.w;
   const auto* base = static_cast<const uint8_t*>(w.data);
   float* y = p.y;
+  const kernels::ActivationRow* acts = ga.rows;
   if (p.gemm) {
-    p.gemm(base + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, r1 - r0, ga, n, y + r0, w.rows);
+    if (p.n_gemm > 0) {
+      p.gemm(base + static_cast<size_t>(r0) * w.row_bytes, w.row_bytes, r1 - r0, ga, p.n_gemm, y + r0, w.rows);
+    }
+    for (int64_t r = r0; r < r1 && p.n_gemm < n; ++r) {
+      const uint8_t* wr = base + static_cast<size_t>(r) * w.row_bytes;
+      if (p.qdot_tokens) {
+        p.qdot_tokens(wr, acts + p.n_gemm, n - p.n_gemm, y + p.n_gemm * w.rows + r, w.rows);
+      } else {
+        for (int64_t t = p.n_gemm; t < n; ++t) y[t * w.rows + r] = p.qdot(wr, acts[t]);
+      }
+    }
     return;
   }
-  const kernels::ActivationRow* acts = ga.rows;
   // Cache blocking: a task's rows (~kMatmulTaskBytes) are read from memory once and stay in L2
   // while tiles of kTokenTile activation rows pass over them; within a tile each weight row is
   // reused from L1 for every token.
@@ -160,14 +185,34 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
   const DotKernels& k = active_kernels();
   std::vector<Part> parts;
   int64_t tasks = 0;
-  bool any_quant = false, groups = false, any_gemm = false;
+  bool any_quant = false, groups = false, any_gemm = false, any_super = false, any_blocks = false;
+  int64_t k_tokens = 0;  // tokens of the Q4_K/Q6_K GEMM's tiles (0: none runs)
+  const kernels::GemmKernels* gk = active_gemm_kernels();
   for (const auto& t : targets) {
     const WeightMatrix& w = *t.w;
     if (w.rows == 0) continue;
-    Part p{&w, t.y, matmul_rows_per_task(w), tasks, 0, quant_kernel(k, w.type), nullptr, float_kernel(k, w.type),
-           n >= kGemmMinTokens ? gemm_kernel(active_gemm_kernels(), w.type) : nullptr};
+    Part p{&w,
+           t.y,
+           matmul_rows_per_task(w),
+           tasks,
+           0,
+           quant_kernel(k, w.type),
+           nullptr,
+           float_kernel(k, w.type),
+           n >= kGemmMinTokens ? gemm_kernel(gk, w.type) : nullptr,
+           n,
+           w.type == DType::Q4_K ? k.q4_k_tokens : w.type == DType::Q6_K ? k.q6_k_tokens : nullptr};
+    if (is_k_quant(w.type)) {
+      any_super = true;
+      if (p.gemm) {  // the multi-token dot kernel serves the rows' remaining tokens
+        p.n_gemm = k_gemm_tokens(n, gk->k_tokens);
+        if (p.n_gemm > 0) k_tokens = gk->k_tokens;
+      }
+    } else {
+      any_gemm = any_gemm || p.gemm != nullptr;
+      any_blocks = any_blocks || p.qdot != nullptr;
+    }
     if (p.gemm) p.rows_per_task = kGemmTaskRows;
-    any_gemm = any_gemm || p.gemm != nullptr;
     if (w.type == DType::Q4_0 && !p.gemm) {  // the GEMM reads the plain blocks
       p.qdot2 = k.q4_0_x2;
       groups = groups || k.q4_0_uses_groups;
@@ -184,7 +229,7 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
   kernels::QuantizedActivations& acts = caller_acts;
   std::vector<kernels::ActivationRow> rows;
   if (any_quant) {
-    acts.prepare(n, cols, groups);
+    acts.prepare(n, cols, groups, any_super, any_blocks);
     dev.parallel_for(static_cast<size_t>(n), [&](size_t t, int) {
       acts.quantize_row(static_cast<int64_t>(t), x + static_cast<int64_t>(t) * cols);
     });
@@ -200,7 +245,18 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
       kernels::lane_sums_negated(rows[t], neg_sum4.data() + static_cast<int64_t>(t) * per_token);
     });
   }
-  const kernels::GemmActivations ga{rows.data(), neg_sum4.data()};
+  thread_local std::vector<uint64_t> caller_k_panel;  // 8-byte aligned
+  std::vector<uint64_t>& k_panel = caller_k_panel;
+  if (k_tokens > 0) {
+    const int64_t tiles = (n + k_tokens - 1) / k_tokens;  // all tokens (parts may stop short of n)
+    const int64_t tile_bytes = cols / 256 * kernels::kKPanelBytes * k_tokens;
+    k_panel.resize(static_cast<size_t>((tiles * tile_bytes + 7) / 8));
+    auto* panel = reinterpret_cast<uint8_t*>(k_panel.data());
+    dev.parallel_for(static_cast<size_t>(tiles), [&](size_t tile, int) {
+      kernels::build_k_panel_tile(rows.data(), n, static_cast<int>(k_tokens), static_cast<int64_t>(tile), panel);
+    });
+  }
+  const kernels::GemmActivations ga{rows.data(), neg_sum4.data(), reinterpret_cast<const uint8_t*>(k_panel.data())};
   // Contiguous shares: each thread streams one long run of rows (see parallel_for_contiguous).
   dev.parallel_for_contiguous(static_cast<size_t>(tasks), [&](size_t task, int) {
     const auto ti = static_cast<int64_t>(task);

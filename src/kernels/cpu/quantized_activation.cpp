@@ -82,10 +82,105 @@ __attribute__((target("avx2,fma"))) void quantize_blocks_avx2(const float* x, in
   }
 }
 
+// The super-block form (Q4_K/Q6_K products): the same operations as the 32-element blocks over
+// 256 elements, and the exact sums of each 16 quantised values. AVX-512 twin of
+// quantize_super_scalar (bitwise equal, as quantize_blocks_avx512).
+__attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void quantize_super_avx512(const float* x, int64_t sbs,
+                                                                                        int8_t* q, float* d,
+                                                                                        int16_t* sum) {
+  const __m512 abs_mask = _mm512_castsi512_ps(_mm512_set1_epi32(0x7FFFFFFF));
+  const __m512 lo = _mm512_set1_ps(-127.0f), hi = _mm512_set1_ps(127.0f), magic = _mm512_set1_ps(12582912.0f);
+  for (int64_t s = 0; s < sbs; ++s) {
+    const float* xs = x + 256 * s;
+    __m512 m = _mm512_setzero_ps();
+    for (int i = 0; i < 16; ++i) m = _mm512_max_ps(_mm512_and_ps(_mm512_loadu_ps(xs + 16 * i), abs_mask), m);
+    const float amax = _mm512_reduce_max_ps(m);
+    const float dd = amax / 127.0f;
+    const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
+    const __m512 vid = _mm512_set1_ps(id);
+    for (int i = 0; i < 16; ++i) {
+      const __m512 v = _mm512_min_ps(_mm512_max_ps(_mm512_mul_ps(_mm512_loadu_ps(xs + 16 * i), vid), lo), hi);
+      const __m512i qi = _mm512_cvttps_epi32(_mm512_sub_ps(_mm512_add_ps(v, magic), magic));
+      _mm_storeu_si128(reinterpret_cast<__m128i*>(q + 256 * s + 16 * i), _mm512_cvtepi32_epi8(qi));
+      sum[16 * s + i] = static_cast<int16_t>(_mm512_reduce_add_epi32(qi));
+    }
+    d[s] = dd;
+  }
+}
+
+__attribute__((target("avx2,fma"))) int32_t hsum_epi32_avx2(__m256i v) {
+  __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+  return _mm_cvtsi128_si32(s4);
+}
+
+// AVX2 twin of quantize_super_scalar.
+__attribute__((target("avx2,fma"))) void quantize_super_avx2(const float* x, int64_t sbs, int8_t* q, float* d,
+                                                              int16_t* sum) {
+  const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
+  const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f), magic = _mm256_set1_ps(12582912.0f);
+  for (int64_t s = 0; s < sbs; ++s) {
+    const float* xs = x + 256 * s;
+    __m256 m = _mm256_setzero_ps();
+    for (int i = 0; i < 32; ++i) m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(xs + 8 * i), abs_mask), m);
+    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+    const float amax = _mm_cvtss_f32(m4);
+    const float dd = amax / 127.0f;
+    const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
+    const __m256 vid = _mm256_set1_ps(id);
+    for (int c = 0; c < 8; ++c) {  // 32 elements at a time
+      __m256i qi[4];
+      for (int i = 0; i < 4; ++i) {
+        const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(xs + 32 * c + 8 * i), vid), lo), hi);
+        qi[i] = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic));
+      }
+      const __m256i p16 = _mm256_packs_epi32(qi[0], qi[1]), p16b = _mm256_packs_epi32(qi[2], qi[3]);
+      const __m256i p8 =
+          _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 256 * s + 32 * c), p8);
+      sum[16 * s + 2 * c] = static_cast<int16_t>(hsum_epi32_avx2(_mm256_add_epi32(qi[0], qi[1])));
+      sum[16 * s + 2 * c + 1] = static_cast<int16_t>(hsum_epi32_avx2(_mm256_add_epi32(qi[2], qi[3])));
+    }
+    d[s] = dd;
+  }
+}
+
+void quantize_super_scalar(const float* x, int64_t sbs, int8_t* q, float* d, int16_t* sum) {
+  for (int64_t s = 0; s < sbs; ++s) {
+    const float* xs = x + 256 * s;
+    float amax = 0.0f;
+    for (int j = 0; j < 256; ++j) amax = std::max(amax, std::fabs(xs[j]));
+    const float dd = amax / 127.0f;
+    const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
+    for (int i = 0; i < 16; ++i) {
+      int32_t acc = 0;
+      for (int j = 16 * i; j < 16 * i + 16; ++j) {
+        const float v = std::min(127.0f, std::max(-127.0f, xs[j] * id));
+        const float r = (v + 12582912.0f) - 12582912.0f;  // round half to even, as quantize_row_scalar
+        q[256 * s + j] = static_cast<int8_t>(r);
+        acc += q[256 * s + j];
+      }
+      sum[16 * s + i] = static_cast<int16_t>(acc);
+    }
+    d[s] = dd;
+  }
+}
+
 }  // namespace
 
-void QuantizedActivations::prepare(int64_t n, int64_t k, bool with_groups) {
+void QuantizedActivations::prepare(int64_t n, int64_t k, bool with_groups, bool with_super_blocks,
+                                   bool with_blocks) {
   blocks_ = k / 32;
+  super_ = with_super_blocks;
+  blocks_on_ = with_blocks || with_groups;
+  if (super_) {
+    kq_.resize(static_cast<size_t>(n * (k / 256) * 256));
+    kd_.resize(static_cast<size_t>(n * (k / 256)));
+    ksum_.resize(static_cast<size_t>(n * (k / 256) * 16));
+  }
   q_.resize(static_cast<size_t>(n * k));
   d_.resize(static_cast<size_t>(n * blocks_));
   sum_.resize(static_cast<size_t>(n * blocks_));
@@ -93,10 +188,17 @@ void QuantizedActivations::prepare(int64_t n, int64_t k, bool with_groups) {
 }
 
 void QuantizedActivations::quantize_row(int64_t t, const float* x) {
+  const int64_t sbs = blocks_ / 8;
   if (simd_level() >= SimdLevel::kAvx512) {
-    quantize_blocks_avx512(x, blocks_, q_.data() + t * blocks_ * 32, d_.data() + t * blocks_, sum_.data() + t * blocks_);
+    if (blocks_on_) {
+      quantize_blocks_avx512(x, blocks_, q_.data() + t * blocks_ * 32, d_.data() + t * blocks_, sum_.data() + t * blocks_);
+    }
+    if (super_) quantize_super_avx512(x, sbs, kq_.data() + t * sbs * 256, kd_.data() + t * sbs, ksum_.data() + t * sbs * 16);
   } else if (simd_level() >= SimdLevel::kAvx2) {
-    quantize_blocks_avx2(x, blocks_, q_.data() + t * blocks_ * 32, d_.data() + t * blocks_, sum_.data() + t * blocks_);
+    if (blocks_on_) {
+      quantize_blocks_avx2(x, blocks_, q_.data() + t * blocks_ * 32, d_.data() + t * blocks_, sum_.data() + t * blocks_);
+    }
+    if (super_) quantize_super_avx2(x, sbs, kq_.data() + t * sbs * 256, kd_.data() + t * sbs, ksum_.data() + t * sbs * 16);
   } else {
     quantize_row_scalar(t, x);
   }
@@ -104,7 +206,7 @@ void QuantizedActivations::quantize_row(int64_t t, const float* x) {
 }
 
 void QuantizedActivations::quantize_row_scalar(int64_t t, const float* x) {
-  for (int64_t b = t * blocks_; b < (t + 1) * blocks_; ++b) {
+  for (int64_t b = t * blocks_; blocks_on_ && b < (t + 1) * blocks_; ++b) {
     const float* xb = x + 32 * (b - t * blocks_);
     float amax = 0.0f;
     for (int j = 0; j < 32; ++j) amax = std::max(amax, std::fabs(xb[j]));
@@ -122,6 +224,10 @@ void QuantizedActivations::quantize_row_scalar(int64_t t, const float* x) {
     }
     d_[static_cast<size_t>(b)] = d;
     sum_[static_cast<size_t>(b)] = s;
+  }
+  if (super_) {
+    const int64_t sbs = blocks_ / 8;
+    quantize_super_scalar(x, sbs, kq_.data() + t * sbs * 256, kd_.data() + t * sbs, ksum_.data() + t * sbs * 16);
   }
 }
 
