@@ -44,12 +44,42 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void quantize_bloc
   }
 }
 
+// AVX2 pieces shared by the 32-element and the super-block quantisers.
+__attribute__((target("avx2,fma"))) inline int32_t hsum_epi32_avx2(__m256i v) {
+  __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
+  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+  return _mm_cvtsi128_si32(s4);
+}
+
+// The largest of 8 lanes (order-free; vmaxps keeps its second operand on NaN, as everywhere here).
+__attribute__((target("avx2,fma"))) inline float hmax_ps_avx2(__m256 m) {
+  __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+  m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+  m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+  return _mm_cvtss_f32(m4);
+}
+
+// 32 values x[0..3] times vid, clamped to [-127, 127] and rounded half to even as
+// quantize_block_scalar, into qi and as bytes into q.
+__attribute__((target("avx2,fma"))) inline void quantize32_avx2(const __m256 x[4], __m256 vid, int8_t* q,
+                                                                  __m256i qi[4]) {
+  const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f), magic = _mm256_set1_ps(12582912.0f);
+  for (int i = 0; i < 4; ++i) {
+    const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(x[i], vid), lo), hi);
+    qi[i] = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic));
+  }
+  // |q| <= 127: the saturating packs are exact; they interleave 128-bit lanes, the permute undoes it.
+  const __m256i p16 = _mm256_packs_epi32(qi[0], qi[1]), p16b = _mm256_packs_epi32(qi[2], qi[3]);
+  const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+  _mm256_storeu_si256(reinterpret_cast<__m256i*>(q), p8);
+}
+
 // AVX2 twin of quantize_block_scalar, as quantize_blocks_avx512 (vmaxps/vminps pick the second
 // operand on NaN in both widths), so the results are bitwise equal.
 __attribute__((target("avx2,fma"))) void quantize_blocks_avx2(const float* x, int64_t blocks, int8_t* q, float* d,
                                                                int32_t* sum) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-  const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f), magic = _mm256_set1_ps(12582912.0f);
   for (int64_t b = 0; b < blocks; ++b) {
     __m256 xv[4];
     __m256 m = _mm256_setzero_ps();
@@ -57,28 +87,12 @@ __attribute__((target("avx2,fma"))) void quantize_blocks_avx2(const float* x, in
       xv[i] = _mm256_loadu_ps(x + 32 * b + 8 * i);
       m = _mm256_max_ps(_mm256_and_ps(xv[i], abs_mask), m);
     }
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float amax = _mm_cvtss_f32(m4);
-    const float dd = amax / 127.0f;
+    const float dd = hmax_ps_avx2(m) / 127.0f;
     const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
-    const __m256 vid = _mm256_set1_ps(id);
     __m256i qi[4];
-    for (int i = 0; i < 4; ++i) {
-      const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(xv[i], vid), lo), hi);
-      qi[i] = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic));
-    }
-    // |q| <= 127: the saturating packs are exact; they interleave 128-bit lanes, the permute undoes it.
-    const __m256i p16 = _mm256_packs_epi32(qi[0], qi[1]), p16b = _mm256_packs_epi32(qi[2], qi[3]);
-    const __m256i p8 = _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-    _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 32 * b), p8);
-    const __m256i s8 = _mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3]));
-    __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s8), _mm256_extracti128_si256(s8, 1));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
-    s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
+    quantize32_avx2(xv, _mm256_set1_ps(id), q + 32 * b, qi);
     d[b] = dd;
-    sum[b] = _mm_cvtsi128_si32(s4);
+    sum[b] = hsum_epi32_avx2(_mm256_add_epi32(_mm256_add_epi32(qi[0], qi[1]), _mm256_add_epi32(qi[2], qi[3])));
   }
 }
 
@@ -108,39 +122,22 @@ __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq"))) void quantize_supe
   }
 }
 
-__attribute__((target("avx2,fma"))) int32_t hsum_epi32_avx2(__m256i v) {
-  __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4E));
-  s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xB1));
-  return _mm_cvtsi128_si32(s4);
-}
-
 // AVX2 twin of quantize_super_scalar.
 __attribute__((target("avx2,fma"))) void quantize_super_avx2(const float* x, int64_t sbs, int8_t* q, float* d,
                                                               int16_t* sum) {
   const __m256 abs_mask = _mm256_castsi256_ps(_mm256_set1_epi32(0x7FFFFFFF));
-  const __m256 lo = _mm256_set1_ps(-127.0f), hi = _mm256_set1_ps(127.0f), magic = _mm256_set1_ps(12582912.0f);
   for (int64_t s = 0; s < sbs; ++s) {
     const float* xs = x + 256 * s;
     __m256 m = _mm256_setzero_ps();
     for (int i = 0; i < 32; ++i) m = _mm256_max_ps(_mm256_and_ps(_mm256_loadu_ps(xs + 8 * i), abs_mask), m);
-    __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
-    m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
-    m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
-    const float amax = _mm_cvtss_f32(m4);
-    const float dd = amax / 127.0f;
+    const float dd = hmax_ps_avx2(m) / 127.0f;
     const float id = dd != 0.0f ? 1.0f / dd : 0.0f;
     const __m256 vid = _mm256_set1_ps(id);
     for (int c = 0; c < 8; ++c) {  // 32 elements at a time
+      const __m256 xv[4] = {_mm256_loadu_ps(xs + 32 * c), _mm256_loadu_ps(xs + 32 * c + 8),
+                            _mm256_loadu_ps(xs + 32 * c + 16), _mm256_loadu_ps(xs + 32 * c + 24)};
       __m256i qi[4];
-      for (int i = 0; i < 4; ++i) {
-        const __m256 v = _mm256_min_ps(_mm256_max_ps(_mm256_mul_ps(_mm256_loadu_ps(xs + 32 * c + 8 * i), vid), lo), hi);
-        qi[i] = _mm256_cvttps_epi32(_mm256_sub_ps(_mm256_add_ps(v, magic), magic));
-      }
-      const __m256i p16 = _mm256_packs_epi32(qi[0], qi[1]), p16b = _mm256_packs_epi32(qi[2], qi[3]);
-      const __m256i p8 =
-          _mm256_permutevar8x32_epi32(_mm256_packs_epi16(p16, p16b), _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
-      _mm256_storeu_si256(reinterpret_cast<__m256i*>(q + 256 * s + 32 * c), p8);
+      quantize32_avx2(xv, vid, q + 256 * s + 32 * c, qi);
       sum[16 * s + 2 * c] = static_cast<int16_t>(hsum_epi32_avx2(_mm256_add_epi32(qi[0], qi[1])));
       sum[16 * s + 2 * c + 1] = static_cast<int16_t>(hsum_epi32_avx2(_mm256_add_epi32(qi[2], qi[3])));
     }
