@@ -13,7 +13,6 @@
 #include <algorithm>
 #include <array>
 #include <cstring>
-#include <future>
 #include <string>
 #include <vector>
 
@@ -23,6 +22,7 @@
 #include "alspec/runtime/channel.h"
 #include "alspec/runtime/device.h"
 #include "decoder.h"
+#include "two_device_jobs.h"
 
 namespace alspec {
 namespace {
@@ -194,42 +194,15 @@ class TwoDeviceDecoder final : public Decoder {
   }
 
  private:
-  // Runs job(d) as a job on each device's queue; an error on one stops both (channel abort).
-  // Failures cross threads as plain messages (no shared exception objects).
+  // job(d) on each side's device; an error on one stops both (channel abort) and this decoder.
   template <typename F>
   void run_on_both(F&& job) {
-    struct Failure {
-      bool failed = false;
-      ErrorKind kind = ErrorKind::kRuntime;
-      std::string message;
-    };
-    std::array<Failure, 2> failures;
-    std::array<std::future<void>, 2> futs;
-    for (int d = 0; d < 2; ++d) {
-      auto& side = *sides_[static_cast<size_t>(d)];
-      auto& failure = failures[static_cast<size_t>(d)];
-      futs[static_cast<size_t>(d)] = side.device.submit([&, d] {
-        try {
-          job(d);
-        } catch (const Error& e) {
-          failure = {true, e.kind(), e.what()};
-        } catch (const std::exception& e) {
-          failure = {true, ErrorKind::kRuntime, e.what()};
-        }
-        if (failure.failed) side.channel->abort("device " + side.device.name() + ": " + failure.message);
-      });
-    }
-    for (auto& f : futs) f.get();
-    // Prefer the original failure over the peer's "peer device stopped" echo.
-    const Failure* report = nullptr;
-    for (const auto& f : failures) {
-      if (!f.failed) continue;
-      const bool echo = f.message.rfind("peer device stopped", 0) == 0;
-      if (!report || (!echo && report->message.rfind("peer device stopped", 0) == 0)) report = &f;
-    }
-    if (report) {
+    try {
+      run_on_two_devices({&sides_[0]->device, &sides_[1]->device}, {sides_[0]->channel.get(), sides_[1]->channel.get()},
+                         job);
+    } catch (...) {
       failed_ = true;
-      throw Error(report->kind, report->message);
+      throw;
     }
   }
 

@@ -47,7 +47,34 @@ class BatchForward {
   const float* step(std::span<Session* const> sessions, std::span<const int32_t> tokens, AttentionFn attention,
                     std::span<const PrefillChunk> prefills = {});
 
+  // The same decode pass taken apart, for protocols that run the two halves of a layer on
+  // different rows (the two-device protocol: a side skips the post-attention ops of the rows it
+  // accepted). Row i of each call is sessions[i] of that call; the rows are the same arithmetic
+  // as step()'s (one matmul per weight over the call's rows, bitwise a matvec per row).
+  // Validates like step(), then begin_token for every row.
+  void begin_decode(std::span<Session* const> sessions, std::span<const int32_t> tokens);
+  // Attention norm, Q/K/V projection, then Session::set_attention_input (RoPE, cache write).
+  void decode_pre_attention(std::span<Session* const> sessions, int layer);
+  // o_proj, residual, FFN norm, gate/up, activation, down, residual of each row, whose attention
+  // output is row i of `attn` (q_dim floats per row).
+  void decode_post_attention(std::span<Session* const> sessions, int layer, const float* attn);
+  // Final norm and LM head of each row (row i at i * n_vocab, valid until the next call); does
+  // not advance the sessions (Session::finish_token does).
+  const float* decode_logits(std::span<Session* const> sessions);
+
  private:
+  // The residual of row r of a pass.
+  using RowResidual = FunctionRef<float*(size_t row)>;
+  void check_decode_rows(std::span<Session* const> sessions) const;
+  // Scratch for `rows` rows of the layer ops and `logit_rows` rows of logits (grows only).
+  void reserve_rows(size_t rows, size_t logit_rows);
+  // Attention norm into xn_ and Q/K/V of rows [0, rows) into q_, k_, v_.
+  void project_qkv(int layer, size_t rows, RowResidual x);
+  // The post-attention ops of rows [0, rows) from their attention outputs `attn`.
+  void post_attention(int layer, size_t rows, RowResidual x, const float* attn);
+  // Final norm and LM head of rows [0, rows) into logits_.
+  void output_logits(size_t rows, RowResidual x);
+
   const Model& model_;
   Device& device_;
   // Row-major scratch of the pass (decode rows first, then the chunks' tokens): residuals of the
