@@ -139,12 +139,19 @@ Server::Impl::Impl(const Model& m, ServerOptions o) : model(m), opt(std::move(o)
   // The batched step has no chunked (tensor-parallel layout) products: such a model, e.g. one
   // process with --tp-chunks C to match a job's results, runs its slots as separate engines.
   if (opt.batching && model.shard().chunked()) opt.batching = false;
+  if (opt.batch_devices != 1 && opt.batch_devices != 2) throw_invalid_argument("--batch-devices must be 1 or 2");
+  if (opt.batch_devices == 2 && !opt.batching) {
+    throw_invalid_argument("--batch-devices 2 needs continuous batching (off with --no-batching, under mpirun and "
+                           "for --tp-chunks models)");
+  }
   if (opt.batching) {
-    // One device for every slot: all the threads work on each batched step.
+    // One device for every slot (all the threads work on each batched step), or two with
+    // --batch-devices 2 (the cores split between them; alspec sequences on both).
     BatchSchedulerOptions so;
     so.threads = e.threads;
     if (!e.device_cores.empty()) so.cores = e.device_cores.front();
     so.prefill_chunk = opt.prefill_chunk;
+    so.devices = opt.batch_devices;
     scheduler = std::make_unique<BatchScheduler>(model, so);
     e.scheduler = scheduler.get();
     e.devices = 1;
@@ -208,6 +215,7 @@ json Server::Impl::model_json() const {
                {"n_layers", c.n_layers},
                {"parallel", opt.parallel},
                {"batching", scheduler != nullptr},
+               {"batch_devices", scheduler != nullptr ? scheduler->devices() : 0},
                {"chat_format", chat_format_name(chat_format)},
                {"attention", attention_mode_name(opt.engine.spec.mode)},
                {"lambda", json_decimal(opt.engine.spec.lambda)},

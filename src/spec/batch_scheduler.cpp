@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <future>
 #include <string>
 
 #include "alspec/core/error.h"
@@ -10,6 +11,8 @@ namespace alspec {
 
 struct BatchScheduler::Job {
   Session* session = nullptr;
+  Session* peer = nullptr;  // the sequence on the second device (alspec on two devices)
+  PairState* pair = nullptr;
   bool is_prefill = false;
   // Decode step.
   int32_t token = 0;
@@ -28,14 +31,23 @@ struct BatchScheduler::Job {
 };
 
 namespace {
-DeviceOptions device_options(const BatchSchedulerOptions& o) {
+// Device `index` of the scheduler: with two devices the threads (default: the available cores
+// shared evenly, at least one each) and the cores to pin are split between them.
+DeviceOptions device_options(const BatchSchedulerOptions& o, int index) {
   if (o.threads < 0) throw_invalid_argument("batch scheduler: threads must be >= 0");
   if (o.prefill_chunk < 1) throw_invalid_argument("batch scheduler: prefill_chunk must be >= 1");
   if (!(o.gather_seconds >= 0)) throw_invalid_argument("batch scheduler: gather_seconds must be >= 0");
+  if (o.devices != 1 && o.devices != 2) throw_invalid_argument("batch scheduler: devices must be 1 or 2");
+  const int cores = static_cast<int>(available_cores().size());
   DeviceOptions d;
-  d.name = "batch";
-  d.threads = o.threads > 0 ? o.threads : std::max<int>(1, static_cast<int>(available_cores().size()));
-  d.cores = o.cores;
+  d.name = o.devices == 1 ? "batch" : (index == 0 ? "batch-a" : "batch-b");
+  d.threads = o.threads > 0 ? o.threads : std::max(1, cores / o.devices);
+  if (!o.cores.empty()) {
+    const size_t per = o.cores.size() / static_cast<size_t>(o.devices);
+    if (per == 0) throw_invalid_argument("batch scheduler: fewer cores to pin than devices");
+    d.cores.assign(o.cores.begin() + static_cast<std::ptrdiff_t>(per * static_cast<size_t>(index)),
+                   o.cores.begin() + static_cast<std::ptrdiff_t>(per * static_cast<size_t>(index + 1)));
+  }
   return d;
 }
 }  // namespace
@@ -43,8 +55,13 @@ DeviceOptions device_options(const BatchSchedulerOptions& o) {
 BatchScheduler::BatchScheduler(const Model& model, BatchSchedulerOptions options)
     : model_(model),
       options_(std::move(options)),
-      device_(std::make_unique<Device>(device_options(options_))),
+      device_(std::make_unique<Device>(device_options(options_, 0))),
       decoder_(model, *device_) {
+  if (options_.devices == 2) {
+    device_b_ = std::make_unique<Device>(device_options(options_, 1));
+    decoder_b_ = std::make_unique<BatchDecoder>(model, *device_b_);
+    pair_decoder_ = std::make_unique<TwoDeviceBatchDecoder>(model, *device_, *device_b_);
+  }
   thread_ = std::thread([this] { loop(); });
 }
 
@@ -90,10 +107,20 @@ void BatchScheduler::submit(Job& job) {
 }
 
 void BatchScheduler::decode(Session& session, int32_t token, const SpecConfig& spec, int64_t step, SpecStats& stats,
-                            float* logits) {
+                            float* logits, Session* peer, PairState* pair) {
   session.check_prefill(std::span<const int32_t>(&token, 1));  // fails this sequence alone, not the batch
+  check_peer(session, peer);
+  if ((peer == nullptr) != (pair == nullptr)) throw_invalid_argument("batch scheduler: a peer session needs its pair state");
+  if (peer != nullptr && spec.mode != AttentionMode::kAlspec) {
+    throw_invalid_argument("batch scheduler: only alspec sequences run on two devices");
+  }
+  if (peer == nullptr && spec.mode == AttentionMode::kAlspec && pair_decoder_) {
+    throw_invalid_argument("batch scheduler: an alspec sequence on two devices needs its session on the second device");
+  }
   Job job;
   job.session = &session;
+  job.peer = peer;
+  job.pair = pair;
   job.token = token;
   job.spec = &spec;
   job.step = step;
@@ -102,12 +129,25 @@ void BatchScheduler::decode(Session& session, int32_t token, const SpecConfig& s
   submit(job);
 }
 
+void BatchScheduler::check_peer(const Session& session, const Session* peer) const {
+  if (peer == nullptr) return;
+  if (!device_b_ || &peer->device() != device_b_.get() || &peer->model() != &model_) {
+    throw_invalid_argument("batch scheduler: a peer session must be on the scheduler's second device");
+  }
+  if (peer->position() != session.position()) {
+    throw_invalid_argument("batch scheduler: the two sides of a sequence are at different positions");
+  }
+}
+
 void BatchScheduler::prefill(Session& session, std::span<const int32_t> tokens, PrefillLogits which,
-                             FunctionRef<void(int64_t, const float*)> on_logits) {
+                             FunctionRef<void(int64_t, const float*)> on_logits, Session* peer) {
   session.check_prefill(tokens);  // all of it, before the first chunk changes the session
+  check_peer(session, peer);
+  if (peer != nullptr) peer->check_prefill(tokens);
   if (tokens.empty()) return;
   Job job;
   job.session = &session;
+  job.peer = peer;
   job.is_prefill = true;
   job.tokens = tokens;
   job.which = which;
@@ -162,7 +202,7 @@ void BatchScheduler::run_pass(std::unique_lock<std::mutex>& lock, std::span<Job*
   lock.unlock();
   // One pass: the decode rows and the prompt chunks (BatchForward: the weights are read once).
   rows_.clear();
-  for (Job* j : batch) rows_.push_back(BatchRow{j->session, j->token, j->spec, j->step, j->stats});
+  for (Job* j : batch) rows_.push_back(BatchRow{j->session, j->token, j->spec, j->step, j->stats, j->peer, j->pair});
   // Each chunk's logits go to its request's callback with the request's token index.
   struct Forward {
     Job* job;
@@ -173,12 +213,15 @@ void BatchScheduler::run_pass(std::unique_lock<std::mutex>& lock, std::span<Job*
   forwards.reserve(prefill_jobs.size());
   std::vector<PrefillChunk> chunks;
   std::vector<bool> in_pass(prefill_jobs.size(), false);  // false: the chunk failed its checks
+  std::vector<PrefillChunk> peer_chunks;  // the same pieces for the peers on the second device
   for (size_t k = 0; k < prefill_jobs.size(); ++k) {
     Job& j = *prefill_jobs[k];
     const auto piece = j.tokens.subspan(j.prefilled, prefill_taken[k]);
     const bool last = j.prefilled + piece.size() == j.tokens.size();
     try {
       j.session->check_prefill(piece);
+      check_peer(*j.session, j.peer);
+      if (j.peer != nullptr) j.peer->check_prefill(piece);
     } catch (...) {
       j.error = std::current_exception();
       continue;
@@ -190,16 +233,37 @@ void BatchScheduler::run_pass(std::unique_lock<std::mutex>& lock, std::span<Job*
     forwards.push_back(Forward{&j, j.prefilled});
     in_pass[k] = true;
     chunks.push_back(PrefillChunk{j.session, piece, from, nullptr});
+    if (j.peer != nullptr) peer_chunks.push_back(PrefillChunk{j.peer, piece, static_cast<int64_t>(piece.size()), nullptr});
   }
   std::vector<FunctionRef<void(int64_t, const float*)>> callbacks(forwards.begin(), forwards.end());
   for (size_t k = 0; k < chunks.size(); ++k) chunks[k].on_logits = &callbacks[k];
   std::exception_ptr step_error;
   if (!rows_.empty() || !chunks.empty()) {
     try {
-      const float* logits = decoder_.step(rows_, chunks);
-      device_->parallel_for(batch.size(), [&](size_t i, int) {
-        std::copy_n(logits + i * n_vocab, n_vocab, batch[i]->logits);
-      });
+      if (!pair_decoder_) {
+        const float* logits = decoder_.step(rows_, chunks);
+        device_->parallel_for(batch.size(), [&](size_t i, int) {
+          std::copy_n(logits + i * n_vocab, n_vocab, batch[i]->logits);
+        });
+      } else {
+        // Two devices: the decode rows in one protocol pass, then the prompt chunks in a pass on
+        // each device at once (the peers' pieces on the second, without logits).
+        if (!rows_.empty()) {
+          const float* logits = pair_decoder_->step(rows_);
+          for (size_t i = 0; i < batch.size(); ++i) std::copy_n(logits + i * n_vocab, n_vocab, batch[i]->logits);
+        }
+        if (!chunks.empty()) {
+          std::future<void> b;
+          if (!peer_chunks.empty()) b = device_b_->submit([&] { decoder_b_->step({}, peer_chunks); });
+          try {
+            decoder_.step({}, chunks);
+          } catch (...) {
+            if (b.valid()) b.wait();
+            throw;
+          }
+          if (b.valid()) b.get();
+        }
+      }
     } catch (...) {
       step_error = std::current_exception();
     }

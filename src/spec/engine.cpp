@@ -120,7 +120,10 @@ void Engine::mirror_spec(EngineCall::Op op, const SpecConfig& spec) {
 int default_device_count(AttentionMode mode) { return mode == AttentionMode::kAlspec ? 2 : 1; }
 int default_threads_per_device(int cores, int devices) { return std::max(1, cores / std::max(1, devices)); }
 
-int Engine::n_devices() const { return batched() ? 1 : static_cast<int>(devices_.size()); }
+int Engine::n_devices() const {
+  if (batched()) return options_.scheduler->devices() == 2 && mode() == AttentionMode::kAlspec ? 2 : 1;
+  return static_cast<int>(devices_.size());
+}
 int64_t Engine::position() const { return decoder_->position(); }
 void Engine::reset() { truncate(0); }
 void Engine::truncate(int64_t n) {
@@ -144,9 +147,16 @@ int resolved_chunk(const SpecConfig& spec, int64_t ctx_size, SpecPredictor predi
 bool two_devices(AttentionMode m) { return m == AttentionMode::kAlspec; }
 }  // namespace
 
+// Whether switching between `from` and `to` keeps the engine's devices: on its own devices or on
+// a two-device scheduler, alspec sequences live on two devices and the others on one.
+bool Engine::keeps_devices(AttentionMode from, AttentionMode to) const {
+  if (batched() && options_.scheduler->devices() == 1) return true;
+  return two_devices(from) == two_devices(to);
+}
+
 bool Engine::accepts_speculation(const SpecConfig& spec) const {
   return resolved_chunk(spec, options_.ctx_size, options_.predictor) == options_.spec.spec_chunk &&
-         (batched() || two_devices(spec.mode) == two_devices(options_.spec.mode));
+         keeps_devices(options_.spec.mode, spec.mode);
 }
 
 void Engine::set_speculation(const SpecConfig& spec) {
@@ -157,7 +167,7 @@ void Engine::set_speculation(const SpecConfig& spec) {
     throw_invalid_argument("set_speculation: S = " + std::to_string(s.spec_chunk) + " differs from this engine's S = " +
                            std::to_string(options_.spec.spec_chunk) + " (S fixes the attention partition plan)");
   }
-  if (!batched() && two_devices(s.mode) != two_devices(options_.spec.mode)) {
+  if (!keeps_devices(options_.spec.mode, s.mode)) {
     throw_invalid_argument(std::string("set_speculation: cannot switch between ") + attention_mode_name(options_.spec.mode) +
                            " and " + attention_mode_name(s.mode) + " (alspec runs on two devices)");
   }

@@ -97,6 +97,33 @@ def test_batched_equals_unbatched_server_and_alspec_falls_back_to_simulate(srv):
     assert ref_alspec["alspec"]["devices"] == 2
 
 
+def test_two_device_batch_runs_alspec_on_both_devices_bitwise():
+    # --batch-devices 2: alspec requests run the two-device protocol inside the batch, beside
+    # concurrent requests of other modes; each gives the text and statistics of its unbatched run.
+    body = {"prompt": PROMPT, "max_tokens": 60, "temperature": 0.8, "seed": 9, "ignore_eos": True,
+            "logprobs": 2, "alspec": {"attention": "alspec", "lambda": 0.3, "spec_chunk": 8}}
+    other = {"prompt": "The dog", "max_tokens": 70, "temperature": 0.9, "seed": 4, "ignore_eos": True, "logprobs": 2,
+             "alspec": {"attention": "simulate", "lambda": 0.2, "spec_chunk": 8}}
+    second = {**body, "prompt": "Lily and Tom", "seed": 5, "alspec": {**body["alspec"], "lambda": 0.1}}
+    with ServerProcess("--parallel", "2", "--no-batching") as plain:
+        refs = [plain.post("/v1/completions", b)[1] for b in (body, other, second)]
+    with ServerProcess("--parallel", "3", "--batch-devices", "2") as two:
+        assert two.get("/v1/models")[1]["data"][0]["meta"]["batch_devices"] == 2
+        with ThreadPoolExecutor(3) as ex:
+            got = [f.result() for f in [ex.submit(two.post, "/v1/completions", b) for b in (body, other, second)]]
+    for (status, g), ref in zip(got, refs):
+        assert status == 200, g
+        assert g["choices"][0]["text"] == ref["choices"][0]["text"]
+        assert g["choices"][0]["logprobs"] == ref["choices"][0]["logprobs"]
+        assert g["alspec"]["hits"] == ref["alspec"]["hits"] and g["alspec"]["checks"] == ref["alspec"]["checks"] > 0
+        assert g["alspec"]["batched"] is True
+    assert [g["alspec"]["devices"] for _, g in got] == [2, 1, 2]
+    # Two devices need batching.
+    bad = subprocess.run([alspec_bin(), "serve", "--model", str(MODEL), "--no-batching", "--batch-devices", "2"],
+                         capture_output=True, text=True, timeout=60)
+    assert bad.returncode != 0 and "--batch-devices 2 needs continuous batching" in bad.stderr
+
+
 def test_prompt_lists_and_n(srv):
     _, toks = srv.post("/tokenize", {"prompt": "The cat"})
     j = completion(srv, prompt=["The dog", toks["tokens"]], max_tokens=8, temperature=0)

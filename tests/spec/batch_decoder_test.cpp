@@ -17,6 +17,7 @@
 #include "alspec/model/synthetic_model.h"
 #include "alspec/runtime/device.h"
 #include "alspec/spec/engine.h"
+#include "alspec/spec/two_device_batch_decoder.h"
 #include "alspec/tokenizer/tokenizer.h"
 #include "repo_paths.h"
 
@@ -70,13 +71,18 @@ SequenceOutput run_alone(const Model& m, const SequencePlan& p) {
   return out;
 }
 
-// All plans on one device through BatchDecoder, joining and leaving on their schedule.
-std::vector<SequenceOutput> run_batched(const Model& m, const std::vector<SequencePlan>& plans, int threads) {
+// All plans through BatchDecoder on one device, or with `two_devices` through TwoDeviceBatchDecoder
+// (alspec sequences on both devices, the others on the first), joining and leaving on their schedule.
+std::vector<SequenceOutput> run_batched(const Model& m, const std::vector<SequencePlan>& plans, int threads,
+                                        bool two_devices = false) {
   Device dev({.name = "batch", .threads = threads, .cores = {}});
+  Device dev_b({.name = "batch-b", .threads = threads, .cores = {}});
   BatchDecoder batch(m, dev);
+  TwoDeviceBatchDecoder pair_batch(m, dev, dev_b);
   const int V = m.config().n_vocab;
   const size_t n = plans.size();
-  std::vector<std::unique_ptr<Session>> sessions(n);
+  std::vector<std::unique_ptr<Session>> sessions(n), peers(n);
+  std::vector<PairState> pair_states(n);
   std::vector<Sampler> samplers;
   std::vector<std::vector<int32_t>> history(n);
   std::vector<std::vector<float>> cur(n, std::vector<float>(static_cast<size_t>(V)));
@@ -103,6 +109,10 @@ std::vector<SequenceOutput> run_batched(const Model& m, const std::vector<Sequen
         sessions[i]->prefill(p.prompt, PrefillLogits::kLast,
                              [&](int64_t, const float* l) { std::copy_n(l, V, cur[i].begin()); });
         history[i] = p.prompt;
+        if (two_devices && p.spec.mode == AttentionMode::kAlspec) {  // exact prefill on both devices
+          peers[i] = std::make_unique<Session>(m, dev_b, sessions[i]->options());
+          peers[i]->prefill(p.prompt, PrefillLogits::kNone, [](int64_t, const float*) {});
+        }
       }
       if (step < p.join_step) pending = true;
       if (!sessions[i] || static_cast<int>(out[i].tokens.size()) == p.n_new) continue;
@@ -114,12 +124,12 @@ std::vector<SequenceOutput> run_batched(const Model& m, const std::vector<Sequen
         sessions[i].reset();  // leaves the batch
         continue;
       }
-      rows.push_back(BatchRow{sessions[i].get(), t, &p.spec, steps[i]++, &out[i].stats});
+      rows.push_back(BatchRow{sessions[i].get(), t, &p.spec, steps[i]++, &out[i].stats, peers[i].get(), &pair_states[i]});
       row_seq.push_back(i);
     }
     if (rows.empty() && !pending) break;
     if (rows.empty()) continue;
-    const float* logits = batch.step(rows);
+    const float* logits = two_devices ? pair_batch.step(rows) : batch.step(rows);
     for (size_t r = 0; r < rows.size(); ++r) {
       std::copy_n(logits + r * static_cast<size_t>(V), V, cur[row_seq[r]].begin());
     }
@@ -323,6 +333,141 @@ TEST(BatchDecoder, PromptChunksInThePassEqualPrefillBitwise) {
     ASSERT_EQ(0, std::memcmp(l + V, a_next_ref.data(), V * sizeof(float)));
     ASSERT_EQ(0, std::memcmp(l + 2 * V, b_next_ref.data(), V * sizeof(float)));
   }
+}
+
+// The two-device protocol inside a batch: alspec sequences whose checks accept and reject at
+// different layers of the same step (so each device sends some rows and receives others) each
+// equal their unbatched two-device decode and simulate bit for bit, beside exact, static and
+// simulate rows on device A, at 1 and 2 threads per device.
+std::vector<SequencePlan> alspec_plans(const Model& m) {
+  auto p = mixed_plans(m);
+  const Tokenizer& tok = m.tokenizer();
+  p[1].spec.mode = AttentionMode::kAlspec;  // lambda 0.1: hits and misses
+  p[3].spec.mode = AttentionMode::kAlspec;  // lambda 0.3 and a hook rejecting every third (step + layer)
+  p[5].spec.mode = AttentionMode::kAlspec;  // quest, its own kernel call
+  p.push_back({tok.encode("A cat sat on the mat", true), 1, 100, spec(AttentionMode::kAlspec, 0.05f, 16), sampled(14)});
+  p.push_back({tok.encode("Ben found a shiny stone", true), 0, 110, spec(AttentionMode::kAlspec, 1.0f, 16), {}});
+  return p;
+}
+
+TEST(TwoDeviceBatchDecoder, EachSequenceEqualsItsUnbatchedAlspecAndSimulateBitwise) {
+  const auto plans = alspec_plans(stories());
+  std::vector<SequenceOutput> alone;
+  for (const auto& p : plans) alone.push_back(run_alone(stories(), p));
+  for (size_t i = 0; i < plans.size(); ++i) {
+    if (plans[i].spec.mode != AttentionMode::kAlspec) continue;
+    SequencePlan sim = plans[i];
+    sim.spec.mode = AttentionMode::kSimulate;
+    expect_same(run_alone(stories(), sim), alone[i], i);  // alspec == simulate (the reference)
+    if (i != 4) {  // 4 stays within 2S: trivial
+      EXPECT_GT(alone[i].stats.checks(), 0) << "sequence " << i;
+    }
+  }
+  EXPECT_GT(alone[1].stats.hits(), 0);
+  EXPECT_LT(alone[1].stats.hits(), alone[1].stats.checks());
+  for (int threads : {1, 2}) {
+    SCOPED_TRACE("threads per device " + std::to_string(threads));
+    const auto batched = run_batched(stories(), plans, threads, /*two_devices=*/true);
+    for (size_t i = 0; i < plans.size(); ++i) expect_same(alone[i], batched[i], i);
+  }
+}
+
+// Per-layer S: alspec rows whose sender rows need several kernel calls in one layer (distinct S)
+// publish O_spec once, after the last call's phase 1.
+TEST(TwoDeviceBatchDecoder, PerLayerSpecChunkBitwise) {
+  auto plans = alspec_plans(stories());
+  const int L = stories().config().n_layers;
+  for (size_t i : {size_t{1}, size_t{4}, size_t{7}}) {
+    plans[i].layer_spec_chunk.assign(static_cast<size_t>(L), 16);
+    plans[i].layer_spec_chunk[0] = 8;
+    plans[i].layer_spec_chunk[static_cast<size_t>(L - 1)] = i == 4 ? 4 : 24;
+  }
+  const auto batched = run_batched(stories(), plans, 1, /*two_devices=*/true);
+  for (size_t i = 0; i < plans.size(); ++i) expect_same(run_alone(stories(), plans[i]), batched[i], i);
+}
+
+// The roles of each sequence (which device sends at each layer, what it wrote) are those of its
+// unbatched two-device decode.
+TEST(TwoDeviceBatchDecoder, TraceMatchesTheUnbatchedProtocol) {
+  const Model& m = stories();
+  const Tokenizer& tok = m.tokenizer();
+  std::vector<std::vector<TraceEvent>> alone_events(2), batched_events(2);
+  std::vector<SequencePlan> plans(2);
+  plans[0] = {tok.encode("Once upon a time", true), 0, 60, spec(AttentionMode::kAlspec, 0.1f, 8), {}};
+  plans[1] = {tok.encode("The little dog", true), 0, 50, spec(AttentionMode::kAlspec, 0.3f, 8), {}};
+  auto with_trace = [&](std::vector<std::vector<TraceEvent>>& sink) {
+    auto p = plans;
+    for (size_t i = 0; i < p.size(); ++i) p[i].spec.trace = [&sink, i](const TraceEvent& e) { sink[i].push_back(e); };
+    return p;
+  };
+  for (const auto& p : with_trace(alone_events)) run_alone(m, p);
+  run_batched(m, with_trace(batched_events), 1, /*two_devices=*/true);
+  for (size_t i = 0; i < plans.size(); ++i) {
+    ASSERT_EQ(alone_events[i].size(), batched_events[i].size()) << "sequence " << i;
+    ASSERT_GT(alone_events[i].size(), 0u);
+    int senders[2] = {0, 0};
+    for (size_t k = 0; k < alone_events[i].size(); ++k) {
+      const TraceEvent &a = alone_events[i][k], &b = batched_events[i][k];
+      EXPECT_EQ(a.step, b.step);
+      EXPECT_EQ(a.layer, b.layer);
+      EXPECT_EQ(a.sender, b.sender) << "sequence " << i << " event " << k;
+      EXPECT_EQ(a.receiver, b.receiver);
+      EXPECT_EQ(a.sender_priority, b.sender_priority);
+      EXPECT_EQ(a.accept, b.accept);
+      EXPECT_EQ(a.dist2, b.dist2);
+      ++senders[b.sender];
+    }
+    EXPECT_GT(senders[0], 0);  // roles alternate after hits: both devices sent
+    EXPECT_GT(senders[1], 0);
+  }
+  // Some layer of some step had the two sequences' senders on different devices: each device
+  // sent one row and received the other in the same layer.
+  int mixed = 0;
+  for (const TraceEvent& a : batched_events[0]) {
+    for (const TraceEvent& b : batched_events[1]) mixed += a.step == b.step && a.layer == b.layer && a.sender != b.sender;
+  }
+  EXPECT_GT(mixed, 0);
+}
+
+TEST(TwoDeviceBatchDecoder, BadRowsFailBeforeAnySessionMoves) {
+  const Model& m = stories();
+  Device a({.name = "a", .threads = 1, .cores = {}}), b({.name = "b", .threads = 1, .cores = {}});
+  EXPECT_THROW(TwoDeviceBatchDecoder(m, a, a), Error);
+  TwoDeviceBatchDecoder batch(m, a, b);
+  const SessionOptions o{.ctx_size = 64, .kv_type = DType::F32, .spec_chunk = 8, .prefill_batch = 64};
+  Session sa(m, a, o), sb(m, b, o), other_a(m, a, o);
+  SessionOptions o16 = o;
+  o16.spec_chunk = 16;
+  Session sb16(m, b, o16);
+  const std::vector<int32_t> prompt{1, 2, 3};
+  sa.prefill(prompt, PrefillLogits::kNone, [](int64_t, const float*) {});
+  sb16.prefill(prompt, PrefillLogits::kNone, [](int64_t, const float*) {});
+  const SpecConfig alspec = spec(AttentionMode::kAlspec, 0.1f, 8), exact;
+  SpecStats stats;
+  stats.reset(m.config().n_layers);
+  PairState pair;
+  const BatchRow no_peer[] = {{&other_a, 1, &exact, 0, &stats}, {&sa, 1, &alspec, 0, &stats, nullptr, &pair}};
+  EXPECT_THROW(batch.step(no_peer), Error);
+  const BatchRow behind[] = {{&other_a, 1, &exact, 0, &stats}, {&sa, 1, &alspec, 0, &stats, &sb, &pair}};
+  EXPECT_THROW(batch.step(behind), Error);  // sb is at position 0, sa at 3
+  const BatchRow other_s[] = {{&sa, 1, &alspec, 0, &stats, &sb16, &pair}};
+  EXPECT_THROW(batch.step(other_s), Error);
+  const BatchRow swapped[] = {{&sb16, 1, &alspec, 0, &stats, &sa, &pair}};
+  EXPECT_THROW(batch.step(swapped), Error);
+  PairState tie;
+  tie.priority[1] = 1;
+  sb.prefill(prompt, PrefillLogits::kNone, [](int64_t, const float*) {});
+  const BatchRow tied[] = {{&sa, 1, &alspec, 0, &stats, &sb, &tie}};
+  EXPECT_THROW(batch.step(tied), Error);
+  EXPECT_EQ(other_a.position(), 0);
+  EXPECT_EQ(sa.position(), 3);
+  EXPECT_EQ(sb.position(), 3);
+  // And a good step after the failures.
+  const BatchRow good[] = {{&other_a, 1, &exact, 0, &stats}, {&sa, 1, &alspec, 0, &stats, &sb, &pair}};
+  EXPECT_NE(batch.step(good), nullptr);
+  EXPECT_EQ(other_a.position(), 1);
+  EXPECT_EQ(sa.position(), 4);
+  EXPECT_EQ(sb.position(), 4);
 }
 
 TEST(BatchDecoder, ErrorsLeaveEverySessionUntouched) {

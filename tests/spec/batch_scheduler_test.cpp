@@ -81,6 +81,7 @@ TEST(BatchScheduler, ConcurrentEnginesEqualUnbatchedBitwise) {
       {"The little dog ran to the park and", 60, AttentionMode::kSimulate, 0.8f, 5},
       {long_prompt(), 40, AttentionMode::kAlspec, 0.7f, 6},  // > 100 prompt tokens: chunked prefill
       {"Lily had a red ball", 70, AttentionMode::kStatic, 0, 0},
+      {"Tom and Sue went to the big park", 90, AttentionMode::kAlspec, 0, 0},
   };
   ASSERT_GT(stories().tokenizer().encode(long_prompt(), true).size(), 100u);
   std::vector<Output> alone;
@@ -88,40 +89,61 @@ TEST(BatchScheduler, ConcurrentEnginesEqualUnbatchedBitwise) {
     Engine e(stories(), engine_options(p, nullptr));
     alone.push_back(run(e, p));
   }
-  BatchScheduler scheduler(stories(), {.threads = 2, .cores = {}, .prefill_chunk = 16, .gather_seconds = 0.05});
-  std::vector<std::unique_ptr<Engine>> engines;
-  for (const Plan& p : plans) engines.push_back(std::make_unique<Engine>(stories(), engine_options(p, &scheduler)));
-  EXPECT_TRUE(engines[0]->batched());
-  EXPECT_EQ(engines[2]->n_devices(), 1);  // alspec on the scheduler's one device
-  std::vector<Output> batched(plans.size());
-  for (int round = 0; round < 2; ++round) {  // the second round reuses the engines (and their caches)
-    std::vector<std::thread> threads;
-    for (size_t i = 0; i < plans.size(); ++i) {
-      threads.emplace_back([&, i] {
-        engines[i]->reset();
-        batched[i] = run(*engines[i], plans[i]);
-      });
-    }
-    for (auto& t : threads) t.join();
-    for (size_t i = 0; i < plans.size(); ++i) {
-      ASSERT_EQ(alone[i].tokens, batched[i].tokens) << "sequence " << i << " round " << round;
-      ASSERT_EQ(alone[i].logits.size(), batched[i].logits.size());
-      for (size_t k = 0; k < alone[i].logits.size(); ++k) {
-        ASSERT_EQ(0, std::memcmp(alone[i].logits[k].data(), batched[i].logits[k].data(),
-                                 alone[i].logits[k].size() * sizeof(float)))
-            << "sequence " << i << " step " << k;
+  // One device (alspec runs the simulate protocol there) and two (the two-device protocol).
+  for (int devices : {1, 2}) {
+    SCOPED_TRACE("scheduler devices " + std::to_string(devices));
+    BatchScheduler scheduler(stories(), {.threads = 3 - devices, .cores = {}, .prefill_chunk = 16, .gather_seconds = 0.05,
+                                         .direct = true, .devices = devices});
+    std::vector<std::unique_ptr<Engine>> engines;
+    for (const Plan& p : plans) engines.push_back(std::make_unique<Engine>(stories(), engine_options(p, &scheduler)));
+    EXPECT_TRUE(engines[0]->batched());
+    EXPECT_EQ(engines[0]->n_devices(), 1);
+    EXPECT_EQ(engines[2]->n_devices(), devices);  // alspec: on both devices of a two-device scheduler
+    std::vector<Output> batched(plans.size());
+    for (int round = 0; round < 2; ++round) {  // the second round reuses the engines (and their caches)
+      std::vector<std::thread> threads;
+      for (size_t i = 0; i < plans.size(); ++i) {
+        threads.emplace_back([&, i] {
+          engines[i]->reset();
+          batched[i] = run(*engines[i], plans[i]);
+        });
       }
-      EXPECT_EQ(alone[i].stats.hits(), batched[i].stats.hits()) << "sequence " << i;
-      EXPECT_EQ(alone[i].stats.checks(), batched[i].stats.checks()) << "sequence " << i;
+      for (auto& t : threads) t.join();
+      for (size_t i = 0; i < plans.size(); ++i) {
+        ASSERT_EQ(alone[i].tokens, batched[i].tokens) << "sequence " << i << " round " << round;
+        ASSERT_EQ(alone[i].logits.size(), batched[i].logits.size());
+        for (size_t k = 0; k < alone[i].logits.size(); ++k) {
+          ASSERT_EQ(0, std::memcmp(alone[i].logits[k].data(), batched[i].logits[k].data(),
+                                   alone[i].logits[k].size() * sizeof(float)))
+              << "sequence " << i << " step " << k;
+        }
+        EXPECT_EQ(alone[i].stats.hits(), batched[i].stats.hits()) << "sequence " << i;
+        EXPECT_EQ(alone[i].stats.checks(), batched[i].stats.checks()) << "sequence " << i;
+      }
     }
+    const BatchSchedulerStats s = scheduler.stats();
+    int64_t decoded = 0;
+    for (const Output& o : alone) decoded += 2 * static_cast<int64_t>(o.tokens.size() - 1);
+    EXPECT_EQ(s.rows, decoded);
+    EXPECT_LT(s.steps, s.rows);  // steps carried several sequences
+    EXPECT_GT(s.prefill_chunks, 2 * 100 / 16);  // the long prompt went in 16-token chunks
+    EXPECT_EQ(s.running, 0);
   }
-  const BatchSchedulerStats s = scheduler.stats();
-  int64_t decoded = 0;
-  for (const Output& o : alone) decoded += 2 * static_cast<int64_t>(o.tokens.size() - 1);
-  EXPECT_EQ(s.rows, decoded);
-  EXPECT_LT(s.steps, s.rows);  // steps carried several sequences
-  EXPECT_GT(s.prefill_chunks, 2 * 100 / 16);  // the long prompt went in 16-token chunks
-  EXPECT_EQ(s.running, 0);
+}
+
+// On a two-device scheduler an engine cannot move a sequence between one device and two in
+// place: switching to or from alspec is refused (the pool makes a new engine), the rest is not.
+TEST(BatchScheduler, TwoDeviceSchedulerKeepsAlspecOnTwoDevices) {
+  BatchScheduler scheduler(stories(), {.threads = 1, .cores = {}, .prefill_chunk = 16, .devices = 2});
+  EXPECT_EQ(scheduler.devices(), 2);
+  Engine exact(stories(), engine_options({"", 0, AttentionMode::kExact, 0, 0}, &scheduler));
+  SpecConfig s = exact.options().spec;
+  s.mode = AttentionMode::kSimulate;
+  EXPECT_TRUE(exact.accepts_speculation(s));
+  s.mode = AttentionMode::kAlspec;
+  EXPECT_FALSE(exact.accepts_speculation(s));
+  EXPECT_THROW(exact.set_speculation(s), Error);
+  EXPECT_THROW(BatchScheduler(stories(), {.threads = 1, .cores = {}, .prefill_chunk = 16, .devices = 3}), Error);
 }
 
 // A lone sequence on an idle device runs its steps on its own thread (no hand-off to the loop

@@ -146,6 +146,10 @@ const CommandRegistrar kServe({"serve", "OpenAI-compatible HTTP server", [](CLI:
       ->capture_default_str();
   app.add_flag("--no-batching{false}", a->server.batching,
                "Run each slot as its own engine instead of batching the decode steps of all slots");
+  app.add_option("--batch-devices", a->server.batch_devices,
+                 "Devices of the batch, 1 or 2 (the cores split between them): with 2, alspec requests run the "
+                 "two-device protocol inside the batch; other modes run on the first device")
+      ->capture_default_str();
   app.add_option("--prefill-chunk", a->server.prefill_chunk,
                  "Prompt tokens prefilled between two batched decode steps")
       ->capture_default_str();

@@ -22,6 +22,9 @@ struct ServerOptions {
   // its share of the threads, the only layout under mpirun).
   bool batching = true;
   int prefill_chunk = 64;          // prompt tokens prefilled between two batched decode steps
+  // Devices of the batch (1 or 2). 2: alspec requests run the two-device protocol inside the
+  // batch (each sequence on both devices); the other modes run on the first device. Needs batching.
+  int batch_devices = 1;
   int max_queue = 64;              // requests waiting for a slot before 503
   int http_threads = 0;            // connections served at once; 0 = max(512, parallel + max_queue + 4)
   size_t max_body_bytes = 8u << 20;

@@ -23,6 +23,7 @@
 #include "alspec/core/function_ref.h"
 #include "alspec/model/session.h"
 #include "alspec/spec/batch_decoder.h"
+#include "alspec/spec/two_device_batch_decoder.h"
 
 namespace alspec {
 
@@ -38,6 +39,10 @@ struct BatchSchedulerOptions {
   // expected (a lone client) runs the step on its own thread instead of handing it to the loop
   // thread and waiting to be woken (two thread wake-ups per token). Same results either way.
   bool direct = true;
+  // 1: every sequence on one device (alspec sequences run the simulate protocol there). 2: two
+  // devices of `threads` threads each; alspec sequences live on both and run the two-device
+  // protocol in the batch (TwoDeviceBatchDecoder), the other modes run on the first device.
+  int devices = 1;
 };
 
 // Totals since start, for /metrics.
@@ -59,23 +64,32 @@ class BatchScheduler {
 
   const Model& model() const { return model_; }
   Device& device() { return *device_; }
-  int threads() const;
+  // The second device (BatchSchedulerOptions::devices == 2), else nullptr.
+  Device* second_device() { return device_b_.get(); }
+  int devices() const { return device_b_ ? 2 : 1; }
+  int threads() const;  // per device
   BatchSchedulerStats stats() const;
 
   // Thread-safe; block until the loop has run the work; rethrow its errors. The session must be
   // on device() and not used by anyone else meanwhile.
   // One decode step of `session` in `spec`'s mode, batched with the others; n_vocab logits into `logits`.
-  void decode(Session& session, int32_t token, const SpecConfig& spec, int64_t step, SpecStats& stats, float* logits);
-  // Session::prefill, run in chunks of at most prefill_chunk tokens in the decode passes. Validated
-  // (room, token ids) before anything runs.
+  // An alspec sequence on two devices passes its session on second_device() as `peer` and its
+  // protocol state as `pair` (both or neither).
+  void decode(Session& session, int32_t token, const SpecConfig& spec, int64_t step, SpecStats& stats, float* logits,
+              Session* peer = nullptr, PairState* pair = nullptr);
+  // Session::prefill, run in chunks of at most prefill_chunk tokens in the decode passes (on both
+  // devices for a sequence with a `peer`, which gets no logits). Validated (room, token ids)
+  // before anything runs.
   void prefill(Session& session, std::span<const int32_t> tokens, PrefillLogits which,
-               FunctionRef<void(int64_t index, const float* logits)> on_logits);
+               FunctionRef<void(int64_t index, const float* logits)> on_logits, Session* peer = nullptr);
   // The session will not decode soon (its sequence ended or restarts): the next step does not wait for it.
   void leave(const Session& session);
 
  private:
   struct Job;
   void submit(Job& job);
+  // Throws unless `peer` is nullptr or a session on the second device at `session`'s position.
+  void check_peer(const Session& session, const Session* peer) const;
   void loop();
   // Runs one pass of `batch` (decode jobs) and `taken[k]` prompt tokens of each prefill job, with
   // `lock` (on mu_) released meanwhile; then records the outcome and wakes the submitters. The
@@ -86,7 +100,10 @@ class BatchScheduler {
   const Model& model_;
   BatchSchedulerOptions options_;
   std::unique_ptr<Device> device_;
+  std::unique_ptr<Device> device_b_;  // devices == 2
   BatchDecoder decoder_;
+  std::unique_ptr<BatchDecoder> decoder_b_;             // the peers' prompt chunks on device_b_
+  std::unique_ptr<TwoDeviceBatchDecoder> pair_decoder_;  // decode passes with two devices
   mutable std::mutex mu_;
   std::condition_variable work_cv_;  // the loop waits for work
   std::condition_variable done_cv_;  // submitters wait for their job

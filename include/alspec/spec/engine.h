@@ -65,8 +65,9 @@ struct EngineOptions {
   std::function<void(const EngineCall&)> mirror;
   // Continuous batching: this engine's sequence runs on the scheduler's device, its decode steps
   // batched with the scheduler's other engines (threads, devices and device_cores are then the
-  // scheduler's; groups must be one process). Any mode; alspec runs the simulate protocol there
-  // (bitwise the same tokens and logits; see batch_decoder.h). nullptr = own devices.
+  // scheduler's; groups must be one process). Any mode; alspec runs the two-device protocol on a
+  // scheduler with two devices, else the simulate protocol on its one device (bitwise the same
+  // tokens and logits; see batch_decoder.h). nullptr = own devices.
   BatchScheduler* scheduler = nullptr;
 };
 
@@ -124,6 +125,7 @@ class Engine {
 
  private:
   void mirror_spec(EngineCall::Op op, const SpecConfig& spec);
+  bool keeps_devices(AttentionMode from, AttentionMode to) const;
 
   const Model& model_;
   EngineOptions options_;

@@ -61,8 +61,8 @@ inline nlohmann::json speculation_json(const Engine& engine, const SpecStats& s)
                       {"devices", engine.n_devices()}};
   // Per-layer S (--spec-budgets); spec_chunk is then their mean budget.
   if (!engine.options().layer_spec_chunk.empty()) j["layer_spec_chunk"] = engine.options().layer_spec_chunk;
-  // Continuous batching: the sequence ran on a BatchScheduler (alspec there runs the simulate
-  // protocol on one device, with bitwise the same output).
+  // Continuous batching: the sequence ran on a BatchScheduler (alspec there runs the two-device
+  // protocol on a two-device scheduler, else simulate on one device, with bitwise the same output).
   if (engine.batched()) j["batched"] = true;
   if (const ProcessGroups* g = engine.options().groups; g != nullptr && g->distributed()) {
     // Under mpirun: the job's layout (alspec's two sides are the two groups of ranks).
