@@ -70,10 +70,11 @@ def start_server(args, port: int, max_clients: int) -> subprocess.Popen:
     if args.server == "alspec":
         # Batching: one device with all the threads. Without: the threads are divided among the
         # slots (at least one each), as `serve --threads 0` does.
-        threads = max(1, args.threads // max_clients) if args.no_batching else args.threads
+        # With --batch-devices 2 the server's --threads is per device: the threads are split.
+        threads = max(1, args.threads // max_clients) if args.no_batching else max(1, args.threads // args.batch_devices)
         cmd = [args.alspec_bin, "serve", "--model", args.model, "--host", "127.0.0.1", "--port", str(port),
                "--threads", str(threads), "--parallel", str(max_clients), "--ctx-size", str(args.ctx_size),
-               "--queue", "64"] + (["--no-batching"] if args.no_batching else [])
+               "--queue", "64", "--batch-devices", str(args.batch_devices)] + (["--no-batching"] if args.no_batching else [])
     else:
         cmd = [args.python, "-m", "llama_cpp.server", "--model", args.model, "--host", "127.0.0.1", "--port", str(port),
                "--n_threads", str(args.threads), "--n_threads_batch", str(args.threads), "--n_ctx", str(args.ctx_size)]
@@ -84,6 +85,8 @@ def request_body(args) -> dict:
     body = {"prompt": PROMPT, "max_tokens": args.max_tokens, "temperature": 0}
     if args.server == "alspec":
         body["ignore_eos"] = True
+        if args.attention:
+            body["alspec"] = {"attention": args.attention, "lambda": args.lambda_}
     else:  # llama-cpp-python has no ignore_eos: suppress the end-of-generation tokens instead
         body["logit_bias"] = {str(t): -100.0 for t in args.eos_ids.split(",")}
     return body
@@ -91,7 +94,7 @@ def request_body(args) -> dict:
 
 def run_point(args, port: int, clients: int):
     body = request_body(args)
-    latencies, tokens, errors = [], [], []
+    latencies, tokens, errors, spec = [], [], [], [0, 0]  # spec: checks, hits
     lock = threading.Lock()
 
     def client():
@@ -107,6 +110,9 @@ def run_point(args, port: int, clients: int):
             with lock:
                 latencies.append(dt)
                 tokens.append(j["usage"]["completion_tokens"])
+                if "alspec" in j:
+                    spec[0] += j["alspec"].get("checks", 0)
+                    spec[1] += j["alspec"].get("hits", 0)
 
     threads = [threading.Thread(target=client) for _ in range(clients)]
     t0 = time.perf_counter()
@@ -116,7 +122,7 @@ def run_point(args, port: int, clients: int):
         t.join()
     wall = time.perf_counter() - t0
     return {"wall": wall, "tokens": sum(tokens), "latencies": latencies, "short": sum(t < args.max_tokens for t in tokens),
-            "errors": errors}
+            "errors": errors, "checks": spec[0], "hits": spec[1]}
 
 
 def pct(values, q):
@@ -136,6 +142,10 @@ def main():
     ap.add_argument("--ctx-size", type=int, default=512, help="context per sequence (alspec: per slot)")
     ap.add_argument("--alspec-bin", default=str(ROOT / "build" / "bin" / "alspec"))
     ap.add_argument("--no-batching", action="store_true", help="alspec: one engine per slot (the old layout)")
+    ap.add_argument("--batch-devices", type=int, default=1,
+                    help="alspec: devices of the batch (serve --batch-devices; --threads are split between them)")
+    ap.add_argument("--attention", default="", help="alspec: the requests' attention mode (default: the server's, exact)")
+    ap.add_argument("--lambda", dest="lambda_", type=float, default=0.1, help="alspec: the requests' lambda with --attention")
     ap.add_argument("--python", default=str(ROOT / "build" / "llcpp-venv" / "bin" / "python"),
                     help="llama-cpp-python's interpreter (scripts/make-reference-venv.sh llcpp)")
     ap.add_argument("--eos-ids", default="151643,151645", help="llamacpp: token ids to suppress (Qwen2.5: endoftext, im_end)")
@@ -150,7 +160,10 @@ def main():
             reps = [run_point(args, port, c) for _ in range(args.reps)]
             lat = [x for r in reps for x in r["latencies"]]
             print(json.dumps({
-                "server": args.server + (" (no batching)" if args.no_batching else ""),
+                "server": args.server + (" (no batching)" if args.no_batching else "") +
+                          (f" ({args.batch_devices} batch devices)" if args.batch_devices != 1 else ""),
+                "attention": args.attention or None,
+                "checks": sum(r["checks"] for r in reps), "hits": sum(r["hits"] for r in reps),
                 "model": os.path.basename(args.model), "threads": args.threads, "clients": c,
                 "requests": c * args.requests, "max_tokens": args.max_tokens,
                 "agg_tok_s": statistics.median(r["tokens"] / r["wall"] for r in reps),
