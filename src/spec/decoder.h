@@ -47,7 +47,7 @@ std::unique_ptr<Decoder> make_single_device_decoder(const Model& model, Device& 
 std::unique_ptr<Decoder> make_distributed_alspec_decoder(const Model& model, Device& device, const SessionOptions& so,
                                                          const SpecConfig& spec, ProcessGroups& groups);
 // Any mode, one sequence of a BatchScheduler: its steps are batched with the scheduler's other
-// sequences (alspec runs the simulate protocol there; batch_decoder.h).
+// sequences (alspec: the two-device protocol on a two-device scheduler, else simulate; batch_decoder.h).
 std::unique_ptr<Decoder> make_scheduled_decoder(BatchScheduler& scheduler, const SessionOptions& so,
                                                 const SpecConfig& spec);
 // alspec: the two-device priority protocol.
