@@ -21,6 +21,9 @@ namespace {
 
 struct Isa {
   static constexpr bool kQ5_0ScalarScale = true;
+  static __m256i q5_0_high_bits(const uint8_t* qh) {  // the 32 bits as a byte mask
+    return _mm256_maskz_mov_epi8(_cvtu32_mask32(load_u32(qh)), _mm256_set1_epi8(0x10));
+  }
   template <int kOffset>
   static __m256i weights(__m256i u) {
     return u;
