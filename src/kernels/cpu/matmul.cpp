@@ -234,21 +234,19 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
   // A named reference: inside a lambda `caller_acts` would name each worker's own instance.
   kernels::QuantizedActivations& acts = caller_acts;
   std::vector<kernels::ActivationRow> rows;
-  if (any_quant) {
-    acts.prepare(n, cols, groups, any_super, any_blocks);
-    dev.parallel_for(static_cast<size_t>(n), [&](size_t t, int) {
-      acts.quantize_row(static_cast<int64_t>(t), x + static_cast<int64_t>(t) * cols);
-    });
-    rows.resize(static_cast<size_t>(n));
-    for (int64_t t = 0; t < n; ++t) rows[static_cast<size_t>(t)] = acts.row(t);
-  }
   thread_local std::vector<int32_t> caller_sums;
   std::vector<int32_t>& neg_sum4 = caller_sums;
-  if (any_gemm) {
+  if (any_quant) {  // (any_gemm implies any_quant)
+    acts.prepare(n, cols, groups, any_super, any_blocks);
+    rows.resize(static_cast<size_t>(n));
+    for (int64_t t = 0; t < n; ++t) rows[static_cast<size_t>(t)] = acts.row(t);  // views of the buffers
     const int64_t per_token = cols / 32 * 8;
-    neg_sum4.resize(static_cast<size_t>(n * per_token));
+    if (any_gemm) neg_sum4.resize(static_cast<size_t>(n * per_token));
+    // The GEMM's lane sums in the same loop (one barrier less per product: a batched decode
+    // pass runs ~100 products of a few tokens).
     dev.parallel_for(static_cast<size_t>(n), [&](size_t t, int) {
-      kernels::lane_sums_negated(rows[t], neg_sum4.data() + static_cast<int64_t>(t) * per_token);
+      acts.quantize_row(static_cast<int64_t>(t), x + static_cast<int64_t>(t) * cols);
+      if (any_gemm) kernels::lane_sums_negated(rows[t], neg_sum4.data() + static_cast<int64_t>(t) * per_token);
     });
   }
   thread_local std::vector<uint64_t> caller_k_panel;  // 8-byte aligned
