@@ -226,6 +226,45 @@ TEST(Matmul, FusedMatvecEqualsSeparateMatvecsBitwise) {
   EXPECT_THROW(matvec_fused(dev, mixed, x.data()), Error);
 }
 
+// Every token count of a batched decode pass (1..17: whole register tiles, narrow tail tiles,
+// the K-quant GEMM's narrow and wide token tiles and the multi-token dot kernels), fused with a
+// second matrix as the batched Q/K/V and gate/up run: each token's row equals the scalar twin's
+// matvec bitwise, at every level, for 1 and 2 threads. Rows not a multiple of any tile.
+TEST(Matmul, SmallBatchesEqualScalarMatvecBitwise) {
+  SimdLevelGuard guard;
+  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q5_0, DType::Q4_K, DType::Q6_K}) {
+    const bool k_quant = type == DType::Q4_K || type == DType::Q6_K;
+    const int64_t cols = k_quant ? 256 * 3 : 32 * 13;
+    const Matrix a = random_matrix(type, 45, cols, 0, 51);
+    const Matrix b = random_matrix(type, 19, cols, 0, 52);
+    const auto x = random_vector(17 * cols, 53);
+    std::vector<float> expected_a(static_cast<size_t>(17 * 45)), expected_b(static_cast<size_t>(17 * 19));
+    ASSERT_EQ(set_simd_level(SimdLevel::kScalar), SimdLevel::kScalar);
+    {
+      Device dev(device_options(1));
+      for (int64_t t = 0; t < 17; ++t) {
+        matvec(dev, a.w, x.data() + t * cols, expected_a.data() + t * 45);
+        matvec(dev, b.w, x.data() + t * cols, expected_b.data() + t * 19);
+      }
+    }
+    for (SimdLevel level : available_levels()) {
+      ASSERT_EQ(set_simd_level(level), level);
+      for (int threads : {1, 2}) {
+        Device dev(device_options(threads));
+        for (int64_t n = 1; n <= 17; ++n) {
+          std::vector<float> ya(static_cast<size_t>(n * 45)), yb(static_cast<size_t>(n * 19));
+          const MatvecTarget targets[] = {{&a.w, ya.data()}, {&b.w, yb.data()}};
+          matmul_fused(dev, targets, x.data(), n);
+          EXPECT_TRUE(bitwise_equal(ya, std::vector<float>(expected_a.begin(), expected_a.begin() + n * 45)))
+              << dtype_name(type) << " " << simd_level_name(level) << " n " << n << " threads " << threads;
+          EXPECT_TRUE(bitwise_equal(yb, std::vector<float>(expected_b.begin(), expected_b.begin() + n * 19)))
+              << dtype_name(type) << " " << simd_level_name(level) << " n " << n << " threads " << threads;
+        }
+      }
+    }
+  }
+}
+
 TEST(Matmul, RowsPerTaskIsEvenAndNearTheTaskBytes) {
   const WeightMatrix w{DType::Q4_0, nullptr, 8192, 2048, row_bytes(DType::Q4_0, 2048)};
   const int64_t r = matmul_rows_per_task(w);

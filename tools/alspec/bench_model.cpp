@@ -35,6 +35,7 @@ struct BenchArgs {
   std::string fill = "random";
   bool json = false;
   bool ops = false;
+  std::vector<int64_t> ops_rows{1};
 };
 
 struct PointResult {
@@ -143,12 +144,34 @@ nlohmann::json gather_rank_report(ProcessGroups& g, const Model& model, double d
 // and gate/up as the session runs them, o, down, the LM head) and its element-wise ops on the
 // model's weights for n_gen steps, timing each; attention and the per-architecture extras
 // (biases, QK-norm, RoPE) are left out. Medians per step; GB/s = the op's weight bytes / time.
-void op_profile(const Model& model, int threads, int steps, double membw, bool json, ProcessGroups* groups) {
+// rows > 1 (--ops-rows): the pass of a batch of that many sequences (BatchForward: matmul and
+// matmul_fused over all rows, element-wise ops per row).
+void op_profile(const Model& model, int threads, int steps, double membw, bool json, ProcessGroups* groups,
+                int64_t rows = 1) {
   const auto& c = model.config();
   Device dev({.name = "ops", .threads = threads, .cores = {}});
-  std::vector<float> x(static_cast<size_t>(c.n_embd)), xn(x.size()), q(static_cast<size_t>(c.q_dim())),
-      k(static_cast<size_t>(c.kv_dim())), v(k.size()), t(x.size()), g(static_cast<size_t>(c.n_ff)), u(g.size()),
-      logits(static_cast<size_t>(c.n_vocab));
+  const auto n = static_cast<size_t>(rows);
+  std::vector<float> x(n * static_cast<size_t>(c.n_embd)), xn(x.size()), q(n * static_cast<size_t>(c.q_dim())),
+      k(n * static_cast<size_t>(c.kv_dim())), v(k.size()), t(x.size()), g(n * static_cast<size_t>(c.n_ff)),
+      u(g.size()), logits(n * static_cast<size_t>(c.n_vocab));
+  const auto e = static_cast<size_t>(c.n_embd);
+  auto norm_rows = [&](const float* in, const auto& weight, float* out) {
+    for (size_t i = 0; i < n; ++i) rmsnorm(in + i * e, weight, out + i * e, c.n_embd, c.rms_eps);
+  };
+  auto product = [&](std::initializer_list<MatvecTarget> ts, const float* in) {
+    const std::vector<MatvecTarget> v(ts);
+    if (rows == 1) {
+      if (v.size() == 1) {
+        matvec(dev, *v[0].w, in, v[0].y);
+      } else {
+        matvec_fused(dev, v, in);
+      }
+    } else if (v.size() == 1) {
+      matmul(dev, *v[0].w, in, rows, v[0].y);
+    } else {
+      matmul_fused(dev, v, in, rows);
+    }
+  };
   auto bytes = [](std::initializer_list<const WeightMatrix*> ws) {
     double b = 0;
     for (const auto* w : ws) b += static_cast<double>(w->row_bytes) * static_cast<double>(w->rows);
@@ -158,7 +181,10 @@ void op_profile(const Model& model, int threads, int steps, double membw, bool j
   std::map<std::string, double> op_bytes;                // op -> weight bytes per step
   std::vector<double> step_s;
   for (int s = 0; s < steps; ++s) {
-    model.embed(1 + s % std::max(1, c.n_vocab - 1), x.data());
+    for (size_t i = 0; i < n; ++i) {
+      model.embed(1 + static_cast<int>((static_cast<size_t>(s) * n + i) % static_cast<size_t>(std::max(1, c.n_vocab - 1))),
+                  x.data() + i * e);
+    }
     std::map<std::string, double> acc;
     auto timed = [&](const char* name, double b, auto&& f) {
       const double t0 = now_seconds();
@@ -169,28 +195,31 @@ void op_profile(const Model& model, int threads, int steps, double membw, bool j
     const double t_step = now_seconds();
     for (int l = 0; l < c.n_layers; ++l) {
       const auto& L = model.layer(l);
-      timed("norms", 0, [&] { rmsnorm(x.data(), L.attn_norm, xn.data(), c.n_embd, c.rms_eps); });
-      const MatvecTarget qkv[] = {{&L.wq, q.data()}, {&L.wk, k.data()}, {&L.wv, v.data()}};
-      timed("qkv", bytes({&L.wq, &L.wk, &L.wv}), [&] { matvec_fused(dev, qkv, xn.data()); });
-      timed("o", bytes({&L.wo}), [&] { matvec(dev, L.wo, q.data(), t.data()); });
+      timed("norms", 0, [&] { norm_rows(x.data(), L.attn_norm, xn.data()); });
+      timed("qkv", bytes({&L.wq, &L.wk, &L.wv}),
+            [&] { product({{&L.wq, q.data()}, {&L.wk, k.data()}, {&L.wv, v.data()}}, xn.data()); });
+      timed("o", bytes({&L.wo}), [&] { product({{&L.wo, t.data()}}, q.data()); });
       timed("norms", 0, [&] {
-        add_inplace(x.data(), t.data(), c.n_embd);
-        rmsnorm(x.data(), L.ffn_norm, xn.data(), c.n_embd, c.rms_eps);
+        add_inplace(x.data(), t.data(), static_cast<int64_t>(x.size()));
+        norm_rows(x.data(), L.ffn_norm, xn.data());
       });
-      const MatvecTarget gate_up[] = {{&L.w_gate, g.data()}, {&L.w_up, u.data()}};
-      timed("gate_up", bytes({&L.w_gate, &L.w_up}), [&] { matvec_fused(dev, gate_up, xn.data()); });
-      timed("activation", 0, [&] { swiglu(g.data(), u.data(), g.data(), c.n_ff); });
-      timed("down", bytes({&L.w_down}), [&] { matvec(dev, L.w_down, g.data(), t.data()); });
-      timed("norms", 0, [&] { add_inplace(x.data(), t.data(), c.n_embd); });
+      timed("gate_up", bytes({&L.w_gate, &L.w_up}),
+            [&] { product({{&L.w_gate, g.data()}, {&L.w_up, u.data()}}, xn.data()); });
+      timed("activation", 0, [&] { swiglu(g.data(), u.data(), g.data(), static_cast<int64_t>(g.size())); });
+      timed("down", bytes({&L.w_down}), [&] { product({{&L.w_down, t.data()}}, g.data()); });
+      timed("norms", 0, [&] { add_inplace(x.data(), t.data(), static_cast<int64_t>(x.size())); });
     }
-    timed("norms", 0, [&] { rmsnorm(x.data(), model.output_norm(), xn.data(), c.n_embd, c.rms_eps); });
-    timed("output", bytes({&model.output()}), [&] { matvec(dev, model.output(), xn.data(), logits.data()); });
+    timed("norms", 0, [&] { norm_rows(x.data(), model.output_norm(), xn.data()); });
+    timed("output", bytes({&model.output()}), [&] { product({{&model.output(), logits.data()}}, xn.data()); });
     step_s.push_back(now_seconds() - t_step);
     for (const auto& [name, sec] : acc) per_step[name].push_back(sec);
   }
   const double step = median(step_s);
-  nlohmann::json j{{"threads", threads}, {"membw_gbps", membw}, {"step_ms", step * 1e3}};
-  if (!json) std::printf("ops, %d thread(s): step %.2f ms (no attention), bandwidth %.2f GB/s\n", threads, step * 1e3, membw);
+  nlohmann::json j{{"threads", threads}, {"rows", rows}, {"membw_gbps", membw}, {"step_ms", step * 1e3}};
+  if (!json) {
+    std::printf("ops, %d thread(s), %lld row(s): step %.2f ms (no attention), bandwidth %.2f GB/s\n", threads,
+                static_cast<long long>(rows), step * 1e3, membw);
+  }
   for (const auto& [name, v] : per_step) {
     const double m = median(v), b = op_bytes[name];
     const double gbps = b > 0 ? b / m / 1e9 : 0.0;
@@ -439,7 +468,9 @@ int run(const BenchArgs& a) {
       }
     }
     if (!a.json) std::printf("  (threads %d: measured memory read bandwidth %.2f GB/s)\n", t, membw);
-    if (a.ops) op_profile(*model, t, a.n_gen, membw, a.json, ea.to_options().groups);
+    if (a.ops) {
+      for (int64_t rows : a.ops_rows) op_profile(*model, t, a.n_gen, membw, a.json, ea.to_options().groups, rows);
+    }
   }
   return 0;
 }
@@ -475,6 +506,11 @@ std::function<int()> setup_bench_model(CLI::App& app) {
   app.add_flag("--ops", a->ops,
                "Also time each op of a decode step (weight products and element-wise ops replayed on the "
                "model's weights, no attention), per thread count");
+  app.add_option("--ops-rows", a->ops_rows,
+                 "With --ops: comma-separated batch sizes (a batched decode pass of that many sequences)")
+      ->delimiter(',')
+      ->check(CLI::PositiveNumber)
+      ->capture_default_str();
   return [a] {
     if (a->engine.model.empty()) throw_invalid_argument("bench: give --model PATH (or use `alspec bench attention`)");
     return run(*a);

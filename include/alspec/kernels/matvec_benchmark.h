@@ -19,8 +19,10 @@ struct MatvecBenchmarkResult {
 };
 
 // Allocates ceil(min_total_bytes / matrix size) random matrices of type x rows x cols (valid
-// blocks, arbitrary values) and times `repetitions` passes of matvec over all of them.
+// blocks, arbitrary values) and times `repetitions` passes of matvec over all of them; with
+// tokens > 1, of matmul with that many activation rows (a batched decode pass's products).
 MatvecBenchmarkResult benchmark_matvec(Device& dev, DType type, int64_t rows, int64_t cols,
-                                       size_t min_total_bytes = size_t{1} << 30, int repetitions = 5);
+                                       size_t min_total_bytes = size_t{1} << 30, int repetitions = 5,
+                                       int64_t tokens = 1);
 
 }  // namespace alspec

@@ -23,6 +23,15 @@ namespace alspec::kernels {
 namespace {
 
 struct Isa {
+  static constexpr bool kQ5_0ScalarScale = false;  // per-lane scales: faster on AVX2 (4x2)
+  static __m256i q5_0_high_bits(const uint8_t* qh) {  // bit j to byte j: spread, test, select
+    const __m256i spread_idx = _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2,
+                                                2, 3, 3, 3, 3, 3, 3, 3, 3);
+    const __m256i bit = _mm256_set1_epi64x(static_cast<long long>(0x8040201008040201ULL));
+    const __m256i spread = _mm256_shuffle_epi8(_mm256_set1_epi32(static_cast<int>(load_u32(qh))), spread_idx);
+    const __m256i set = _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
+    return _mm256_and_si256(set, _mm256_set1_epi8(0x10));
+  }
   template <int kOffset>
   static __m256i weights(__m256i u) {  // Q8_0: back to the signed weight u - 128
     return kOffset == 128 ? _mm256_xor_si256(u, _mm256_set1_epi8(static_cast<char>(0x80))) : u;

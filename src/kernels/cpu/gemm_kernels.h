@@ -45,10 +45,15 @@ using QuantGemm = void (*)(const uint8_t* w, size_t row_bytes, int64_t rows, con
 // q4_k/q6_k read GemmActivations::k_panel (tiles of k_tokens tokens) and compute every token
 // < n in whole tiles (matmul hands them n rounded as it sees fit; tokens it leaves out go to the
 // dot kernels, which give the same results).
+// q4_k_narrow/q6_k_narrow: the same on token tiles of k_tokens_narrow < k_tokens tokens (a
+// batched decode pass of a few sequences fills a narrow tile, where it would leave most lanes
+// of a wide one empty); nullptr and 0 where a level has none.
 struct GemmKernels {
   QuantGemm q8_0, q4_0, q5_0, q4_k, q6_k;
   const char* tile;  // e.g. "4x4 rows x tokens, vpdpbusd", for reports
   int k_tokens;      // tokens per tile of the Q4_K/Q6_K GEMM
+  QuantGemm q4_k_narrow = nullptr, q6_k_narrow = nullptr;
+  int k_tokens_narrow = 0;
 };
 
 const GemmKernels& gemm_kernels_avx2();    // requires AVX2, FMA, F16C

@@ -51,14 +51,15 @@ const kernels::GemmKernels* active_gemm_kernels() {
   return nullptr;
 }
 
-kernels::QuantGemm gemm_kernel(const kernels::GemmKernels* k, DType t) {
+// narrow: the Q4_K/Q6_K kernels of the narrow token tile (GemmKernels::k_tokens_narrow).
+kernels::QuantGemm gemm_kernel(const kernels::GemmKernels* k, DType t, bool narrow) {
   if (k == nullptr) return nullptr;
   switch (t) {
     case DType::Q8_0: return k->q8_0;
     case DType::Q4_0: return k->q4_0;
     case DType::Q5_0: return k->q5_0;
-    case DType::Q4_K: return k->q4_k;
-    case DType::Q6_K: return k->q6_k;
+    case DType::Q4_K: return narrow ? k->q4_k_narrow : k->q4_k;
+    case DType::Q6_K: return narrow ? k->q6_k_narrow : k->q6_k;
     default: return nullptr;
   }
 }
@@ -114,6 +115,9 @@ bool is_k_quant(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
 // tile costs about a full one. Measured on the Zen 4 VM (1 thread, AVX-512, Q4_K 8960x1536 /
 // Q6_K 1536x8960, GMAC/s, noisy +-15%), threshold 6 vs 3 vs main: n=3 25/18/14 and 19/16/18,
 // n=4 34/24/29 and 34/34/25, n=7 39/38/30 and 29/30/31.
+// The narrow tile (GemmKernels::k_tokens_narrow, products of at most its width) keeps the
+// threshold: its call also unpacks the rows once, which at 4 tokens costs more than the dot
+// kernels (Zen 4, 2 threads, Q4_K/Q6_K 896x4864: n=4 0.41-0.51 ms vs 0.29-0.43).
 int64_t k_gemm_tokens(int64_t n, int tw) {
   const int64_t tail = n % tw;
   return tail >= 6 ? n : n - tail;
@@ -188,6 +192,7 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
   bool any_quant = false, groups = false, any_gemm = false, any_super = false, any_blocks = false;
   int64_t k_tokens = 0;  // tokens of the Q4_K/Q6_K GEMM's tiles (0: none runs)
   const kernels::GemmKernels* gk = active_gemm_kernels();
+  const bool narrow_k = gk != nullptr && gk->k_tokens_narrow > 0 && n <= gk->k_tokens_narrow;
   for (const auto& t : targets) {
     const WeightMatrix& w = *t.w;
     if (w.rows == 0) continue;
@@ -199,14 +204,15 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
            quant_kernel(k, w.type),
            nullptr,
            float_kernel(k, w.type),
-           n >= kGemmMinTokens ? gemm_kernel(gk, w.type) : nullptr,
+           n >= kGemmMinTokens ? gemm_kernel(gk, w.type, narrow_k) : nullptr,
            n,
            w.type == DType::Q4_K ? k.q4_k_tokens : w.type == DType::Q6_K ? k.q6_k_tokens : nullptr};
     if (is_k_quant(w.type)) {
       any_super = true;
       if (p.gemm) {  // the multi-token dot kernel serves the rows' remaining tokens
-        p.n_gemm = k_gemm_tokens(n, gk->k_tokens);
-        if (p.n_gemm > 0) k_tokens = gk->k_tokens;
+        const int tw = narrow_k ? gk->k_tokens_narrow : gk->k_tokens;
+        p.n_gemm = k_gemm_tokens(n, tw);
+        if (p.n_gemm > 0) k_tokens = tw;
       }
     } else {
       any_gemm = any_gemm || p.gemm != nullptr;
@@ -228,21 +234,19 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
   // A named reference: inside a lambda `caller_acts` would name each worker's own instance.
   kernels::QuantizedActivations& acts = caller_acts;
   std::vector<kernels::ActivationRow> rows;
-  if (any_quant) {
-    acts.prepare(n, cols, groups, any_super, any_blocks);
-    dev.parallel_for(static_cast<size_t>(n), [&](size_t t, int) {
-      acts.quantize_row(static_cast<int64_t>(t), x + static_cast<int64_t>(t) * cols);
-    });
-    rows.resize(static_cast<size_t>(n));
-    for (int64_t t = 0; t < n; ++t) rows[static_cast<size_t>(t)] = acts.row(t);
-  }
   thread_local std::vector<int32_t> caller_sums;
   std::vector<int32_t>& neg_sum4 = caller_sums;
-  if (any_gemm) {
+  if (any_quant) {  // (any_gemm implies any_quant)
+    acts.prepare(n, cols, groups, any_super, any_blocks);
+    rows.resize(static_cast<size_t>(n));
+    for (int64_t t = 0; t < n; ++t) rows[static_cast<size_t>(t)] = acts.row(t);  // views of the buffers
     const int64_t per_token = cols / 32 * 8;
-    neg_sum4.resize(static_cast<size_t>(n * per_token));
+    if (any_gemm) neg_sum4.resize(static_cast<size_t>(n * per_token));
+    // The GEMM's lane sums in the same loop (one barrier less per product: a batched decode
+    // pass runs ~100 products of a few tokens).
     dev.parallel_for(static_cast<size_t>(n), [&](size_t t, int) {
-      kernels::lane_sums_negated(rows[t], neg_sum4.data() + static_cast<int64_t>(t) * per_token);
+      acts.quantize_row(static_cast<int64_t>(t), x + static_cast<int64_t>(t) * cols);
+      if (any_gemm) kernels::lane_sums_negated(rows[t], neg_sum4.data() + static_cast<int64_t>(t) * per_token);
     });
   }
   thread_local std::vector<uint64_t> caller_k_panel;  // 8-byte aligned

@@ -28,9 +28,11 @@ std::vector<size_t> scale_offsets(DType t) {
 }  // namespace
 
 MatvecBenchmarkResult benchmark_matvec(Device& dev, DType type, int64_t rows, int64_t cols, size_t min_total_bytes,
-                                       int repetitions) {
+                                       int repetitions, int64_t tokens) {
   if (!is_compute_type(type)) throw_invalid_argument("benchmark_matvec: unsupported type");
-  if (repetitions < 1 || rows < 1) throw_invalid_argument("benchmark_matvec: rows and repetitions must be >= 1");
+  if (repetitions < 1 || rows < 1 || tokens < 1) {
+    throw_invalid_argument("benchmark_matvec: rows, repetitions and tokens must be >= 1");
+  }
   const auto rb = row_bytes_checked(type, static_cast<uint64_t>(cols));
   if (!rb) throw_invalid_argument("benchmark_matvec: cols is not a whole number of blocks");
   const size_t bytes = *rb * static_cast<size_t>(rows);
@@ -68,14 +70,20 @@ MatvecBenchmarkResult benchmark_matvec(Device& dev, DType type, int64_t rows, in
       }
     }
   }
-  std::vector<float> x(static_cast<size_t>(cols)), y(static_cast<size_t>(rows));
-  for (int64_t i = 0; i < cols; ++i) x[static_cast<size_t>(i)] = static_cast<float>((i * 37) % 101 - 50) / 50.0f;
+  std::vector<float> x(static_cast<size_t>(cols * tokens)), y(static_cast<size_t>(rows * tokens));
+  for (int64_t i = 0; i < cols * tokens; ++i) {
+    x[static_cast<size_t>(i)] = static_cast<float>((i * 37) % 101 - 50) / 50.0f;
+  }
   std::vector<double> times;
   for (int r = 0; r <= repetitions; ++r) {  // r == 0 warms up
     for (int m = 0; m < count; ++m) {
       const WeightMatrix w{type, mats[static_cast<size_t>(m)].data(), rows, cols, *rb};
       const double t0 = now_seconds();
-      matvec(dev, w, x.data(), y.data());
+      if (tokens == 1) {
+        matvec(dev, w, x.data(), y.data());
+      } else {
+        matmul(dev, w, x.data(), tokens, y.data());
+      }
       if (r > 0) times.push_back(now_seconds() - t0);
     }
   }
