@@ -5,9 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <bit>
 #include <cmath>
 #include <cstring>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -191,6 +193,104 @@ TEST(SpecPredictor, PageRecordsEncodeTheMinAndMaxOfEachPage) {
     }
     EXPECT_EQ(staging[static_cast<size_t>(i)], lo);
     EXPECT_EQ(staging[static_cast<size_t>(d + i)], hi);
+  }
+}
+
+// quantize_group_query is its definition: Q+ and Q- summed in head order, times
+// limit / max|Q|, rounded to nearest with ties to even (std::nearbyint) and clamped; also where
+// the scaled values fall exactly on halves, and above the head dims kept on the stack.
+TEST(SpecPredictor, QueryQuantisationRoundsAsNearbyint) {
+  std::mt19937 rng(11);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int d : {8, 64, 128, 256, 320}) {
+    for (int n_rep : {1, 4, 7}) {
+      for (int trial = 0; trial < 20; ++trial) {
+        std::vector<float> q(static_cast<size_t>(n_rep * d));
+        for (auto& x : q) x = nd(rng);
+        if (trial % 2 == 1) {
+          // Exact halves: max|Q| = limit makes the factor 1, and the other values are k / 2.
+          std::fill(q.begin(), q.end(), 0.0f);
+          q[0] = static_cast<float>(quest_query_limit(d));
+          for (int i = 1; i < d; ++i) q[static_cast<size_t>(i)] = static_cast<float>(i % 9 - 4) * 0.5f;
+        }
+        std::vector<int16_t> got(2 * static_cast<size_t>(d));
+        quantize_group_query(q.data(), n_rep, d, got.data());
+        std::vector<float> neg(static_cast<size_t>(d), 0.0f), pos(static_cast<size_t>(d), 0.0f);
+        for (int h = 0; h < n_rep; ++h) {
+          for (int i = 0; i < d; ++i) {
+            const float x = q[static_cast<size_t>(h * d + i)];
+            pos[static_cast<size_t>(i)] += std::max(x, 0.0f);
+            neg[static_cast<size_t>(i)] += std::min(x, 0.0f);
+          }
+        }
+        float qmax = 0.0f;
+        for (int i = 0; i < d; ++i) qmax = std::max({qmax, pos[static_cast<size_t>(i)], -neg[static_cast<size_t>(i)]});
+        const auto limit = static_cast<float>(quest_query_limit(d));
+        const float f = qmax > 0.0f ? limit / qmax : 0.0f;
+        for (int i = 0; i < d; ++i) {
+          const std::string where = "d " + std::to_string(d) + " n_rep " + std::to_string(n_rep) + " trial " +
+                                    std::to_string(trial) + " i " + std::to_string(i);
+          EXPECT_EQ(got[static_cast<size_t>(i)],
+                    static_cast<int16_t>(std::clamp(std::nearbyint(neg[static_cast<size_t>(i)] * f), -limit, limit)))
+              << where;
+          EXPECT_EQ(got[static_cast<size_t>(d + i)],
+                    static_cast<int16_t>(std::clamp(std::nearbyint(pos[static_cast<size_t>(i)] * f), -limit, limit)))
+              << where;
+        }
+      }
+    }
+  }
+}
+
+// The selection into a caller's buffer (the kernel's path) picks what a full sort of the bounds
+// picks, over more pages than one run of dots (512) and with more pages to keep than fit the
+// stack list (128): best bound first, ties to the lower page, returned ascending.
+TEST(SpecPredictor, PageSelectionKeepsTheBestPagesAcrossRuns) {
+  std::mt19937 rng(13);
+  std::normal_distribution<float> nd(0.0f, 1.0f);
+  for (int d : {64, 128}) {
+    for (int64_t L : {int64_t{4096}, int64_t{40000}}) {
+      for (int S : {128, 4096}) {
+        const QuestLayout lay = quest_layout(L, S);
+        const size_t rb = key_page_record_bytes(d);
+        const int64_t n_pages = key_pages_for_rows(L);
+        std::vector<KeyBound> records(static_cast<size_t>(n_pages) * rb);
+        std::vector<float> key(static_cast<size_t>(d)), staging(2 * static_cast<size_t>(d));
+        for (int64_t r = 0; r < n_pages * kKeyPageRows; ++r) {
+          // Few distinct values: many equal bounds, so the ties matter.
+          for (auto& x : key) x = std::round(nd(rng) * 2.0f) * 0.5f;
+          update_key_page_bounds(records.data(), staging.data(), r, key.data(), d);
+        }
+        const int n_rep = 4;
+        std::vector<float> q(static_cast<size_t>(n_rep * d));
+        for (auto& x : q) x = nd(rng);
+        std::vector<int16_t> qi(2 * static_cast<size_t>(d));
+        quantize_group_query(q.data(), n_rep, d, qi.data());
+        std::vector<std::pair<double, int64_t>> all;  // (-bound, page)
+        for (int64_t p = lay.sink_end / kKeyPageRows; p < lay.window_begin / kKeyPageRows; ++p) {
+          const auto* b = reinterpret_cast<const int8_t*>(records.data() + static_cast<size_t>(p) * rb);
+          int64_t dot = 0;
+          for (int i = 0; i < 2 * d; ++i) dot += int64_t{qi[static_cast<size_t>(i)]} * b[i];
+          all.emplace_back(-(static_cast<double>(dot) *
+                             static_cast<double>(key_page_scale(records.data() + static_cast<size_t>(p) * rb, d))),
+                           p);
+        }
+        std::sort(all.begin(), all.end());
+        std::vector<int64_t> want;
+        for (int64_t i = 0; i < lay.n_pages; ++i) want.push_back(all[static_cast<size_t>(i)].second);
+        std::sort(want.begin(), want.end());
+        std::vector<int64_t> got(static_cast<size_t>(lay.n_pages) + 1, -1);
+        const int64_t n = select_key_pages(q.data(), n_rep, d, records.data(), lay, got.data());
+        const std::string where = "d " + std::to_string(d) + " L " + std::to_string(L) + " S " + std::to_string(S);
+        ASSERT_EQ(n, lay.n_pages) << where;
+        EXPECT_EQ(got[static_cast<size_t>(n)], -1) << where;  // nothing written past the count
+        got.resize(static_cast<size_t>(n));
+        EXPECT_EQ(got, want) << where;
+        std::vector<int64_t> as_vector;
+        select_key_pages(q.data(), n_rep, d, records.data(), lay, as_vector);
+        EXPECT_EQ(as_vector, want) << where;
+      }
+    }
   }
 }
 

@@ -79,5 +79,9 @@ void quantize_group_query(const float* q, int n_rep, int head_dim, int16_t* out)
 // Deterministic and the same at every SIMD level (integer arithmetic), independent of threads.
 void select_key_pages(const float* q, int n_rep, int head_dim, const KeyBound* head_pages, const QuestLayout& layout,
                       std::vector<int64_t>& pages);
+// The same into pages[0, layout.n_pages); returns how many (fewer only when there are fewer
+// middle pages). Allocates nothing for head_dim <= 256 and n_pages <= 128 (the kernel's path).
+int64_t select_key_pages(const float* q, int n_rep, int head_dim, const KeyBound* head_pages,
+                         const QuestLayout& layout, int64_t* pages);
 
 }  // namespace alspec

@@ -4,6 +4,7 @@
 #include <atomic>
 #include <cmath>
 #include <cstdint>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -150,12 +151,10 @@ class DecodeRun {
         plan_(make_plan(shape, queries, S, predictor)), level_(attention_simd_level(shape.head_dim)),
         rows_(rows_kernel(level_)) {
     for (const SeqPlan& p : plan_.seqs) {
-      if (p.quest) {
-        selected_.resize(queries.size() * static_cast<size_t>(shape.n_kv_heads));
-        break;
-      }
+      if (p.quest) max_pages_ = std::max(max_pages_, static_cast<size_t>(p.layout.n_pages));
+      any_quest_ = any_quest_ || p.quest;
     }
-    if (allow_tiles && selected_.empty() && consecutive_queries()) {
+    if (allow_tiles && !any_quest_ && consecutive_queries()) {
       tile_q_ = std::min(attention_detail::tiled_queries(level_, group_rows(*queries[0], 0)), kMaxTileQueries);
       if (tile_q_ < 2) tile_q_ = 0;
     }
@@ -170,13 +169,22 @@ class DecodeRun {
     const size_t need = plan_.n_slots * plan_.slot_floats + 16;  // + alignment slack
     if (slots.size() < need) slots.resize(need);
     slots_ = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(slots.data()) + 63) & ~uintptr_t{63});
+    if (any_quest_) {
+      // Reused like the slots: a fresh vector per group and call cost allocations (cold heap
+      // lines after a flush) on the path to O_spec.
+      thread_local std::vector<int64_t> pages;
+      const size_t units = queries.size() * static_cast<size_t>(shape.n_kv_heads);
+      if (pages.size() < units * (max_pages_ + 1)) pages.resize(units * (max_pages_ + 1));
+      n_selected_ = pages.data();
+      selected_ = pages.data() + units;
+    }
   }
   ~DecodeRun() { in_use_ = false; }
   DecodeRun(const DecodeRun&) = delete;
   DecodeRun& operator=(const DecodeRun&) = delete;
 
   const SeqPlan& seq(int s) const { return plan_.seqs[static_cast<size_t>(s)]; }
-  bool any_quest() const { return !selected_.empty(); }
+  bool any_quest() const { return any_quest_; }
   int n_seqs() const { return static_cast<int>(queries_.size()); }
 
   GroupState state(size_t slot) const {
@@ -373,8 +381,11 @@ class DecodeRun {
     // then arrive in parallel instead of one cold call after the other.
     prefetch_rows(q.kv, task.group, 0, p.layout.sink_end);
     prefetch_rows(q.kv, task.group, p.layout.window_begin, p.length - p.layout.window_begin);
-    std::vector<int64_t>& pages = selected_[unit(task.seq, task.group)];
-    select_key_pages(rows.q, n_rep_, shape_.head_dim, q.kv.head_key_pages(task.group), p.layout, pages);
+    const size_t u = unit(task.seq, task.group);
+    int64_t* const chosen = selected_ + u * max_pages_;
+    n_selected_[u] =
+        select_key_pages(rows.q, n_rep_, shape_.head_dim, q.kv.head_key_pages(task.group), p.layout, chosen);
+    const std::span<const int64_t> pages = selected(task.seq, task.group);
     for (const int64_t page : pages) prefetch_rows(q.kv, task.group, page * kKeyPageRows, kKeyPageRows);
     rows_(rows, 0, p.layout.sink_end, state(slot), scratch64);
     for (size_t i = 0; i < pages.size();) {
@@ -387,7 +398,10 @@ class DecodeRun {
   }
 
   size_t unit(int s, int g) const { return static_cast<size_t>(s) * static_cast<size_t>(shape_.n_kv_heads) + static_cast<size_t>(g); }
-  const std::vector<int64_t>& selected(int s, int g) const { return selected_[unit(s, g)]; }
+  std::span<const int64_t> selected(int s, int g) const {
+    const size_t u = unit(s, g);
+    return {selected_ + u * max_pages_, static_cast<size_t>(n_selected_[u])};
+  }
 
   // Runs the tasks; `pending[seq * n_kv_heads + group]` counts the tasks of each group in this
   // call, and the task that brings it to zero calls group_done(seq, group). Which task that is
@@ -457,9 +471,13 @@ class DecodeRun {
   static constexpr int kMaxTileQueries = 4;
   int tile_q_ = 0;  // queries per tile of the tiled prefill kernel; 0: per query
   float* slots_ = nullptr;
-  // Pages of the page predictor per (sequence, KV group); written by the group's O_spec task,
-  // read by its middle chunks in a later phase.
-  mutable std::vector<std::vector<int64_t>> selected_;
+  // Pages of the page predictor per (sequence, KV group) unit: selected_ [unit][max_pages_] and
+  // their counts n_selected_ [unit]; written by the group's O_spec task, read by its middle
+  // chunks in a later phase.
+  bool any_quest_ = false;
+  size_t max_pages_ = 0;
+  int64_t* selected_ = nullptr;
+  int64_t* n_selected_ = nullptr;
   static thread_local bool in_use_;
 };
 

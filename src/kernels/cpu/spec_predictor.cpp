@@ -98,14 +98,38 @@ int quest_query_limit(int head_dim) {
   return static_cast<int>(std::min<int64_t>(32767, std::numeric_limits<int32_t>::max() / per_term));
 }
 
+namespace {
+
+// Round to nearest, ties to even: std::nearbyint in the default rounding mode, for |x| <= 2^22
+// (x + 1.5 * 2^23 lies in [2^23, 2^24), where floats are the integers). Inline arithmetic the
+// compiler vectorises; nearbyintf was a libm call per element, a third of a warm selection.
+inline float round_to_even(float x) {
+  constexpr float kMagic = 12582912.0f;  // 1.5 * 2^23
+  return (x + kMagic) - kMagic;
+}
+
+// Scratch of one selection on the stack up to these sizes (beyond, on the heap): after the
+// cache flush of a decode step every thread_local vector or allocation was another chain of
+// cold misses before the first record arrived.
+constexpr int kStackHeadDim = 256;
+constexpr size_t kStackPages = 128;
+
+}  // namespace
+
 void quantize_group_query(const float* q, int n_rep, int head_dim, int16_t* out) {
   const auto d = static_cast<size_t>(head_dim);
-  thread_local std::vector<float> sums;
-  sums.assign(2 * d, 0.0f);
-  float* q_neg = sums.data();
-  float* q_pos = q_neg + d;
+  alignas(64) float stack[2 * kStackHeadDim];
+  std::vector<float> heap;
+  float* sums = stack;
+  if (head_dim > kStackHeadDim) {
+    heap.resize(2 * d);
+    sums = heap.data();
+  }
+  float* __restrict q_neg = sums;
+  float* __restrict q_pos = sums + d;
+  std::fill_n(sums, 2 * d, 0.0f);
   for (int h = 0; h < n_rep; ++h) {  // in head order
-    const float* qh = q + static_cast<size_t>(h) * d;
+    const float* __restrict qh = q + static_cast<size_t>(h) * d;
     for (size_t i = 0; i < d; ++i) {
       q_pos[i] += std::max(qh[i], 0.0f);
       q_neg[i] += std::min(qh[i], 0.0f);
@@ -115,8 +139,9 @@ void quantize_group_query(const float* q, int n_rep, int head_dim, int16_t* out)
   for (size_t i = 0; i < d; ++i) qmax = std::max({qmax, q_pos[i], -q_neg[i]});
   const auto limit = static_cast<float>(quest_query_limit(head_dim));
   const float f = qmax > 0.0f ? limit / qmax : 0.0f;
+  // |sums * f| <= limit (+ rounding) < 2^22: round_to_even is nearbyint here.
   for (size_t i = 0; i < 2 * d; ++i) {
-    out[i] = static_cast<int16_t>(std::clamp(std::nearbyint(sums[i] * f), -limit, limit));
+    out[i] = static_cast<int16_t>(std::clamp(round_to_even(sums[i] * f), -limit, limit));
   }
 }
 
@@ -209,37 +234,60 @@ PageDotsFn page_dots_kernel(int head_dim) {
 
 }  // namespace
 
-void select_key_pages(const float* q, int n_rep, int head_dim, const KeyBound* head_pages, const QuestLayout& layout,
-                      std::vector<int64_t>& pages) {
+int64_t select_key_pages(const float* q, int n_rep, int head_dim, const KeyBound* head_pages,
+                         const QuestLayout& layout, int64_t* pages) {
   const int64_t first = layout.sink_end / kKeyPageRows;
   const int64_t end = layout.window_begin / kKeyPageRows;
   const auto n = static_cast<size_t>(layout.n_pages);
-  pages.clear();
-  if (n == 0 || end <= first) return;
-  thread_local std::vector<int16_t> qi;
-  thread_local std::vector<int32_t> dots;
-  qi.resize(2 * static_cast<size_t>(head_dim));
-  dots.resize(static_cast<size_t>(end - first));
-  quantize_group_query(q, n_rep, head_dim, qi.data());
-  page_dots_kernel(head_dim)(qi.data(), head_pages, first, end, head_dim, dots.data());
-  // The n best pages, best first (a later page with an equal score loses: ties to the lower page).
-  const size_t rb = key_page_record_bytes(head_dim);
-  thread_local std::vector<double> top_score;
-  top_score.clear();
-  for (int64_t p = first; p < end; ++p) {
-    const double s = static_cast<double>(dots[static_cast<size_t>(p - first)]) *
-                     static_cast<double>(key_page_scale(head_pages + static_cast<size_t>(p) * rb, head_dim));
-    if (pages.size() == n && !(s > top_score.back())) continue;
-    if (pages.size() == n) {
-      pages.pop_back();
-      top_score.pop_back();
-    }
-    size_t at = pages.size();
-    while (at > 0 && s > top_score[at - 1]) --at;
-    pages.insert(pages.begin() + static_cast<ptrdiff_t>(at), p);
-    top_score.insert(top_score.begin() + static_cast<ptrdiff_t>(at), s);
+  if (n == 0 || end <= first) return 0;
+  alignas(64) int16_t qi_stack[2 * kStackHeadDim];
+  double score_stack[kStackPages];
+  std::vector<int16_t> qi_heap;
+  std::vector<double> score_heap;
+  int16_t* qi = qi_stack;
+  double* top_score = score_stack;
+  if (head_dim > kStackHeadDim) {
+    qi_heap.resize(2 * static_cast<size_t>(head_dim));
+    qi = qi_heap.data();
   }
-  std::sort(pages.begin(), pages.end());
+  if (n > kStackPages) {
+    score_heap.resize(n);
+    top_score = score_heap.data();
+  }
+  quantize_group_query(q, n_rep, head_dim, qi);
+  const PageDotsFn dots_fn = page_dots_kernel(head_dim);
+  const size_t rb = key_page_record_bytes(head_dim);
+  // The n best pages so far, best first, kept by insertion (a later page with an equal score
+  // loses: ties to the lower page). The dots of up to kDotRun pages first, then their scores:
+  // the stream of records keeps its misses in flight in a loop without data-dependent branches
+  // (a mispredicted insertion branch squashes the loads issued after it).
+  constexpr int64_t kDotRun = 512;
+  alignas(64) int32_t dots[kDotRun];
+  size_t kept = 0;
+  for (int64_t r0 = first; r0 < end; r0 += kDotRun) {
+    const int64_t r1 = std::min(r0 + kDotRun, end);
+    dots_fn(qi, head_pages, r0, r1, head_dim, dots);
+    for (int64_t p = r0; p < r1; ++p) {
+      const double s = static_cast<double>(dots[p - r0]) *
+                       static_cast<double>(key_page_scale(head_pages + static_cast<size_t>(p) * rb, head_dim));
+      if (kept == n && !(s > top_score[n - 1])) continue;
+      size_t at = kept < n ? kept++ : n - 1;
+      for (; at > 0 && s > top_score[at - 1]; --at) {
+        top_score[at] = top_score[at - 1];
+        pages[at] = pages[at - 1];
+      }
+      top_score[at] = s;
+      pages[at] = p;
+    }
+  }
+  std::sort(pages, pages + kept);
+  return static_cast<int64_t>(kept);
+}
+
+void select_key_pages(const float* q, int n_rep, int head_dim, const KeyBound* head_pages, const QuestLayout& layout,
+                      std::vector<int64_t>& pages) {
+  pages.resize(static_cast<size_t>(std::max<int64_t>(layout.n_pages, 0)));
+  pages.resize(static_cast<size_t>(select_key_pages(q, n_rep, head_dim, head_pages, layout, pages.data())));
 }
 
 }  // namespace alspec
