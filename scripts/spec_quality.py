@@ -82,9 +82,13 @@ def main():
     with open(args.text, encoding="utf-8") as f:
         text = f.read()
     n_bytes = n_ids * 5
+    prefix_file = os.path.join(args.out, "text-prefix.txt")  # a file: too long for one argument
     while True:
-        ids = json.loads(subprocess.run([args.alspec, "tokenize", "-m", args.model, "--text", text[:n_bytes]],
+        with open(prefix_file, "w", encoding="utf-8") as f:
+            f.write(text[:n_bytes])
+        ids = json.loads(subprocess.run([args.alspec, "tokenize", "-m", args.model, "--text-file", prefix_file],
                                         check=True, capture_output=True, text=True).stdout)
+        os.remove(prefix_file)
         if len(ids) > n_ids or n_bytes >= len(text):
             break
         n_bytes *= 2

@@ -154,6 +154,22 @@ def test_info_and_tokenize(alspec):
     assert json.loads(p.stdout) == [403, 407, 261, 378]
 
 
+def test_tokenize_text_file(alspec, tmp_path):
+    # A text longer than one command-line argument may be (128 KiB on Linux) comes from a file.
+    long = tmp_path / "long.txt"
+    long.write_text("Once upon a time " * 10000)
+    ids = json.loads(run(alspec, "tokenize", "--model", MODEL, "--text-file", str(long), check_rc=0).stdout)
+    assert ids[:5] == [1, 403, 407, 261, 378] and len(ids) > 30000
+    short = tmp_path / "short.txt"
+    short.write_text("Once upon a time")
+    assert json.loads(run(alspec, "tokenize", "--model", MODEL, "--text-file", str(short), check_rc=0).stdout) == \
+        [1, 403, 407, 261, 378]
+    assert "--text or --text-file" in run(alspec, "tokenize", "--model", MODEL, check_rc=2).stderr
+    assert run(alspec, "tokenize", "--model", MODEL, "--text-file", str(tmp_path / "missing"), check_rc=2).returncode == 2
+    assert "excludes" in run(alspec, "tokenize", "--model", MODEL, "--text", "a", "--text-file", str(short),
+                             check_rc=2).stderr
+
+
 def one_error_line(p):
     lines = [l for l in p.stderr.splitlines() if l.strip()]
     assert len(lines) == 1, p.stderr

@@ -1,8 +1,11 @@
 // `alspec info`: architecture, shapes, tensor types, tokenizer, context of a model.
+#include <fstream>
 #include <iostream>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "alspec/command.h"
+#include "alspec/core/error.h"
 #include "alspec/gguf/gguf_file.h"
 #include "alspec/model/model.h"
 #include "alspec/tokenizer/tokenizer.h"
@@ -76,11 +79,26 @@ const CommandRegistrar kTokenize({"tokenize", "Print the token ids of a text as 
   auto special = std::make_shared<bool>(false);
   auto pieces = std::make_shared<bool>(false);
   app.add_option("-m,--model", *path, "GGUF model (or vocabulary-only GGUF)")->required();
-  app.add_option("--text", *text, "Text to tokenize")->required();
+  auto text_file = std::make_shared<std::string>();
+  auto* text_opt = app.add_option("--text", *text, "Text to tokenize");
+  // Long texts (a 32K-token prompt is ~150 KB) exceed what one command-line argument may hold.
+  app.add_option("--text-file", *text_file, "Read the text to tokenize from this file (UTF-8)")
+      ->check(CLI::ExistingFile)
+      ->excludes(text_opt);
   app.add_flag("--no-bos", *no_bos, "Do not add BOS/EOS per the model's rules");
   app.add_flag("--parse-special", *special, "Recognise special-token texts in the input");
   app.add_flag("--pieces", *pieces, "Print [id, piece] pairs");
   return std::function<int()>([=] {
+    if (text_file->empty() && text_opt->count() == 0) {
+      throw_invalid_argument("tokenize: give --text or --text-file");
+    }
+    if (!text_file->empty()) {
+      std::ifstream in(*text_file, std::ios::binary);
+      std::stringstream ss;
+      ss << in.rdbuf();
+      if (!in) throw Error(ErrorKind::kIo, *text_file + ": cannot read");
+      *text = ss.str();
+    }
     auto f = gguf::GgufFile::open(*path);
     auto tok = Tokenizer::from_gguf(*f);
     const auto ids = tok->encode(*text, !*no_bos, *special);
