@@ -203,16 +203,15 @@ void TwoDeviceBatchDecoder::run_side(int d, std::span<const BatchRow> rows) {
     // 4. Sender rows: O_spec of all of them published after the last kernel call's phase 1, then
     // exact attention and each row's check. One call per distinct (S, predictor).
     if (n_sent > 0) {
-      s.grouped.assign(n_sent, false);
+      auto same_call = [&](size_t v, size_t w) {
+        const Session &a = *session(s.sent[v]), &b = *session(s.sent[w]);
+        return a.spec_chunk(l) == b.spec_chunk(l) && a.options().predictor == b.options().predictor;
+      };
       size_t groups = 0, ready = 0;
       for (size_t w = 0; w < n_sent; ++w) {
-        if (s.grouped[w]) continue;
-        ++groups;
-        const Session& first = *session(s.sent[w]);
-        for (size_t v = w; v < n_sent; ++v) {
-          const Session& o = *session(s.sent[v]);
-          if (o.spec_chunk(l) == first.spec_chunk(l) && o.options().predictor == first.options().predictor) s.grouped[v] = true;
-        }
+        size_t v = 0;
+        while (v < w && !same_call(v, w)) ++v;
+        groups += v == w ? 1 : 0;
       }
       bool published = false;
       auto publish = [&] {
@@ -229,7 +228,7 @@ void TwoDeviceBatchDecoder::run_side(int d, std::span<const BatchRow> rows) {
         s.query_rows.clear();
         for (size_t v = w; v < n_sent; ++v) {
           Session& o = *session(s.sent[v]);
-          if (s.grouped[v] || o.spec_chunk(l) != S || o.options().predictor != predictor) continue;
+          if (s.grouped[v] || !same_call(v, w)) continue;
           s.grouped[v] = true;
           s.queries.push_back(
               SpecDecodeQuery{o.attention_query(l, &s.attn[(off + s.sent[v]) * QD]), &s.approx[v * QD]});
