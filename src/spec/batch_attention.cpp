@@ -41,8 +41,7 @@ void BatchAttention::run(std::span<const BatchRow> rows, int layer, float* attn)
     for (size_t k = 0; k < spec_rows_.size(); ++k) {
       const BatchRow& row = rows[spec_rows_[k]];
       SpecResult r = results_[k];
-      const double lambda2 = static_cast<double>(row.spec->lambda) * static_cast<double>(row.spec->lambda);
-      r.accept = r.dist2 <= lambda2 * r.norm2;  // the kernel's rule
+      r.accept = speculation_accepts(r.dist2, r.norm2, row.spec->lambda);
       if (settle_speculation(*row.spec, row.step, layer, r, *row.stats)) {
         std::copy_n(&approx_[spec_rows_[k] * QD], QD, attn + spec_rows_[k] * QD);
       }

@@ -40,8 +40,7 @@ SpecResult check_across_group(Communicator& tp, const SpecResult& local, std::sp
     r.dist2 += all[g];
     r.norm2 += all[g + 1];
   }
-  const double lambda2 = static_cast<double>(lambda) * static_cast<double>(lambda);
-  r.accept = r.dist2 <= lambda2 * r.norm2;
+  r.accept = speculation_accepts(r.dist2, r.norm2, lambda);
   return r;
 }
 

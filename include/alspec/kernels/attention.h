@@ -130,9 +130,16 @@ void flash_decode(Device& dev, const AttentionShape& shape, std::span<const Deco
 struct SpecResult {
   double dist2 = 0;   // sum over heads and head_dim of (O_spec - O_exact)^2, in double, fixed order
   double norm2 = 0;   // sum of O_exact^2
-  bool accept = false;         // dist2 <= lambda^2 * norm2 (non-strict)
+  bool accept = false;         // speculation_accepts(dist2, norm2, lambda)
   bool full_coverage = false;  // L <= 2S: O_spec is O_exact, the check is trivially passed
 };
+
+// The check (spec §4): the relative L2 error of O_spec is at most lambda, i.e.
+// dist2 <= lambda^2 * norm2 (non-strict), in double. Every path that decides uses this.
+inline bool speculation_accepts(double dist2, double norm2, float lambda) {
+  const double lambda2 = static_cast<double>(lambda) * static_cast<double>(lambda);
+  return dist2 <= lambda2 * norm2;
+}
 
 struct SpecDecodeQuery {
   DecodeQuery base;          // base.out receives O_exact

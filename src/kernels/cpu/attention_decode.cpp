@@ -626,7 +626,6 @@ void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::spa
     run.finish_group(s, g, batch[static_cast<size_t>(s)].base.out);
     check_sums(s, g);
   });
-  const double lambda2 = static_cast<double>(lambda) * static_cast<double>(lambda);
   for (size_t s = 0; s < queries.size(); ++s) {
     SpecResult r;
     for (size_t g = 0; g < n_groups; ++g) {
@@ -640,7 +639,7 @@ void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::spa
       }
     }
     r.full_coverage = !run.seq(static_cast<int>(s)).split;
-    r.accept = r.dist2 <= lambda2 * r.norm2;
+    r.accept = speculation_accepts(r.dist2, r.norm2, lambda);
     results[s] = r;
   }
 }
