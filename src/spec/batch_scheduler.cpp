@@ -108,14 +108,13 @@ void BatchScheduler::submit(Job& job) {
 
 void BatchScheduler::decode(Session& session, int32_t token, const SpecConfig& spec, int64_t step, SpecStats& stats,
                             float* logits, Session* peer, PairState* pair) {
-  session.check_prefill(std::span<const int32_t>(&token, 1));  // fails this sequence alone, not the batch
-  check_peer(session, peer);
+  // Fails this sequence alone, not the batch.
+  session.check_prefill(std::span<const int32_t>(&token, 1));
   if ((peer == nullptr) != (pair == nullptr)) throw_invalid_argument("batch scheduler: a peer session needs its pair state");
-  if (peer != nullptr && spec.mode != AttentionMode::kAlspec) {
-    throw_invalid_argument("batch scheduler: only alspec sequences run on two devices");
-  }
-  if (peer == nullptr && spec.mode == AttentionMode::kAlspec && pair_decoder_) {
-    throw_invalid_argument("batch scheduler: an alspec sequence on two devices needs its session on the second device");
+  if (pair_decoder_) {
+    pair_decoder_->check_row(BatchRow{&session, token, &spec, step, &stats, peer, pair});
+  } else {
+    check_peer(session, peer);
   }
   Job job;
   job.session = &session;
@@ -131,12 +130,8 @@ void BatchScheduler::decode(Session& session, int32_t token, const SpecConfig& s
 
 void BatchScheduler::check_peer(const Session& session, const Session* peer) const {
   if (peer == nullptr) return;
-  if (!device_b_ || &peer->device() != device_b_.get() || &peer->model() != &model_) {
-    throw_invalid_argument("batch scheduler: a peer session must be on the scheduler's second device");
-  }
-  if (peer->position() != session.position()) {
-    throw_invalid_argument("batch scheduler: the two sides of a sequence are at different positions");
-  }
+  if (!pair_decoder_) throw_invalid_argument("batch scheduler: a peer session needs a scheduler with two devices");
+  pair_decoder_->check_sides(session, *peer);
 }
 
 void BatchScheduler::prefill(Session& session, std::span<const int32_t> tokens, PrefillLogits which,

@@ -56,41 +56,48 @@ TwoDeviceBatchDecoder::TwoDeviceBatchDecoder(const Model& model, Device& a, Devi
 
 TwoDeviceBatchDecoder::~TwoDeviceBatchDecoder() = default;
 
-void TwoDeviceBatchDecoder::validate(std::span<const BatchRow> rows) const {
-  const int n_layers = model_.config().n_layers;
-  auto on = [&](const Session* s, int d) { return &s->model() == &model_ && &s->device() == devices_[static_cast<size_t>(d)]; };
-  for (const BatchRow& r : rows) {
-    if (r.session == nullptr || r.spec == nullptr || r.stats == nullptr) {
-      throw_invalid_argument("batched decode: a row without session, speculation settings or statistics");
+void TwoDeviceBatchDecoder::check_sides(const Session& session, const Session& peer) const {
+  if (&peer.model() != &model_ || &peer.device() != devices_[1]) {
+    throw_invalid_argument("two-device batched decode: an alspec row's peer is not on device B");
+  }
+  if (peer.position() != session.position()) {
+    throw_invalid_argument("two-device batched decode: the two sides of a sequence are at positions " +
+                           std::to_string(session.position()) + " and " + std::to_string(peer.position()));
+  }
+  bool same = peer.options().predictor == session.options().predictor;
+  for (int l = 0; l < model_.config().n_layers && same; ++l) same = peer.spec_chunk(l) == session.spec_chunk(l);
+  if (!same) throw_invalid_argument("two-device batched decode: the two sides of a sequence differ in S or predictor");
+}
+
+void TwoDeviceBatchDecoder::check_row(const BatchRow& r) const {
+  if (r.session == nullptr || r.spec == nullptr || r.stats == nullptr) {
+    throw_invalid_argument("batched decode: a row without session, speculation settings or statistics");
+  }
+  if (&r.session->model() != &model_ || &r.session->device() != devices_[0]) {
+    throw_invalid_argument("two-device batched decode: a row's session is not on device A");
+  }
+  r.session->check_prefill(std::span<const int32_t>(&r.token, 1));
+  if (r.spec->mode != AttentionMode::kAlspec) {
+    if (r.peer != nullptr) throw_invalid_argument("two-device batched decode: only alspec rows run on two devices");
+    return;
+  }
+  if (r.peer == nullptr || r.pair == nullptr) {
+    throw_invalid_argument("two-device batched decode: an alspec row without its second session or pair state");
+  }
+  check_sides(*r.session, *r.peer);
+  r.peer->check_prefill(std::span<const int32_t>(&r.token, 1));
+  for (int d = 0; d < 2; ++d) {
+    if (r.pair->priority[d] < kAccept || r.pair->priority[d] > kReject) {
+      throw_invalid_argument("two-device batched decode: a priority word outside 0..2");
     }
-    if (!on(r.session, 0)) throw_invalid_argument("two-device batched decode: a row's session is not on device A");
-    r.session->check_prefill(std::span<const int32_t>(&r.token, 1));
-    if (r.spec->mode != AttentionMode::kAlspec) continue;
-    if (r.peer == nullptr || r.pair == nullptr) {
-      throw_invalid_argument("two-device batched decode: an alspec row without its second session or pair state");
-    }
-    if (!on(r.peer, 1)) throw_invalid_argument("two-device batched decode: an alspec row's peer is not on device B");
-    if (r.peer->position() != r.session->position()) {
-      throw_invalid_argument("two-device batched decode: the two sides of a sequence are at positions " +
-                             std::to_string(r.session->position()) + " and " + std::to_string(r.peer->position()));
-    }
-    bool same = r.peer->options().predictor == r.session->options().predictor;
-    for (int l = 0; l < n_layers && same; ++l) same = r.peer->spec_chunk(l) == r.session->spec_chunk(l);
-    if (!same) throw_invalid_argument("two-device batched decode: the two sides of a sequence differ in S or predictor");
-    r.peer->check_prefill(std::span<const int32_t>(&r.token, 1));
-    for (int d = 0; d < 2; ++d) {
-      if (r.pair->priority[d] < kAccept || r.pair->priority[d] > kReject) {
-        throw_invalid_argument("two-device batched decode: a priority word outside 0..2");
-      }
-    }
-    if (r.pair->priority[0] == r.pair->priority[1]) {
-      throw_invalid_argument("two-device batched decode: both sides of a sequence have the same priority");
-    }
+  }
+  if (r.pair->priority[0] == r.pair->priority[1]) {
+    throw_invalid_argument("two-device batched decode: both sides of a sequence have the same priority");
   }
 }
 
 const float* TwoDeviceBatchDecoder::step(std::span<const BatchRow> rows) {
-  validate(rows);
+  for (const BatchRow& r : rows) check_row(r);  // before any session changes
   const auto& c = model_.config();
   singles_.clear();
   pairs_.clear();
@@ -246,8 +253,7 @@ void TwoDeviceBatchDecoder::run_side(int d, std::span<const BatchRow> rows) {
           const size_t k = s.sent[s.query_rows[q]];
           const BatchRow& row = rows[pairs_[k]];
           SpecResult r = s.results[q];
-          const double lambda2 = static_cast<double>(row.spec->lambda) * static_cast<double>(row.spec->lambda);
-          r.accept = r.dist2 <= lambda2 * r.norm2;  // the kernel's rule, with the row's own lambda
+          r.accept = speculation_accepts(r.dist2, r.norm2, row.spec->lambda);  // the row's own lambda
           bool forced = false;
           const bool accept = decide(*row.spec, row.step, l, r.accept, &forced);
           s.mine[k] = accept ? kAccept : kReject;

@@ -88,7 +88,7 @@ class BatchScheduler {
  private:
   struct Job;
   void submit(Job& job);
-  // Throws unless `peer` is nullptr or a session on the second device at `session`'s position.
+  // Throws unless `peer` is nullptr or `session`'s other side (TwoDeviceBatchDecoder::check_sides).
   void check_peer(const Session& session, const Session* peer) const;
   void loop();
   // Runs one pass of `batch` (decode jobs) and `taken[k]` prompt tokens of each prefill job, with

@@ -53,9 +53,16 @@ class TwoDeviceBatchDecoder {
   // position and options) before any session changes, with Error(kInvalidArgument).
   const float* step(std::span<const BatchRow> rows);
 
+  // Throws Error(kInvalidArgument) unless `row` can run in step(): its session on device A with
+  // room for its token; an alspec row with its peer (check_sides), room there too and a pair
+  // state of two different priority words in 0..2; a row of another mode without a peer.
+  void check_row(const BatchRow& row) const;
+  // The two sides of one sequence: `peer` on device B at `session`'s position, with the same S
+  // at every layer and the same predictor.
+  void check_sides(const Session& session, const Session& peer) const;
+
  private:
   struct Side;
-  void validate(std::span<const BatchRow> rows) const;
   void run_side(int d, std::span<const BatchRow> rows);
 
   const Model& model_;
