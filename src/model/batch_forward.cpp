@@ -78,10 +78,16 @@ void BatchForward::check_decode_rows(std::span<Session* const> sessions) const {
   }
 }
 
-void BatchForward::begin_decode(std::span<Session* const> sessions, std::span<const int32_t> tokens) {
+void BatchForward::check_decode(std::span<Session* const> sessions, std::span<const int32_t> tokens) const {
   if (sessions.size() != tokens.size()) throw_invalid_argument("batched decode: one token per session");
   check_decode_rows(sessions);
-  for (size_t i = 0; i < sessions.size(); ++i) sessions[i]->check_prefill(tokens.subspan(i, 1));
+  for (size_t i = 0; i < sessions.size(); ++i) {
+    sessions[i]->check_prefill(tokens.subspan(i, 1));  // room for the token, a vocabulary id
+  }
+}
+
+void BatchForward::begin_decode(std::span<Session* const> sessions, std::span<const int32_t> tokens) {
+  check_decode(sessions, tokens);
   reserve_rows(sessions.size(), sessions.size());
   device_.parallel_for(sessions.size(), [&](size_t i, int) { sessions[i]->begin_token(tokens[i]); });
 }
@@ -110,11 +116,7 @@ const float* BatchForward::decode_logits(std::span<Session* const> sessions) {
 const float* BatchForward::step(std::span<Session* const> sessions, std::span<const int32_t> tokens, AttentionFn attention,
                                 std::span<const PrefillChunk> prefills) {
   const auto& c = model_.config();
-  if (sessions.size() != tokens.size()) throw_invalid_argument("batched decode: one token per session");
-  check_decode_rows(sessions);
-  for (size_t i = 0; i < sessions.size(); ++i) {
-    sessions[i]->check_prefill(tokens.subspan(i, 1));  // room for the token, a vocabulary id
-  }
+  check_decode(sessions, tokens);
   const size_t N = sessions.size(), C = prefills.size();
   size_t R = N;            // rows of the pass: decode rows, then every chunk's tokens
   size_t logit_rows = N;   // rows through the LM head: decode rows, then the chunks' requested ones

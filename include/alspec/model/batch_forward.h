@@ -65,7 +65,9 @@ class BatchForward {
  private:
   // The residual of row r of a pass.
   using RowResidual = FunctionRef<float*(size_t row)>;
-  void check_decode_rows(std::span<Session* const> sessions) const;
+  void check_decode_rows(std::span<Session* const> sessions) const;  // model and device
+  // One token per session, each session's own, with room for it and a vocabulary id.
+  void check_decode(std::span<Session* const> sessions, std::span<const int32_t> tokens) const;
   // Scratch for `rows` rows of the layer ops and `logit_rows` rows of logits (grows only).
   void reserve_rows(size_t rows, size_t logit_rows);
   // Attention norm into xn_ and Q/K/V of rows [0, rows) into q_, k_, v_.
