@@ -158,19 +158,9 @@ void op_profile(const Model& model, int threads, int steps, double membw, bool j
   auto norm_rows = [&](const float* in, const auto& weight, float* out) {
     for (size_t i = 0; i < n; ++i) rmsnorm(in + i * e, weight, out + i * e, c.n_embd, c.rms_eps);
   };
+  // matmul_fused of one row and one target is matvec (the same kernels/matmul.cpp path).
   auto product = [&](std::initializer_list<MatvecTarget> ts, const float* in) {
-    const std::vector<MatvecTarget> v(ts);
-    if (rows == 1) {
-      if (v.size() == 1) {
-        matvec(dev, *v[0].w, in, v[0].y);
-      } else {
-        matvec_fused(dev, v, in);
-      }
-    } else if (v.size() == 1) {
-      matmul(dev, *v[0].w, in, rows, v[0].y);
-    } else {
-      matmul_fused(dev, v, in, rows);
-    }
+    matmul_fused(dev, std::span<const MatvecTarget>(ts.begin(), ts.size()), in, rows);
   };
   auto bytes = [](std::initializer_list<const WeightMatrix*> ws) {
     double b = 0;
