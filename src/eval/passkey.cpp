@@ -1,10 +1,9 @@
 #include "alspec/eval/passkey.h"
 
 #include <cmath>
-#include <fstream>
-#include <sstream>
 
 #include "alspec/core/error.h"
+#include "alspec/core/read_file.h"
 #include "alspec/eval/text_template.h"
 #include "alspec/tokenizer/tokenizer.h"
 
@@ -20,13 +19,10 @@ uint64_t splitmix64(uint64_t& s) {
 
 // Whitespace runs collapse to one space so that line breaks of the filler do not dominate.
 std::string load_filler(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::kIo, path + ": cannot open the passkey haystack");
-  std::ostringstream s;
-  s << in.rdbuf();
+  const std::string text = read_file(path, "the passkey haystack");
   std::string out;
   bool space = false;
-  for (char c : s.str()) {
+  for (char c : text) {
     const bool ws = c == ' ' || c == '\n' || c == '\r' || c == '\t';
     if (ws) {
       space = true;

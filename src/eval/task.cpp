@@ -3,9 +3,9 @@
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
-#include <sstream>
 
 #include "alspec/core/error.h"
+#include "alspec/core/read_file.h"
 #include "alspec/eval/passkey.h"
 #include "alspec/eval/text_template.h"
 
@@ -24,14 +24,6 @@ const char* output_type_name(OutputType t) {
 }
 
 namespace {
-
-std::string read_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(ErrorKind::kIo, path + ": cannot open");
-  std::ostringstream s;
-  s << in.rdbuf();
-  return s.str();
-}
 
 int64_t line_at(const std::string& text, size_t byte) {
   int64_t line = 1;

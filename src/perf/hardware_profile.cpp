@@ -2,14 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <initializer_list>
 #include <iterator>
 #include <utility>
 #include <nlohmann/json.hpp>
-#include <sstream>
 
 #include "alspec/core/error.h"
+#include "alspec/core/read_file.h"
 
 namespace alspec::perf {
 
@@ -262,13 +261,10 @@ HardwareProfile parse_profile(const json& j, const std::string& origin) {
 }
 
 HardwareProfile load_profile(const std::string& path) {
-  std::ifstream f(path);
-  if (!f) throw Error(ErrorKind::kIo, path + ": cannot open hardware profile");
-  std::stringstream ss;
-  ss << f.rdbuf();
+  const std::string text = read_file(path, "hardware profile");
   json j;
   try {
-    j = json::parse(ss.str());
+    j = json::parse(text);
   } catch (const json::parse_error& e) {
     throw_invalid_argument("profile " + path + ": malformed JSON: " + e.what());
   }

@@ -1,11 +1,10 @@
 // `alspec info`: architecture, shapes, tensor types, tokenizer, context of a model.
-#include <fstream>
 #include <iostream>
-#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "alspec/command.h"
 #include "alspec/core/error.h"
+#include "alspec/core/read_file.h"
 #include "alspec/gguf/gguf_file.h"
 #include "alspec/model/model.h"
 #include "alspec/tokenizer/tokenizer.h"
@@ -92,13 +91,7 @@ const CommandRegistrar kTokenize({"tokenize", "Print the token ids of a text as 
     if (text_file->empty() && text_opt->count() == 0) {
       throw_invalid_argument("tokenize: give --text or --text-file");
     }
-    if (!text_file->empty()) {
-      std::ifstream in(*text_file, std::ios::binary);
-      std::stringstream ss;
-      ss << in.rdbuf();
-      if (!in) throw Error(ErrorKind::kIo, *text_file + ": cannot read");
-      *text = ss.str();
-    }
+    if (!text_file->empty()) *text = read_file(*text_file);
     auto f = gguf::GgufFile::open(*path);
     auto tok = Tokenizer::from_gguf(*f);
     const auto ids = tok->encode(*text, !*no_bos, *special);

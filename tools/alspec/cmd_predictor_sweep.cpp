@@ -23,6 +23,7 @@
 
 #include "alspec/command.h"
 #include "alspec/core/error.h"
+#include "alspec/core/read_file.h"
 #include "alspec/core/timer.h"
 #include "alspec/eval/answer_extraction.h"
 #include "alspec/eval/task.h"
@@ -229,11 +230,7 @@ double log_softmax_at(const float* logits, int n, int32_t id) {
 
 // Running text: one pass; at each length L the decode steps attend to L, L+1, ... cached tokens.
 void sweep_text(const SweepArgs& a, const Model& model, Sweeper& sw, std::ostream& out) {
-  std::ifstream f(a.text, std::ios::binary);
-  if (!f) throw Error(ErrorKind::kIo, a.text + ": cannot open");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  std::string text = ss.str();
+  std::string text = read_file(a.text);
   if (a.text_offset > 0) text = text.substr(std::min<size_t>(text.size(), static_cast<size_t>(a.text_offset)));
   std::vector<int64_t> lengths = a.lengths;
   std::sort(lengths.begin(), lengths.end());
