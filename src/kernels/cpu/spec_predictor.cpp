@@ -114,17 +114,25 @@ inline float round_to_even(float x) {
 constexpr int kStackHeadDim = 256;
 constexpr size_t kStackPages = 128;
 
+// n elements of scratch: on the stack up to N, else on the heap.
+template <typename T, size_t N>
+class Scratch {
+ public:
+  explicit Scratch(size_t n) : data_(n <= N ? stack_ : (heap_.resize(n), heap_.data())) {}
+  T* data() { return data_; }
+
+ private:
+  alignas(64) T stack_[N];
+  std::vector<T> heap_;
+  T* data_;
+};
+
 }  // namespace
 
 void quantize_group_query(const float* q, int n_rep, int head_dim, int16_t* out) {
   const auto d = static_cast<size_t>(head_dim);
-  alignas(64) float stack[2 * kStackHeadDim];
-  std::vector<float> heap;
-  float* sums = stack;
-  if (head_dim > kStackHeadDim) {
-    heap.resize(2 * d);
-    sums = heap.data();
-  }
+  Scratch<float, 2 * kStackHeadDim> scratch(2 * d);
+  float* sums = scratch.data();
   float* __restrict q_neg = sums;
   float* __restrict q_pos = sums + d;
   std::fill_n(sums, 2 * d, 0.0f);
@@ -240,20 +248,10 @@ int64_t select_key_pages(const float* q, int n_rep, int head_dim, const KeyBound
   const int64_t end = layout.window_begin / kKeyPageRows;
   const auto n = static_cast<size_t>(layout.n_pages);
   if (n == 0 || end <= first) return 0;
-  alignas(64) int16_t qi_stack[2 * kStackHeadDim];
-  double score_stack[kStackPages];
-  std::vector<int16_t> qi_heap;
-  std::vector<double> score_heap;
-  int16_t* qi = qi_stack;
-  double* top_score = score_stack;
-  if (head_dim > kStackHeadDim) {
-    qi_heap.resize(2 * static_cast<size_t>(head_dim));
-    qi = qi_heap.data();
-  }
-  if (n > kStackPages) {
-    score_heap.resize(n);
-    top_score = score_heap.data();
-  }
+  Scratch<int16_t, 2 * kStackHeadDim> qi_scratch(2 * static_cast<size_t>(head_dim));
+  Scratch<double, kStackPages> score_scratch(n);
+  int16_t* qi = qi_scratch.data();
+  double* top_score = score_scratch.data();
   quantize_group_query(q, n_rep, head_dim, qi);
   const PageDotsFn dots_fn = page_dots_kernel(head_dim);
   const size_t rb = key_page_record_bytes(head_dim);
