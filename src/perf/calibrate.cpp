@@ -4,6 +4,7 @@
 #include <cmath>
 #include <cstdlib>
 #include <cstdio>
+#include <cstring>
 #include <fstream>
 #include <span>
 #include <chrono>
@@ -21,6 +22,7 @@
 #include "alspec/kernels/quant.h"
 #include "alspec/runtime/channel.h"
 #include "alspec/runtime/device.h"
+#include "alspec/perf/tp_split.h"
 
 namespace alspec::perf {
 
@@ -68,12 +70,11 @@ struct RandomFloats {
   }
 };
 
-// A KV cache of one layer in the engine's layout (f16, key blocks where the kernel uses them).
+// A KV cache of one layer in the engine's layout (f16 unless given, key blocks where the kernel uses them).
 struct KvBuffer {
   PageBuffer k, v;
   KvCacheView view;
-  KvBuffer(int n_kv, int head_dim, int64_t rows) {
-    const DType t = DType::F16;
+  KvBuffer(int n_kv, int head_dim, int64_t rows, DType t = DType::F16) {
     const bool blocks = prefer_key_blocks(t, head_dim);
     const int64_t cap = (rows + kKeyBlockRows - 1) / kKeyBlockRows * kKeyBlockRows;
     const size_t bytes = kv_cache_bytes(t, n_kv, head_dim, cap);
@@ -94,8 +95,9 @@ struct KvBuffer {
 };
 
 // Seconds of one flash_decode over `rows` rows (median), caches flushed by the probe buffer when `flush`.
-double attention_seconds(Device& dev, ReadProbeBuffer* flush, int n_head, int n_kv, int head_dim, int64_t rows, int reps) {
-  KvBuffer kv(n_kv, head_dim, rows);
+double attention_seconds(Device& dev, ReadProbeBuffer* flush, int n_head, int n_kv, int head_dim, int64_t rows, int reps,
+                         DType kv_type = DType::F16) {
+  KvBuffer kv(n_kv, head_dim, rows, kv_type);
   RandomFloats rng;
   std::vector<float> q(static_cast<size_t>(n_head) * head_dim), out(q.size());
   for (auto& x : q) x = rng.next();
@@ -236,6 +238,66 @@ HardwareProfile calibrate(const CalibrationOptions& o, const std::function<void(
       log(fmt("element-wise %.2f us", s_small * 1e6) + fmt(" + %.3f ns/element", r.elementwise_ns_per_element->value) +
           fmt(", SwiGLU %.3f ns/element", r.activation_ns_per_element->value) + at);
     }
+    if (2 * t <= static_cast<int>(hw)) {  // two such devices at once: each one's matvec rate over its rate alone
+      Device other({.name = "calibrate-peer", .threads = t, .cores = {}});
+      std::vector<double> alone, both;
+      for (int k = 0; k < 3; ++k) {
+        alone.push_back(benchmark_matvec(dev, DType::Q8_0, 2048, 4096, o.matvec_bytes, 3 * o.reps).gbps);
+        double g_peer = 0;
+        std::thread peer([&] { g_peer = benchmark_matvec(other, DType::Q8_0, 2048, 4096, o.matvec_bytes, 3 * o.reps).gbps; });
+        const double g_me = benchmark_matvec(dev, DType::Q8_0, 2048, 4096, o.matvec_bytes, 3 * o.reps).gbps;
+        peer.join();
+        both.push_back((g_me + g_peer) / 2);
+      }
+      const double f = std::min(1.0, median_of(both) / median_of(alone));
+      r.concurrent_factor = {f, cmd + "benchmark_matvec Q8_0 2048x4096 on two devices of " + std::to_string(t) +
+                                    " thread(s) at once (mean of the two) over one alone, medians of 3, at most 1"};
+      log(fmt("two devices at once: %.3f of the rate alone", f) + at);
+    }
+    for (const ModelShape& m : o.shapes) {  // the models' own shapes
+      std::vector<MatrixShape> mats{m.output};
+      for (const auto& l : m.layers) {
+        for (const MatrixShape* x : {&l.wq, &l.wk, &l.wv, &l.w_gate, &l.w_up}) mats.push_back(*x);
+        for (const MatrixShape* x : {&l.wo, &l.w_down}) mats.push_back(column_chunk(*x, m.chunks_per_rank));
+      }
+      for (const MatrixShape& x : mats) {
+        const auto rows = static_cast<int64_t>(x.rows), cols = static_cast<int64_t>(x.cols);
+        const std::string key = matvec_shape_key(x.type, rows, cols);
+        if (r.matvec_shape_gbps.count(key) != 0) continue;
+        const auto type = dtype_from_name(x.type);
+        if (!type) {
+          log(key + ": no kernel type of that name, not measured");
+          continue;
+        }
+        // A TP shard can split a row inside a block (e.g. Q4_K down 896 x 4864 over 2 ranks): such a
+        // shape is measured with its columns rounded up to whole blocks.
+        const int64_t block = dtype_info(*type).block_size;
+        const int64_t cols_run = (cols + block - 1) / block * block;
+        const std::string run = cols_run == cols ? key : matvec_shape_key(x.type, rows, cols_run) + " for " + key;
+        // Three independent measurements (fresh matrices), the median kept, as for the per-type rates.
+        std::vector<double> g;
+        for (int k = 0; k < 3; ++k) g.push_back(benchmark_matvec(dev, *type, rows, cols_run, o.matvec_bytes, o.reps).gbps);
+        r.matvec_shape_gbps[key] = {median_of(g), cmd + "benchmark_matvec " + run + " (shape of " + m.name + "), " +
+                                                      std::to_string(o.matvec_bytes >> 20) + " MiB cycled, median of 3 runs of " +
+                                                      std::to_string(o.reps) + " passes" + at};
+        log(key + fmt(" matvec %.2f GB/s", r.matvec_shape_gbps[key].value) + at);
+      }
+      const std::string akey = attention_shape_key(m.n_head, m.n_head_kv, m.head_dim, m.kv_type);
+      if (r.attention_shape_us.count(akey) != 0) continue;
+      const auto kv_type = dtype_from_name(m.kv_type);
+      if (!kv_type) {
+        log(akey + ": no KV type of that name, attention not measured");
+        continue;
+      }
+      ReadProbeBuffer flush(dev, size_t{256} << 20);
+      for (int64_t rows : o.attention_rows) {
+        const double s_att = attention_seconds(dev, &flush, m.n_head, m.n_head_kv, m.head_dim, rows, 3 * o.reps + 2, *kv_type);
+        r.attention_shape_us[akey][rows] = {s_att * 1e6, cmd + "flash_decode " + akey + " (heads of " + m.name + "), " +
+                                                             std::to_string(rows) + " rows, caches flushed, median of " +
+                                                             std::to_string(3 * o.reps + 2) + at};
+        log(akey + " attention " + std::to_string(rows) + fmt(" rows %.1f us", s_att * 1e6) + at);
+      }
+    }
     p.threads[t] = std::move(r);
   }
   {  // Messages between two devices: Channel ping-pong between two threads.
@@ -310,6 +372,47 @@ void calibrate_mpi_links(HardwareProfile& p, Communicator& world, const std::fun
   const double lat = pingpong(4, 200, 2000), t_big = pingpong(big, 5, 30);
   const size_t ag_small = 4, ag_big = 16384;
   const double ag0 = allgather(ag_small, 200, 2000), ag1 = allgather(ag_big, 20, 200);
+  // A collective after real work: both ranks stream weights (a Q8_0 matvec of R x 2048 from 64 MiB
+  // cycled, as a TP shard's o or down projection), then all-gather; against the same matvecs alone.
+  // Two effects the isolated all-gathers above do not see: the ranks finish their matvecs apart
+  // (the skew grows with the matvec: wait_fraction, with a fixed part), and the gather's buffers
+  // are cold after the weights went through the caches (the link bandwidth is measured this way).
+  Device seg_dev({.name = "calibrate-mpi", .threads = 1, .cores = {}});
+  auto segment = [&](int64_t rows, size_t floats, int calls) {
+    const int64_t cols = 2048;
+    const size_t rb = row_bytes(DType::Q8_0, cols), mat = rb * static_cast<size_t>(rows);
+    const size_t count = std::max<size_t>(2, (size_t{64} << 20) / mat);
+    std::vector<uint8_t> w(mat * count);
+    RandomFloats rng;
+    std::vector<float> src(static_cast<size_t>(cols));
+    for (int64_t i = 0; i < 64; ++i) {
+      for (auto& x : src) x = rng.next();
+      quantize_row(DType::Q8_0, src.data(), w.data() + static_cast<size_t>(i) * rb, cols);
+    }
+    for (size_t off = 64 * rb; off < w.size(); off += 64 * rb) std::memcpy(w.data() + off, w.data(), std::min(64 * rb, w.size() - off));
+    std::vector<float> x(static_cast<size_t>(cols), 0.25f), y(static_cast<size_t>(rows)), mine(std::max<size_t>(floats, 1), 1.0f),
+        all(mine.size() * static_cast<size_t>(n));
+    size_t k = 0;
+    world.barrier();
+    const double t = time_median(3, calls, [&] {
+      const WeightMatrix m{DType::Q8_0, w.data() + (k++ % count) * mat, rows, cols, rb};
+      matvec(seg_dev, m, x.data(), y.data());
+      if (floats > 0) world.allgather(CommOp::kControl, mine, all);
+    });
+    world.barrier();
+    return t;
+  };
+  const int64_t r_small = 256, r_big = 4096;
+  const double s0 = segment(r_small, 0, 200), s_lo = segment(r_small, ag_small, 200), s_hi = segment(r_small, ag_big, 200);
+  const double b0 = segment(r_big, 0, 60), b_lo = segment(r_big, ag_small, 60);
+  // Wait after a segment = with - without - the (warm) 4-float all-gather, at the two lengths.
+  const double w_small = std::max(0.0, s_lo - s0 - ag0), w_big = std::max(0.0, b_lo - b0 - ag0);
+  const double frac = std::max(0.0, (w_big - w_small) / std::max(1e-12, b0 - s0));
+  const double fixed = std::max(0.0, w_small - frac * s0);
+  const double cold_extra = std::max(1e-9, s_hi - s_lo);  // 16384 vs 4 floats after the same matvec
+  log(fmt("matvec segments %.1f", s0 * 1e6) + fmt(" / %.1f us", b0 * 1e6) + fmt(", + 4-float all-gather %.1f", s_lo * 1e6) +
+      fmt(" / %.1f us", b_lo * 1e6) + fmt(", + 16K-float all-gather %.1f us", s_hi * 1e6) +
+      fmt(": wait %.2f us", fixed * 1e6) + fmt(" + %.3f x segment", frac));
   // Both ranks measured; rank 0's figures are the ones written (it is the one that writes).
   Link sp;
   sp.latency_us = {lat * 1e6, cmd + "ping-pong of 4 bytes between ranks 0 and 1, one way, lowest of 7 batch medians of 2000"};
@@ -320,8 +423,14 @@ void calibrate_mpi_links(HardwareProfile& p, Communicator& world, const std::fun
   const double gathered_extra = steps * static_cast<double>((ag_big - ag_small) * sizeof(float));
   Link tp;
   tp.latency_us = {ag0 * 1e6 / steps, cmd + "all-gather of 4 floats per rank over all ranks, per ring step (/ (n-1)), lowest of 7 batch medians of 2000"};
-  tp.bandwidth_gbps = {gathered_extra / std::max(1e-12, ag1 - ag0) / 1e9,
-                       cmd + "all-gather of 16384 vs 4 floats per rank: extra bytes over the link / extra time, lowest of 7 batch medians of 200"};
+  tp.bandwidth_gbps = {gathered_extra / cold_extra / 1e9,
+                       cmd + "all-gather of 16384 vs 4 floats per rank, each after a Q8_0 256x2048 matvec streamed from 64 MiB (cold "
+                             "buffers, as in a decode): extra bytes over the link / extra time, lowest of 7 batch medians of 200"};
+  tp.fixed_us = {fixed * 1e6, cmd + "a Q8_0 256x2048 matvec + all-gather of 4 floats per rank, minus the matvec alone and the all-gather "
+                                    "alone, less wait_fraction x the matvec (lowest of 7 batch medians of 200)"};
+  tp.wait_fraction = {frac, cmd + "the same at 4096x2048 vs 256x2048: extra wait per extra us of matvec before the collective "
+                                  "(lowest of 7 batch medians of 60 and 200)"};
+  log(fmt("warm all-gather of 16K floats %.1f us", ag1 * 1e6) + fmt(", after a matvec %.1f us more than 4 floats", cold_extra * 1e6));
   p.collectives.transport = Transport::kMpi;
   p.collectives.reduction = TpReduction::kChunkAllGather;
   p.collectives.algorithm = CollectiveAlgorithm::kRing;

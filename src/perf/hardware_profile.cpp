@@ -25,6 +25,35 @@ double DeviceRates::matvec_rate_gbps(const std::string& type, bool cached) const
   }
   return dram;
 }
+double DeviceRates::matvec_rate_gbps(const std::string& type, const std::string& shape_key, bool cached) const {
+  if (!cached) {
+    const auto it = matvec_shape_gbps.find(shape_key);
+    if (it != matvec_shape_gbps.end()) return it->second.value;
+  }
+  return matvec_rate_gbps(type, cached);
+}
+
+std::optional<double> DeviceRates::attention_shape_time_us(const std::string& shape_key, double rows) const {
+  const auto it = attention_shape_us.find(shape_key);
+  if (it == attention_shape_us.end() || it->second.empty()) return std::nullopt;
+  const auto& t = it->second;
+  if (t.size() == 1 || rows <= static_cast<double>(t.begin()->first)) return t.begin()->second.value;
+  // The segment that holds `rows` (the last one beyond the largest measured count).
+  auto hi = t.lower_bound(static_cast<int64_t>(std::ceil(rows)));
+  if (hi == t.end()) hi = std::prev(t.end());
+  const auto lo = std::prev(hi);
+  const double x0 = static_cast<double>(lo->first), x1 = static_cast<double>(hi->first);
+  const double y0 = lo->second.value, y1 = hi->second.value;
+  return std::max(0.0, y0 + (rows - x0) * (y1 - y0) / (x1 - x0));
+}
+
+std::string matvec_shape_key(const std::string& type, int64_t rows, int64_t cols) {
+  return type + " " + std::to_string(rows) + "x" + std::to_string(cols);
+}
+std::string attention_shape_key(int n_head, int n_head_kv, int head_dim, const std::string& kv_type) {
+  return std::to_string(n_head) + "/" + std::to_string(n_head_kv) + "/" + std::to_string(head_dim) + "/" + kv_type;
+}
+
 double DeviceRates::attention_rate_gbps(int kv_heads) const {
   if (attention_gbps) return attention_gbps->value;
   if (!attention_efficiency_by_kv_heads.empty()) {
@@ -157,7 +186,33 @@ DeviceRates parse_rates(const json& j, const std::string& origin, const std::str
   r.elementwise_overhead_us = optional(j, "elementwise_overhead_us", origin, path);
   r.elementwise_ns_per_element = optional(j, "elementwise_ns_per_element", origin, path);
   r.activation_ns_per_element = optional(j, "activation_ns_per_element", origin, path);
-  static const char* kKnown[] = {"mem_bw_gbps",           "peak_tflops",         "op_overhead_us",
+  if (j.contains("matvec_shape_gbps")) {
+    const json& m = j["matvec_shape_gbps"];
+    if (!m.is_object()) fail(origin, path + ".matvec_shape_gbps", "expected an object of \"TYPE ROWSxCOLS\" -> number");
+    for (const auto& [key, v] : m.items()) r.matvec_shape_gbps[key] = number(m, key, origin, path + ".matvec_shape_gbps", false);
+  }
+  if (j.contains("attention_shape_us")) {
+    const json& m = j["attention_shape_us"];
+    const std::string mp = path + ".attention_shape_us";
+    if (!m.is_object()) fail(origin, mp, "expected an object of \"HEADS/KV HEADS/DIM/KV TYPE\" -> {rows: number}");
+    for (const auto& [key, by_rows] : m.items()) {
+      if (!by_rows.is_object() || by_rows.empty()) fail(origin, mp + "." + key, "expected an object of row count -> number");
+      for (const auto& [rk, v] : by_rows.items()) {
+        int64_t rows = 0;
+        try {
+          size_t used = 0;
+          rows = std::stoll(rk, &used);
+          if (used != rk.size()) rows = 0;
+        } catch (const std::exception&) {
+          rows = 0;
+        }
+        if (rows < 1) fail(origin, mp + "." + key + "." + rk, "key must be a row count >= 1");
+        r.attention_shape_us[key][rows] = number(by_rows, rk, origin, mp + "." + key, false);
+      }
+    }
+  }
+  r.concurrent_factor = optional(j, "concurrent_factor", origin, path, false);
+  static const char* kKnown[] = {"matvec_shape_gbps", "attention_shape_us", "concurrent_factor","mem_bw_gbps",           "peak_tflops",         "op_overhead_us",
                                  "matvec_efficiency",     "matvec_gbps",         "cache_bytes",  "matvec_cached_gbps",         "attention_efficiency",
                                  "attention_gbps",        "attention_gflops",    "attention_efficiency_by_kv_heads",    "attention_overhead_us",
                                  "elementwise_overhead_us", "elementwise_ns_per_element", "activation_ns_per_element"};
@@ -175,6 +230,7 @@ Link parse_link(const json& j, const std::string& origin, const std::string& pat
   l.latency_us = required(j, "latency_us", origin, path, true);
   l.bandwidth_gbps = required(j, "bandwidth_gbps", origin, path);
   l.fixed_us = optional(j, "fixed_us", origin, path);
+  l.wait_fraction = optional(j, "wait_fraction", origin, path);
   return l;
 }
 
@@ -198,12 +254,18 @@ json rates_json(const DeviceRates& r) {
   opt("elementwise_overhead_us", r.elementwise_overhead_us);
   opt("elementwise_ns_per_element", r.elementwise_ns_per_element);
   opt("activation_ns_per_element", r.activation_ns_per_element);
+  for (const auto& [k, v] : r.matvec_shape_gbps) j["matvec_shape_gbps"][k] = sourced(v);
+  for (const auto& [k, by_rows] : r.attention_shape_us) {
+    for (const auto& [rows, v] : by_rows) j["attention_shape_us"][k][std::to_string(rows)] = sourced(v);
+  }
+  opt("concurrent_factor", r.concurrent_factor);
   return j;
 }
 
 json link_json(const Link& l) {
   json j{{"latency_us", sourced(l.latency_us)}, {"bandwidth_gbps", sourced(l.bandwidth_gbps)}};
   if (l.fixed_us) j["fixed_us"] = sourced(*l.fixed_us);
+  if (l.wait_fraction) j["wait_fraction"] = sourced(*l.wait_fraction);
   return j;
 }
 

@@ -102,16 +102,33 @@ double expected_alspec_us(const ProtocolCosts& c, double h) {
 DeviceRates scale_memory(DeviceRates r, double f) {
   r.mem_bw_gbps.value *= f;
   for (auto& [t, v] : r.matvec_gbps) v.value *= f;
+  for (auto& [k, v] : r.matvec_shape_gbps) v.value *= f;
+  for (auto& [k, by_rows] : r.attention_shape_us) {
+    for (auto& [rows, v] : by_rows) v.value /= f;
+  }
   if (r.attention_gbps) r.attention_gbps->value *= f;
   return r;
 }
 
-// One of n devices sharing a host's memory bus: its memory rates capped at 1/n of those of the
-// whole thread group.
+// One of n devices sharing a host's memory bus. Where the profile measured two such devices
+// running at once (concurrent_factor), their memory rates are scaled by it; otherwise capped at
+// 1/n of those of the whole thread group.
 DeviceRates shared_bus(DeviceRates side, const DeviceRates& full, int n) {
+  if (side.concurrent_factor && n == 2) {
+    const double f = side.concurrent_factor->value;
+    return scale_memory(std::move(side), f);
+  }
   auto cap = [n](double& v, double whole) { v = std::min(v, whole / n); };
   cap(side.mem_bw_gbps.value, full.mem_bw_gbps.value);
   for (auto& [t, v] : side.matvec_gbps) cap(v.value, full.matvec_rate_gbps(t));
+  for (auto& [k, v] : side.matvec_shape_gbps) {
+    if (const auto w = full.matvec_shape_gbps.find(k); w != full.matvec_shape_gbps.end()) cap(v.value, w->second.value);
+  }
+  for (auto& [k, by_rows] : side.attention_shape_us) {
+    for (auto& [rows, v] : by_rows) {
+      if (const auto w = full.attention_shape_time_us(k, static_cast<double>(rows))) v.value = std::max(v.value, *w * n);
+    }
+  }
   if (side.attention_gbps) cap(side.attention_gbps->value, full.attention_rate_gbps());
   return side;
 }
@@ -156,7 +173,8 @@ std::vector<ContextResult> project(const ModelShape& shape, const HardwareProfil
     return shared_bus(mine, scale_memory(hw.rates(whole), scale), n);
   };
   const DeviceRates r_exact = ranks ? rank_rates(exact_tp, exact_threads) : scale_memory(hw.rates(exact_threads), scale);
-  const ModelShape exact_rank = shard(shape, exact_tp);
+  const int chunks = coll.reduction == TpReduction::kChunkAllGather ? coll.chunks : 0;
+  const ModelShape exact_rank = shard(shape, exact_tp, chunks);
   std::vector<ContextResult> out;
   for (int64_t ctx : ctxs) {
     if (ctx < 0) throw_invalid_argument("--ctx values must be >= 0");
@@ -171,7 +189,7 @@ std::vector<ContextResult> project(const ModelShape& shape, const HardwareProfil
       const DeviceRates r_side = ranks ? rank_rates(2 * o.tp, side_threads)
                                  : cpu   ? shared_bus(scale_memory(hw.rates(side_threads), scale), r_exact, 2)
                                          : scale_memory(hw.rates(side_threads), scale);
-      const ModelShape side_rank = shard(shape, o.tp);
+      const ModelShape side_rank = shard(shape, o.tp, chunks);
       const bool trivial = rows <= 2.0 * o.spec_chunk;
       const ProtocolCosts c = protocol_costs(side_rank, r_side, coll, o.tp, rows, o.spec_chunk, trivial);
       res.alspec = alspec_mode(c, decisions, shape.n_layers, o.steps, cpu && !ranks ? 2 : 2 * o.tp,

@@ -1,5 +1,6 @@
 #include "alspec/perf/tp_split.h"
 
+#include <algorithm>
 #include <cmath>
 
 #include "alspec/core/error.h"
@@ -17,7 +18,13 @@ void split_cols(MatrixShape& m, int tp) {
 }
 }  // namespace
 
-ModelShape shard(const ModelShape& s, int tp) {
+MatrixShape column_chunk(const MatrixShape& m, int k) {
+  MatrixShape c = m;
+  split_cols(c, std::max(1, k));
+  return c;
+}
+
+ModelShape shard(const ModelShape& s, int tp, int chunks) {
   if (tp < 1) throw_invalid_argument("--tp must be >= 1, got " + std::to_string(tp));
   if (tp == 1) return s;
   auto need = [&](int v, const char* what) {
@@ -45,6 +52,7 @@ ModelShape shard(const ModelShape& s, int tp) {
   r.output.rows = std::ceil(r.output.rows / tp);
   r.output.bytes = s.output.bytes / tp;
   r.n_vocab = static_cast<int>(r.output.rows);
+  r.chunks_per_rank = chunks > 0 ? std::max(1, chunks / tp) : 1;
   return r;
 }
 

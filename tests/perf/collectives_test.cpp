@@ -7,7 +7,7 @@ namespace alspec::perf {
 namespace {
 
 Link link(double lat_us, double gbps, double fixed_us = 0) {
-  Link l{{lat_us, "test"}, {gbps, "test"}, std::nullopt};
+  Link l{{lat_us, "test"}, {gbps, "test"}, std::nullopt, std::nullopt};
   if (fixed_us > 0) l.fixed_us = Sourced{fixed_us, "test"};
   return l;
 }

@@ -133,5 +133,34 @@ TEST(HardwareProfile, AttentionEfficiencyByKvHeadsInterpolatesInLogHeads) {
   EXPECT_TRUE(contains(parse_error(j), "attention_efficiency_by_kv_heads.zero: key must be a head count")) << parse_error(j);
 }
 
+// Per-shape rates from `--calibrate --models`: round trip, lookup, interpolation, bad keys.
+TEST(HardwareProfile, PerShapeTablesRoundTripAndInterpolate) {
+  json j = testing::tiny_profile_json();
+  j["device"]["matvec_shape_gbps"] = {{"F16 1024x1024", testing::num(25)}};
+  j["device"]["attention_shape_us"] = {{"4/2/64/f16", {{"64", testing::num(10)}, {"1024", testing::num(106)}}}};
+  j["device"]["concurrent_factor"] = testing::num(0.9);
+  j["collectives"]["tp_link"]["wait_fraction"] = testing::num(0.05);
+  const HardwareProfile p = parse_profile(j, "p.json");
+  EXPECT_EQ(matvec_shape_key("F16", 1024, 1024), "F16 1024x1024");
+  EXPECT_EQ(attention_shape_key(4, 2, 64, "f16"), "4/2/64/f16");
+  EXPECT_DOUBLE_EQ(p.device.matvec_rate_gbps("F16", "F16 1024x1024", false), 25);
+  EXPECT_DOUBLE_EQ(p.device.matvec_rate_gbps("F16", "F16 512x1024", false), 100);  // no such shape: mem_bw
+  EXPECT_DOUBLE_EQ(p.device.matvec_rate_gbps("F16", "F16 1024x1024", true), 100);  // cache-resident: not the DRAM shape rate
+  const std::string k = "4/2/64/f16";
+  EXPECT_DOUBLE_EQ(*p.device.attention_shape_time_us(k, 32), 10);      // below the first count: its time
+  EXPECT_DOUBLE_EQ(*p.device.attention_shape_time_us(k, 544), 58);     // 10 + 480 x 96 / 960
+  EXPECT_DOUBLE_EQ(*p.device.attention_shape_time_us(k, 1024), 106);
+  EXPECT_DOUBLE_EQ(*p.device.attention_shape_time_us(k, 2048), 208.4);  // along the last segment: 0.1 us per row
+  EXPECT_FALSE(p.device.attention_shape_time_us("8/8/128/f16", 100).has_value());
+  EXPECT_DOUBLE_EQ(p.device.concurrent_factor->value, 0.9);
+  EXPECT_DOUBLE_EQ(p.collectives.tp_link->wait(), 0.05);
+  const HardwareProfile back = parse_profile(profile_to_json(p), "back");
+  EXPECT_EQ(profile_to_json(back), profile_to_json(p));
+  j["device"]["attention_shape_us"] = {{"4/2/64/f16", {{"many", testing::num(1)}}}};
+  EXPECT_TRUE(contains(parse_error(j), "attention_shape_us.4/2/64/f16.many: key must be a row count")) << parse_error(j);
+  j["device"]["attention_shape_us"] = {{"4/2/64/f16", {{"64", testing::num(1, "")}}}};
+  EXPECT_TRUE(contains(parse_error(j), "missing \"source\"")) << parse_error(j);
+}
+
 }  // namespace
 }  // namespace alspec::perf

@@ -115,6 +115,58 @@ TEST(OpCost, ChunkAllGatherReductionByHand) {
   EXPECT_EQ(sums, 2);
 }
 
+// A shape measured by `--calibrate --models` is costed at its own rate; attention at its measured time.
+TEST(OpCost, MeasuredShapeRateAndAttentionTime) {
+  DeviceRates r = tiny_profile().device;
+  r.matvec_shape_gbps["F16 1024x1024"] = {25, "test"};
+  const MatrixShape m = testing::f16(1024, 1024);
+  const OpCost c = matvec_cost(r, "m", {&m});
+  EXPECT_NEAR(c.us, 5.0 + 2097152.0 / 25e9 * 1e6, 1e-9);
+  EXPECT_EQ(c.flops, 0);  // the measurement includes the arithmetic: no FLOP ceiling
+  r.attention_shape_us["4/2/64/f16"] = {{64, {10, "test"}}, {1024, {106, "test"}}};
+  const OpCost a = attention_cost(r, tiny_shape(), 544);
+  EXPECT_DOUBLE_EQ(a.us, 58);
+  EXPECT_EQ(a.bound, "measured");
+}
+
+// The MPI runtime runs a rank's o and down products as C / tp column chunks: that many narrower
+// matvecs, each at its own shape's rate and with its own dispatch.
+TEST(OpCost, RowParallelProductsRunAsColumnChunks) {
+  HardwareProfile hw = tiny_profile();
+  hw.collectives.reduction = TpReduction::kChunkAllGather;
+  hw.collectives.chunks = 4;
+  const ModelShape rank = shard(tiny_shape(), 2, 4);
+  EXPECT_EQ(rank.chunks_per_rank, 2);
+  EXPECT_EQ(shard(tiny_shape(), 2).chunks_per_rank, 1);
+  hw.device.matvec_shape_gbps["F16 256x64"] = {20, "test"};  // one chunk of the rank's o (256 x 128)
+  const TokenOps t = token_ops(rank, hw.device, hw.collectives, 2, 1000, 128);
+  const OpCost& o = t.layers[0].post[0];
+  ASSERT_EQ(o.name, "o");
+  EXPECT_DOUBLE_EQ(o.bytes, 256 * 128 * 2.0);
+  EXPECT_NEAR(o.us, 2 * (5.0 + 256 * 64 * 2.0 / 20e9 * 1e6), 1e-9);
+  const MatrixShape c = column_chunk(testing::f16(256, 512), 4);
+  EXPECT_DOUBLE_EQ(c.cols, 128);
+  EXPECT_DOUBLE_EQ(c.bytes, 256 * 128 * 2.0);
+}
+
+// A collective waits wait_fraction x the compute since the previous one (the ranks drift apart).
+TEST(OpCost, CollectiveWaitsAShareOfTheSegmentBeforeIt) {
+  HardwareProfile hw = tiny_profile();
+  const ModelShape rank = shard(tiny_shape(), 2);
+  const TokenOps base = token_ops(rank, hw.device, hw.collectives, 2, 1000, 128);
+  hw.collectives.tp_link->wait_fraction = Sourced{0.1, "test"};
+  const TokenOps t = token_ops(rank, hw.device, hw.collectives, 2, 1000, 128);
+  const LayerOps& l = base.layers[0];
+  // all_reduce_o: after embedding, pre, attention and o.
+  const double seg_o = sum_us(base.begin) + sum_us(l.pre) + l.attention.us + l.post[0].us;
+  ASSERT_EQ(t.layers[0].post[1].name, "all_reduce_o");
+  EXPECT_NEAR(t.layers[0].post[1].us, l.post[1].us + 0.1 * seg_o, 1e-9);
+  // all_reduce_down: after residual_ffn_norm, gate_up, swiglu, down.
+  ASSERT_EQ(t.layers[0].post[6].name, "all_reduce_down");
+  const double seg_down = l.post[2].us + l.post[3].us + l.post[4].us + l.post[5].us;
+  EXPECT_NEAR(t.layers[0].post[6].us, l.post[6].us + 0.1 * seg_down, 1e-9);
+}
+
 // MPI ranks on one host: each of n ranks reads at most 1/n of what the host reads with all threads.
 TEST(OpCost, MpiRanksShareTheHostBus) {
   nlohmann::json j = tiny_profile_json();
@@ -147,6 +199,26 @@ TEST(OpCost, MpiRanksShareTheHostBus) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("--calibrate-mpi"), std::string::npos) << e.what();
   }
+}
+
+// With a measured concurrent_factor the ranks' rates are scaled by it instead of capped at 1/n.
+TEST(OpCost, MeasuredConcurrencyReplacesTheBusCap) {
+  nlohmann::json j = tiny_profile_json();
+  j["kind"] = "cpu-threads";
+  nlohmann::json one = j["device"], two = j["device"];
+  one["mem_bw_gbps"] = testing::num(80);
+  one["concurrent_factor"] = testing::num(0.9);  // two one-thread ranks at once: 0.9 of 80 each
+  two["mem_bw_gbps"] = testing::num(100);
+  j.erase("device");
+  j["threads"] = {{"1", one}, {"2", two}};
+  j["collectives"]["transport"] = "mpi";
+  j["collectives"]["reduction"] = "chunk-all-gather";
+  ProjectionOptions o;
+  o.tp = 2;
+  o.threads = 1;
+  o.tp_chunks = 2;
+  const auto res = project(tiny_shape(), parse_profile(j, "tiny-mpi"), o, {999}, Decisions::from_hit_rate(0, 1));
+  EXPECT_NEAR(res[0].exact.breakdown_ms.at("attention"), (5.0 + 256000.0 / 72e9 * 1e6) / 1e3, 1e-12);
 }
 
 TEST(OpCost, UnknownTransportOrReductionIsAClearError) {

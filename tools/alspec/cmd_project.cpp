@@ -8,6 +8,7 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <thread>
 #include <nlohmann/json.hpp>
 
 #include "alspec/command.h"
@@ -17,6 +18,7 @@
 #include "alspec/perf/hardware_profile.h"
 #include "alspec/perf/model_shape.h"
 #include "alspec/perf/projection.h"
+#include "alspec/perf/tp_split.h"
 #include "parallel.h"
 #include "plot_script.h"
 
@@ -43,6 +45,7 @@ struct ProjectArgs {
   bool calibrate = false, calibrate_mpi = false;
   int tp_chunks = 0;
   std::string out, name;
+  std::vector<std::string> calibrate_models;
 };
 
 void make_plots(const ProjectArgs& a, const fs::path& results) {
@@ -54,6 +57,19 @@ int run_calibrate(const ProjectArgs& a) {
   CalibrationOptions o;
   o.threads = a.threads.empty() ? std::vector<int>{1, 2} : a.threads;
   o.name = a.name;
+  for (const auto& path : a.calibrate_models) {
+    auto m = Model::load(path);
+    ModelShape shape = shape_from_model(*m, a.kv_type);
+    shape.name = fs::path(path).filename().string();
+    // The shards of the tensor-parallel degrees this host can run (one rank per core).
+    const int cores = static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    for (int tp = 1; tp <= cores; tp *= 2) {
+      try {
+        o.shapes.push_back(shard(shape, tp, default_tp_chunks(shape.n_head_kv)));  // as alspec --tp runs it
+      } catch (const Error&) {  // tp does not divide the heads: not a degree this model runs at
+      }
+    }
+  }
   const HardwareProfile p = calibrate(o, [](const std::string& s) { std::fprintf(stderr, "calibrate: %s\n", s.c_str()); });
   std::ofstream f(a.out);
   if (!f) throw Error(ErrorKind::kIo, a.out + ": cannot open for writing");
@@ -95,6 +111,7 @@ std::string fmt_opt(const std::optional<double>& v) {
 }
 
 int run(const ProjectArgs& a) {
+  if (!a.calibrate_models.empty() && !a.calibrate) throw_invalid_argument("--models is an option of --calibrate (projection takes --model FILE)");
   if (a.calibrate) return run_calibrate(a);
   if (a.calibrate_mpi) return run_calibrate_mpi(a);
   if (a.model.empty() == a.preset.empty()) throw_invalid_argument("give exactly one of --model FILE and --preset NAME");
@@ -232,6 +249,10 @@ const CommandRegistrar kProject({"project", "Performance model: predicted decode
                  "MPI profiles: C, the column chunks the o/down products are all-gathered in (default: as alspec --tp)");
   app.add_option("--out", a->out, "Profile file written by --calibrate / --calibrate-mpi");
   app.add_option("--name", a->name, "Profile name for --calibrate (default: CPU model)");
+  app.add_option("--models", a->calibrate_models,
+                 "--calibrate: GGUF files whose own matvec shapes and attention heads (--kv-type; and their TP shards) are "
+                 "measured too")
+      ->delimiter(',');
   return std::function<int()>([a] { return run(*a); });
 }});
 

@@ -14,10 +14,15 @@
 //   <rates>: mem_bw_gbps, peak_tflops, op_overhead_us (required); matvec_efficiency,
 //            matvec_gbps {"<type>": <number>}, cache_bytes, matvec_cached_gbps {"<type>": <number>}, attention_efficiency, attention_gbps,
 //            attention_efficiency_by_kv_heads {"<heads>": <number>}, attention_gflops, attention_overhead_us, elementwise_overhead_us,
-//            elementwise_ns_per_element, activation_ns_per_element (optional)
-//   <link>: latency_us, bandwidth_gbps (required), fixed_us (optional, per collective call)
+//            elementwise_ns_per_element, activation_ns_per_element,
+//            matvec_shape_gbps {"<type> <rows>x<cols>": <number>}  (measured on a model's own shapes),
+//            attention_shape_us {"<heads>/<kv heads>/<head dim>/<kv type>": {"<rows>": <number>}},
+//            concurrent_factor (optional)
+//   <link>: latency_us, bandwidth_gbps (required), fixed_us (optional, per collective call),
+//           wait_fraction (optional: per collective, x the compute since the previous one)
 #pragma once
 
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -53,8 +58,22 @@ struct DeviceRates {
   std::optional<Sourced> elementwise_overhead_us;    // serial small ops (norm, RoPE, add); default op_overhead_us
   std::optional<Sourced> elementwise_ns_per_element; // default 0 (bandwidth term only)
   std::optional<Sourced> activation_ns_per_element;  // SwiGLU per element on the device; default elementwise
+  // Measured on the shapes of the models to be projected (`--calibrate --models`): a matvec of that
+  // exact type and shape reads at this rate (Vidur-style per-op profiling; per-type rates of one
+  // 2048x4096 matrix miss per-shape effects such as a 896-row projection reading at half the rate).
+  std::map<std::string, Sourced> matvec_shape_gbps;
+  // One attention call's time (us) for a head geometry at measured row counts, piecewise linear in
+  // between (and along the last segment beyond); overrides the attention roofline for that shape.
+  std::map<std::string, std::map<int64_t, Sourced>> attention_shape_us;
+  // Memory rates of one such device while another identical one runs at the same time on the host,
+  // over its rate alone (measured); a shared-bus rule needs no cap when present.
+  std::optional<Sourced> concurrent_factor;
 
   double matvec_rate_gbps(const std::string& type, bool cached = false) const;  // matvec_gbps[type] or mem_bw * efficiency
+  // matvec_shape_gbps[shape_key] where measured (not for cache-resident models), else matvec_rate_gbps.
+  double matvec_rate_gbps(const std::string& type, const std::string& shape_key, bool cached) const;
+  // The measured attention time of `rows` rows for this shape key, if the profile has the shape.
+  std::optional<double> attention_shape_time_us(const std::string& shape_key, double rows) const;
   double attention_rate_gbps(int kv_heads_per_device = 0) const;
   double attention_rate_gflops() const;
   double attention_overhead() const;   // us
@@ -63,11 +82,20 @@ struct DeviceRates {
   double activation_ns() const;
 };
 
+// Keys of the per-shape tables: "Q4_K 896x4864" (type, output rows x input columns) and
+// "14/2/64/f16" (query heads / KV heads / head dim / KV type of one device).
+std::string matvec_shape_key(const std::string& type, int64_t rows, int64_t cols);
+std::string attention_shape_key(int n_head, int n_head_kv, int head_dim, const std::string& kv_type);
+
 struct Link {
   Sourced latency_us;       // per step (message)
   Sourced bandwidth_gbps;   // per direction, 1e9 B/s
   std::optional<Sourced> fixed_us;  // per collective call, on top of the steps
+  // Waiting for the slower device per collective, as a fraction of the compute since the previous
+  // one (devices that run the same work drift apart by a share of it); default 0.
+  std::optional<Sourced> wait_fraction;
   double fixed() const { return fixed_us ? fixed_us->value : 0.0; }
+  double wait() const { return wait_fraction ? wait_fraction->value : 0.0; }
 };
 
 enum class CollectiveAlgorithm { kRing, kTree };

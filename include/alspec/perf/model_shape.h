@@ -39,6 +39,9 @@ struct ModelShape {
   std::string kv_type = "f16";
   double kv_elem_bytes = 2;        // bytes per cached K (or V) element
   double act_bytes = 4;            // bytes per activation element in messages (f32 here, bf16 on accelerators)
+  // A TP rank of alspec's MPI runtime runs its o and down products as this many column chunks (C /
+  // tp of the chunk all-gather; include/alspec/model/model.h): that many narrower matvecs.
+  int chunks_per_rank = 1;
 
   int q_dim() const { return n_head * head_dim; }
   int kv_dim() const { return n_head_kv * head_dim; }

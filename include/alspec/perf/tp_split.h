@@ -9,6 +9,11 @@ namespace alspec::perf {
 
 // Per-rank shapes for tp ranks. Error(kInvalidArgument) naming the model when tp < 1 or tp does
 // not divide n_head, n_head_kv or n_ff (KV heads are not replicated in this model).
-ModelShape shard(const ModelShape& s, int tp);
+// `chunks` > 0: the row-parallel products are summed by a chunk all-gather of that many column
+// chunks in all (C), so each rank runs C / tp of them (ModelShape::chunks_per_rank).
+ModelShape shard(const ModelShape& s, int tp, int chunks = 0);
+
+// One of k equal column chunks of `m` (a rank's o or down product run as k matvecs).
+MatrixShape column_chunk(const MatrixShape& m, int k);
 
 }  // namespace alspec::perf
