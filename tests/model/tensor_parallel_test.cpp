@@ -180,6 +180,10 @@ TEST(TensorParallel, ChunkProductsAreColumnViewMatvecs) {
     const auto& L2 = r1->layer(2);
     ASSERT_EQ(L1.down_chunks.size(), 4u);
     ASSERT_EQ(L2.down_chunks.size(), 2u);
+    // A rank (T > 1) owns each chunk with contiguous rows (strided views stream slower).
+    for (const auto* chunks : {&L2.down_chunks, &L2.wo_chunks}) {
+      for (const WeightMatrix& w : *chunks) EXPECT_EQ(w.row_bytes, row_bytes(w.type, w.cols));
+    }
     std::vector<float> y(static_cast<size_t>(c.n_embd)), part(y.size()), part2(y.size());
     int64_t col = 0;
     for (size_t k = 0; k < 4; ++k) {

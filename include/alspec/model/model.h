@@ -90,7 +90,7 @@ class Model {
   Shard shard_;
   int64_t vocab_begin_ = 0;
   std::vector<int> vocab_counts_;
-  std::vector<PageBuffer> owned_slices_;  // column slices of wo / w_down (T > 1)
+  std::vector<PageBuffer> owned_slices_;  // the rank's column chunks of wo / w_down, contiguous (T > 1)
   std::unique_ptr<Tokenizer> tokenizer_;
   std::vector<LayerWeights> layers_;
   WeightMatrix token_embd_;
