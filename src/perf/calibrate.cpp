@@ -402,17 +402,26 @@ void calibrate_mpi_links(HardwareProfile& p, Communicator& world, const std::fun
     world.barrier();
     return t;
   };
-  const int64_t r_small = 256, r_big = 4096;
-  const double s0 = segment(r_small, 0, 200), s_lo = segment(r_small, ag_small, 200), s_hi = segment(r_small, ag_big, 200);
-  const double b0 = segment(r_big, 0, 60), b_lo = segment(r_big, ag_small, 60);
-  // Wait after a segment = with - without - the (warm) 4-float all-gather, at the two lengths.
-  const double w_small = std::max(0.0, s_lo - s0 - ag0), w_big = std::max(0.0, b_lo - b0 - ag0);
-  const double frac = std::max(0.0, (w_big - w_small) / std::max(1e-12, b0 - s0));
-  const double fixed = std::max(0.0, w_small - frac * s0);
+  // Wait after a segment = with - without - the (warm) 4-float all-gather, at five matvec lengths
+  // (~40-600 us here); one length alone is noisy on a shared host, so the fraction is the median of
+  // the five ratios and the fixed part the median of what is left.
+  std::vector<double> segs, waits, ratios;
+  for (int64_t rows : {512, 1024, 2048, 4096, 8192}) {
+    const int calls = static_cast<int>(std::max<int64_t>(30, 200 * 512 / rows));
+    const double alone = segment(rows, 0, calls), with = segment(rows, ag_small, calls);
+    segs.push_back(alone);
+    waits.push_back(std::max(0.0, with - alone - ag0));
+    ratios.push_back(waits.back() / alone);
+  }
+  const double frac = median_of(ratios);
+  std::vector<double> rest;
+  for (size_t i = 0; i < segs.size(); ++i) rest.push_back(std::max(0.0, waits[i] - frac * segs[i]));
+  const double fixed = median_of(rest);
+  const double s_lo = segment(512, ag_small, 200), s_hi = segment(512, ag_big, 200);
   const double cold_extra = std::max(1e-9, s_hi - s_lo);  // 16384 vs 4 floats after the same matvec
-  log(fmt("matvec segments %.1f", s0 * 1e6) + fmt(" / %.1f us", b0 * 1e6) + fmt(", + 4-float all-gather %.1f", s_lo * 1e6) +
-      fmt(" / %.1f us", b_lo * 1e6) + fmt(", + 16K-float all-gather %.1f us", s_hi * 1e6) +
-      fmt(": wait %.2f us", fixed * 1e6) + fmt(" + %.3f x segment", frac));
+  std::string curve;
+  for (size_t i = 0; i < segs.size(); ++i) curve += fmt(" %.0f us:", segs[i] * 1e6) + fmt(" %.3f", ratios[i]);
+  log("wait / matvec segment:" + curve + fmt("; wait %.2f us", fixed * 1e6) + fmt(" + %.3f x segment", frac));
   // Both ranks measured; rank 0's figures are the ones written (it is the one that writes).
   Link sp;
   sp.latency_us = {lat * 1e6, cmd + "ping-pong of 4 bytes between ranks 0 and 1, one way, lowest of 7 batch medians of 2000"};
@@ -424,12 +433,12 @@ void calibrate_mpi_links(HardwareProfile& p, Communicator& world, const std::fun
   Link tp;
   tp.latency_us = {ag0 * 1e6 / steps, cmd + "all-gather of 4 floats per rank over all ranks, per ring step (/ (n-1)), lowest of 7 batch medians of 2000"};
   tp.bandwidth_gbps = {gathered_extra / cold_extra / 1e9,
-                       cmd + "all-gather of 16384 vs 4 floats per rank, each after a Q8_0 256x2048 matvec streamed from 64 MiB (cold "
+                       cmd + "all-gather of 16384 vs 4 floats per rank, each after a Q8_0 512x2048 matvec streamed from 64 MiB (cold "
                              "buffers, as in a decode): extra bytes over the link / extra time, lowest of 7 batch medians of 200"};
-  tp.fixed_us = {fixed * 1e6, cmd + "a Q8_0 256x2048 matvec + all-gather of 4 floats per rank, minus the matvec alone and the all-gather "
-                                    "alone, less wait_fraction x the matvec (lowest of 7 batch medians of 200)"};
-  tp.wait_fraction = {frac, cmd + "the same at 4096x2048 vs 256x2048: extra wait per extra us of matvec before the collective "
-                                  "(lowest of 7 batch medians of 60 and 200)"};
+  tp.fixed_us = {fixed * 1e6, cmd + "Q8_0 R x 2048 matvecs (R = 512 ... 8192) each followed by an all-gather of 4 floats per rank, "
+                                    "minus the matvecs alone and the all-gather alone, less wait_fraction x the matvec: the median over "
+                                    "the five R (each the lowest of 7 batch medians)"};
+  tp.wait_fraction = {frac, cmd + "the same: the median over the five R of the wait / the matvec's time"};
   log(fmt("warm all-gather of 16K floats %.1f us", ag1 * 1e6) + fmt(", after a matvec %.1f us more than 4 floats", cold_extra * 1e6));
   p.collectives.transport = Transport::kMpi;
   p.collectives.reduction = TpReduction::kChunkAllGather;
