@@ -51,10 +51,13 @@ OpCost matvec_cost(const DeviceRates& r, const std::string& name, const std::vec
   return roofline(name, OpKind::kMatvec, bytes, flops, eff_gbps, r.peak_tflops.value * 1e3, r.op_overhead_us.value);
 }
 
-OpCost attention_cost(const DeviceRates& r, const ModelShape& s, double rows, const std::string& name) {
+OpCost attention_cost(const DeviceRates& r, const ModelShape& s, double rows, const std::string& name, bool cached) {
   const double bytes = rows * s.kv_bytes_per_token_layer();
   const double flops = 4.0 * s.n_head * s.head_dim * rows;
-  if (const auto us = r.attention_shape_time_us(attention_shape_key(s.n_head, s.n_head_kv, s.head_dim, s.kv_type), rows)) {
+  // The measured table is of cold caches (flushed before each call): not for a cache-resident model.
+  const auto us = cached ? std::nullopt
+                         : r.attention_shape_time_us(attention_shape_key(s.n_head, s.n_head_kv, s.head_dim, s.kv_type), rows);
+  if (us) {
     return {name, OpKind::kAttention, bytes, flops, *us, "measured"};  // this head geometry's calibrated time
   }
   return roofline(name, OpKind::kAttention, bytes, flops, r.attention_rate_gbps(s.n_head_kv), r.attention_rate_gflops(),
@@ -114,9 +117,9 @@ TokenOps token_ops(const ModelShape& s, const DeviceRates& r, const CollectiveSp
     add(o.pre, elementwise_cost(r, "attn_norm", s.n_embd, ew));
     add(o.pre, matvec_cost(r, "qkv", {&l.wq, &l.wk, &l.wv}, cached));
     add(o.pre, elementwise_cost(r, "rope_kv_write", s.q_dim() + 3.0 * s.kv_dim(), ew));
-    o.attention = attention_cost(r, s, L);
+    o.attention = attention_cost(r, s, L, "attention", cached);
     since += o.attention.us;
-    o.spec_ready = attention_cost(r, s, rows_spec, "spec_ready");
+    o.spec_ready = attention_cost(r, s, rows_spec, "spec_ready", cached);
     add(o.post, row_parallel(r, "o", l.wo, s.chunks_per_rank, cached));
     if (tp > 1) tp_sum(o, "o", s.n_embd);
     add(o.post, elementwise_cost(r, "residual_ffn_norm", 2.0 * s.n_embd, ew));

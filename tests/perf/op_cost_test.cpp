@@ -127,6 +127,8 @@ TEST(OpCost, MeasuredShapeRateAndAttentionTime) {
   const OpCost a = attention_cost(r, tiny_shape(), 544);
   EXPECT_DOUBLE_EQ(a.us, 58);
   EXPECT_EQ(a.bound, "measured");
+  // A cache-resident model does not use the cold-cache table: the roofline (5 us + 544 x 512 B / 100 GB/s).
+  EXPECT_NEAR(attention_cost(r, tiny_shape(), 544, "attention", true).us, 5.0 + 544 * 512.0 / 100e9 * 1e6, 1e-9);
 }
 
 // The MPI runtime runs a rank's o and down products as C / tp column chunks: that many narrower

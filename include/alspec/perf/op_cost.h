@@ -35,8 +35,11 @@ double sum_us(const std::vector<OpCost>& ops);
 
 OpCost matvec_cost(const DeviceRates& r, const std::string& name, const std::vector<const MatrixShape*>& fused,
                    bool cached = false);
-// Attention of one query over `rows` cache rows of a rank with `s.n_head`/`s.n_head_kv` heads.
-OpCost attention_cost(const DeviceRates& r, const ModelShape& s, double rows, const std::string& name = "attention");
+// Attention of one query over `rows` cache rows of a rank with `s.n_head`/`s.n_head_kv` heads: the
+// profile's measured time for this head geometry where it has one (not when `cached`: that table
+// is of cold caches), else the roofline.
+OpCost attention_cost(const DeviceRates& r, const ModelShape& s, double rows, const std::string& name = "attention",
+                      bool cached = false);
 OpCost elementwise_cost(const DeviceRates& r, const std::string& name, double elements, double ns_per_element);
 
 // One rank's ops of one layer and of the token's ends. `rank` is the shard (tp_split.h); `tp`
