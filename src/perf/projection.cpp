@@ -133,6 +133,27 @@ DeviceRates shared_bus(DeviceRates side, const DeviceRates& full, int n) {
   return side;
 }
 
+// The two ALSpec sides of one process: they run the same layer's matvecs within microseconds of
+// each other on the same weight matrices, so the shared last-level cache serves the second reader
+// (measured: each side decodes at the one-device rate, docs/performance-model.md); their KV caches
+// are separate copies, so attention reads contend as two devices do.
+DeviceRates sides_sharing_weights(DeviceRates side, const DeviceRates& full) {
+  if (!side.concurrent_factor) return shared_bus(std::move(side), full, 2);
+  const double f = side.concurrent_factor->value;
+  for (auto& [k, by_rows] : side.attention_shape_us) {
+    for (auto& [rows, v] : by_rows) v.value /= f;
+  }
+  if (side.attention_gbps) {
+    side.attention_gbps->value *= f;
+  } else if (!side.attention_efficiency_by_kv_heads.empty()) {
+    for (auto& [h, v] : side.attention_efficiency_by_kv_heads) v.value *= f;
+  } else {
+    side.attention_efficiency = Sourced{(side.attention_efficiency ? side.attention_efficiency->value : 1.0) * f,
+                                        "attention efficiency x concurrent_factor (two sides)"};
+  }
+  return side;
+}
+
 }  // namespace
 
 std::vector<ContextResult> project(const ModelShape& shape, const HardwareProfile& hw, const ProjectionOptions& o,
@@ -187,7 +208,7 @@ std::vector<ContextResult> project(const ModelShape& shape, const HardwareProfil
     res.exact_attention_overhead_ms = res.exact.ms_per_token - exact0.ms_per_token;
     if (o.sp == 2) {
       const DeviceRates r_side = ranks ? rank_rates(2 * o.tp, side_threads)
-                                 : cpu   ? shared_bus(scale_memory(hw.rates(side_threads), scale), r_exact, 2)
+                                 : cpu   ? sides_sharing_weights(scale_memory(hw.rates(side_threads), scale), r_exact)
                                          : scale_memory(hw.rates(side_threads), scale);
       const ModelShape side_rank = shard(shape, o.tp, chunks);
       const bool trivial = rows <= 2.0 * o.spec_chunk;

@@ -223,6 +223,30 @@ TEST(OpCost, MeasuredConcurrencyReplacesTheBusCap) {
   EXPECT_NEAR(res[0].exact.breakdown_ms.at("attention"), (5.0 + 256000.0 / 72e9 * 1e6) / 1e3, 1e-12);
 }
 
+// The in-process ALSpec sides share the weight reads (the second reader hits the shared cache) but
+// not the KV reads (each side has its own cache): only attention is scaled by the factor.
+TEST(OpCost, InProcessSidesShareWeightsNotKv) {
+  nlohmann::json j = tiny_profile_json();
+  j["kind"] = "cpu-threads";
+  nlohmann::json one = j["device"], two = j["device"];
+  one["concurrent_factor"] = testing::num(0.5);
+  two["mem_bw_gbps"] = testing::num(150);
+  j.erase("device");
+  j["threads"] = {{"1", one}, {"2", two}};
+  ProjectionOptions o;
+  o.sp = 2;
+  o.threads = 2;
+  const auto res = project(tiny_shape(), parse_profile(j, "tiny-sides"), o, {999}, Decisions::from_hit_rate(0, 1));
+  ASSERT_TRUE(res[0].alspec.has_value());
+  double qkv = -1, attention = -1;
+  for (const auto& op : res[0].alspec->layer0_ops) {
+    if (op.name == "qkv") qkv = op.us;
+    if (op.name == "attention") attention = op.us;
+  }
+  EXPECT_NEAR(qkv, 5.0 + 262144.0 / 100e9 * 1e6, 1e-9);        // one thread's rate, not scaled
+  EXPECT_NEAR(attention, 5.0 + 512000.0 / 50e9 * 1e6, 1e-9);   // 100 GB/s x 0.5
+}
+
 TEST(OpCost, UnknownTransportOrReductionIsAClearError) {
   for (const char* field : {"transport", "reduction"}) {
     nlohmann::json j = tiny_profile_json();
