@@ -110,14 +110,12 @@ DeviceRates scale_memory(DeviceRates r, double f) {
   return r;
 }
 
-// One of n devices sharing a host's memory bus. Where the profile measured two such devices
-// running at once (concurrent_factor), their memory rates are scaled by it; otherwise capped at
-// 1/n of those of the whole thread group.
+// One of n devices (MPI ranks) sharing a host: its memory rates capped at 1/n of those of the whole
+// thread group, shape by shape where measured. The ranks of a TP group read different parts of each
+// matrix at the same time, as the threads of one n x t-thread device do, which that device's
+// calibration measures (validated: a TP group of two one-thread ranks decodes at the two-thread
+// rate of one process, docs/performance-model.md).
 DeviceRates shared_bus(DeviceRates side, const DeviceRates& full, int n) {
-  if (side.concurrent_factor && n == 2) {
-    const double f = side.concurrent_factor->value;
-    return scale_memory(std::move(side), f);
-  }
   auto cap = [n](double& v, double whole) { v = std::min(v, whole / n); };
   cap(side.mem_bw_gbps.value, full.mem_bw_gbps.value);
   for (auto& [t, v] : side.matvec_gbps) cap(v.value, full.matvec_rate_gbps(t));

@@ -203,26 +203,6 @@ TEST(OpCost, MpiRanksShareTheHostBus) {
   }
 }
 
-// With a measured concurrent_factor the ranks' rates are scaled by it instead of capped at 1/n.
-TEST(OpCost, MeasuredConcurrencyReplacesTheBusCap) {
-  nlohmann::json j = tiny_profile_json();
-  j["kind"] = "cpu-threads";
-  nlohmann::json one = j["device"], two = j["device"];
-  one["mem_bw_gbps"] = testing::num(80);
-  one["concurrent_factor"] = testing::num(0.9);  // two one-thread ranks at once: 0.9 of 80 each
-  two["mem_bw_gbps"] = testing::num(100);
-  j.erase("device");
-  j["threads"] = {{"1", one}, {"2", two}};
-  j["collectives"]["transport"] = "mpi";
-  j["collectives"]["reduction"] = "chunk-all-gather";
-  ProjectionOptions o;
-  o.tp = 2;
-  o.threads = 1;
-  o.tp_chunks = 2;
-  const auto res = project(tiny_shape(), parse_profile(j, "tiny-mpi"), o, {999}, Decisions::from_hit_rate(0, 1));
-  EXPECT_NEAR(res[0].exact.breakdown_ms.at("attention"), (5.0 + 256000.0 / 72e9 * 1e6) / 1e3, 1e-12);
-}
-
 // The in-process ALSpec sides share the weight reads (the second reader hits the shared cache) but
 // not the KV reads (each side has its own cache): only attention is scaled by the factor.
 TEST(OpCost, InProcessSidesShareWeightsNotKv) {
