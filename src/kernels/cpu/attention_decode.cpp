@@ -16,9 +16,19 @@
 namespace alspec {
 namespace {
 
+using attention_detail::AccumulateRangesFn;
 using attention_detail::AccumulateRowsFn;
 using attention_detail::GroupRows;
 using attention_detail::GroupState;
+using attention_detail::RowRange;
+
+AccumulateRangesFn ranges_kernel(SimdLevel level) {
+  switch (level) {
+    case SimdLevel::kAvx512: return attention_detail::accumulate_ranges_avx512;
+    case SimdLevel::kAvx2: return attention_detail::accumulate_ranges_avx2;
+    default: return attention_detail::accumulate_ranges_scalar;
+  }
+}
 
 AccumulateRowsFn rows_kernel(SimdLevel level) {
   switch (level) {
@@ -149,7 +159,7 @@ class DecodeRun {
             bool allow_tiles = false)
       : shape_(shape), queries_(queries), S_(S), n_rep_(shape.n_heads / shape.n_kv_heads),
         plan_(make_plan(shape, queries, S, predictor)), level_(attention_simd_level(shape.head_dim)),
-        rows_(rows_kernel(level_)) {
+        rows_(rows_kernel(level_)), ranges_(ranges_kernel(level_)) {
     for (const SeqPlan& p : plan_.seqs) {
       if (p.quest) max_pages_ = std::max(max_pages_, static_cast<size_t>(p.layout.n_pages));
       any_quest_ = any_quest_ || p.quest;
@@ -322,21 +332,52 @@ class DecodeRun {
       rows_(rows, begin, end, state(slot), scratch64);
       return;
     }
-    // The chunk minus the pages O_spec already holds (selected ascending): the gaps between them.
-    // Before each gap the first tile after the skipped page is requested (a hint): the kernel's
-    // own look-ahead only runs on contiguous rows, so the next gap would otherwise start cold.
+    // The chunk minus the pages O_spec already holds (selected ascending): the gaps between them,
+    // in one call, so the kernel's pipeline and look-ahead run on across each skipped page (it
+    // requests the first tile after a page during the tile before it).
+    RangeCalls gaps(ranges_, rows, state(slot), scratch64);
     int64_t from = begin;
     for (const int64_t page : selected(task.seq, task.group)) {
       const int64_t page_begin = page * kKeyPageRows;
       if (page_begin + kKeyPageRows <= from) continue;
       if (page_begin >= end) break;
-      const int64_t next = page_begin + kKeyPageRows;
-      if (next < end) prefetch_rows(q.kv, task.group, next, std::min<int64_t>(end - next, kKeyPageRows));
-      if (page_begin > from) rows_(rows, from, page_begin, state(slot), scratch64);
-      from = next;
+      gaps.add(from, page_begin);
+      from = page_begin + kKeyPageRows;
     }
-    if (from < end) rows_(rows, from, end, state(slot), scratch64);
+    gaps.add(from, end);
+    gaps.flush();
   }
+
+  // Row ranges of one kernel call, collected in order: a range that continues the previous one
+  // after whole tiles joins it (the same tiles either way); beyond kMax ranges (only with a very
+  // large S) the collected ones are folded first, which is bitwise the same as one call.
+  class RangeCalls {
+   public:
+    RangeCalls(AccumulateRangesFn fn, const GroupRows& g, GroupState s, float* scratch)
+        : fn_(fn), g_(g), s_(s), scratch_(scratch) {}
+    void add(int64_t begin, int64_t end) {
+      if (end <= begin) return;
+      if (n_ > 0 && r_[n_ - 1].end == begin && (begin - r_[n_ - 1].begin) % attention_detail::kAttentionTileRows == 0) {
+        r_[n_ - 1].end = end;
+        return;
+      }
+      if (n_ == kMax) flush();
+      r_[n_++] = {begin, end};
+    }
+    void flush() {
+      if (n_ > 0) fn_(g_, r_, n_, s_, scratch_);
+      n_ = 0;
+    }
+
+   private:
+    static constexpr int kMax = 48;
+    AccumulateRangesFn fn_;
+    const GroupRows& g_;
+    GroupState s_;
+    float* scratch_;
+    RowRange r_[kMax];
+    int n_ = 0;
+  };
 
   // Chunk `task.chunk` of the queries [task.seq, task.seq + task.n_seq) (same chunk_begin): the
   // whole tiles every one of them reads, [begin, shared_end), in one pass of the tiled kernel, then
@@ -369,32 +410,37 @@ class DecodeRun {
     }
   }
 
-  // The O_spec state of the page predictor: selects the group's pages, then folds the sink, the
-  // selected pages (runs of adjacent pages as one range) and the window, in row order.
-  void run_quest_spec(const Task& task, GroupRows& rows, float* scratch64) const {
+  // The page selection of an O_spec task of the page predictor (before run_task folds its rows).
+  // Hints only: the sink and the window do not depend on the selection, so their rows are
+  // requested before the bounds pass, and the selected pages right after it.
+  void select_pages(const Task& task) const {
     const SeqPlan& p = seq(task.seq);
     const DecodeQuery& q = *queries_[static_cast<size_t>(task.seq)];
-    const size_t slot = slot_index(p, task.group, -1);
-    for (int h = 0; h < n_rep_; ++h) reset_attention_state(head_state(slot, h), shape_.head_dim);
-    // Hints only: the sink and the window do not depend on the selection, so their rows are
-    // requested before the bounds pass, and the selected pages right after it; the O_spec rows
-    // then arrive in parallel instead of one cold call after the other.
     prefetch_rows(q.kv, task.group, 0, p.layout.sink_end);
     prefetch_rows(q.kv, task.group, p.layout.window_begin, p.length - p.layout.window_begin);
     const size_t u = unit(task.seq, task.group);
-    int64_t* const chosen = selected_ + u * max_pages_;
-    n_selected_[u] =
-        select_key_pages(rows.q, n_rep_, shape_.head_dim, q.kv.head_key_pages(task.group), p.layout, chosen);
-    const std::span<const int64_t> pages = selected(task.seq, task.group);
-    for (const int64_t page : pages) prefetch_rows(q.kv, task.group, page * kKeyPageRows, kKeyPageRows);
-    rows_(rows, 0, p.layout.sink_end, state(slot), scratch64);
-    for (size_t i = 0; i < pages.size();) {
-      size_t j = i + 1;
-      while (j < pages.size() && pages[j] == pages[j - 1] + 1) ++j;
-      rows_(rows, pages[i] * kKeyPageRows, (pages[j - 1] + 1) * kKeyPageRows, state(slot), scratch64);
-      i = j;
+    const GroupRows rows = group_rows(q, task.group);
+    n_selected_[u] = select_key_pages(rows.q, n_rep_, shape_.head_dim, q.kv.head_key_pages(task.group), p.layout,
+                                      selected_ + u * max_pages_);
+    for (const int64_t page : selected(task.seq, task.group)) {
+      prefetch_rows(q.kv, task.group, page * kKeyPageRows, kKeyPageRows);
     }
-    rows_(rows, p.layout.window_begin, p.length, state(slot), scratch64);
+  }
+  bool is_quest_spec(const Task& t) const { return t.chunk < 0 && t.n_seq == 1 && seq(t.seq).quest; }
+
+  // The O_spec state of the page predictor (its pages selected by select_pages): folds the sink,
+  // the selected pages and the window, in row order.
+  void run_quest_spec(const Task& task, GroupRows& rows, float* scratch64) const {
+    const SeqPlan& p = seq(task.seq);
+    const size_t slot = slot_index(p, task.group, -1);
+    for (int h = 0; h < n_rep_; ++h) reset_attention_state(head_state(slot, h), shape_.head_dim);
+    const std::span<const int64_t> pages = selected(task.seq, task.group);
+    // Sink, pages (runs of adjacent pages as one range) and window in one call: one pipeline.
+    RangeCalls spec_rows(ranges_, rows, state(slot), scratch64);
+    spec_rows.add(0, p.layout.sink_end);
+    for (const int64_t page : pages) spec_rows.add(page * kKeyPageRows, (page + 1) * kKeyPageRows);
+    spec_rows.add(p.layout.window_begin, p.length);
+    spec_rows.flush();
   }
 
   size_t unit(int s, int g) const { return static_cast<size_t>(s) * static_cast<size_t>(shape_.n_kv_heads) + static_cast<size_t>(g); }
@@ -420,6 +466,39 @@ class DecodeRun {
         const size_t unit = static_cast<size_t>(s) * n_groups + static_cast<size_t>(t.group);
         if (pending[unit].fetch_sub(1, std::memory_order_acq_rel) == 1) group_done(s, t.group);
       }
+    });
+  }
+
+  // The first phase with the page predictor: like run_tasks, but in blocks of tasks, one per
+  // thread, in which each O_spec task's page selection runs one task ahead of its folding: the
+  // selected pages (requested right after the selection) arrive while the next group's bounds are
+  // scored, instead of a dependent round trip to memory before every fold. Same states, same
+  // group_done calls; only the order of the work differs.
+  template <typename Done>
+  void run_first_phase(Device& dev, const std::vector<Task>& tasks, std::vector<std::atomic<int64_t>>& pending,
+                       const Done& group_done) const {
+    if (!any_quest_) return run_tasks(dev, tasks, pending, group_done);
+    const auto n_groups = static_cast<size_t>(shape_.n_kv_heads);
+    const size_t n = tasks.size();
+    const size_t blocks = std::min(n, static_cast<size_t>(std::max(1, dev.num_threads())));
+    auto finish = [&](const Task& t) {
+      run_task(t);
+      const size_t u = static_cast<size_t>(t.seq) * n_groups + static_cast<size_t>(t.group);
+      if (pending[u].fetch_sub(1, std::memory_order_acq_rel) == 1) group_done(t.seq, t.group);
+    };
+    dev.parallel_for_contiguous(blocks, [&](size_t b, int) {
+      const Task* pending_fold = nullptr;
+      for (size_t i = b * n / blocks; i < (b + 1) * n / blocks; ++i) {
+        const Task& t = tasks[i];
+        if (!is_quest_spec(t)) {
+          finish(t);
+          continue;
+        }
+        select_pages(t);
+        if (pending_fold != nullptr) finish(*pending_fold);
+        pending_fold = &t;
+      }
+      if (pending_fold != nullptr) finish(*pending_fold);
     });
   }
 
@@ -468,6 +547,7 @@ class DecodeRun {
   Plan plan_;
   SimdLevel level_;
   AccumulateRowsFn rows_;
+  AccumulateRangesFn ranges_;
   static constexpr int kMaxTileQueries = 4;
   int tile_q_ = 0;  // queries per tile of the tiled prefill kernel; 0: per query
   float* slots_ = nullptr;
@@ -531,7 +611,7 @@ void flash_decode(Device& dev, const AttentionShape& shape, std::span<const Deco
     // kernel does (same states, same merge order, so the same bits).
     const std::vector<Task> first = run.tasks(true, false, true);
     std::vector<std::atomic<int64_t>> pending = run.count_tasks(first);
-    run.run_tasks(dev, first, pending, [&](int s, int g) {
+    run.run_first_phase(dev, first, pending, [&](int s, int g) {
       if (!run.seq(s).split) finish(s, g);
     });
     const std::vector<Task> middle = run.tasks(false, true, false);
@@ -607,7 +687,7 @@ void speculative_flash_decode(Device& dev, const AttentionShape& shape, std::spa
   // O_spec = O_exact.
   const std::vector<Task> first = run.tasks(true, false, true);
   std::vector<std::atomic<int64_t>> pending = run.count_tasks(first);
-  run.run_tasks(dev, first, pending, [&](int s, int g) {
+  run.run_first_phase(dev, first, pending, [&](int s, int g) {
     const SpecDecodeQuery& q = batch[static_cast<size_t>(s)];
     if (run.seq(s).split) {
       run.normalize_group(slot_index(run.seq(s), g, -1), g, q.out_spec);

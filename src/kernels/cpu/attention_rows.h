@@ -64,6 +64,75 @@ void accumulate_rows_scalar(const GroupRows& g, int64_t begin, int64_t end, Grou
 void accumulate_rows_avx2(const GroupRows& g, int64_t begin, int64_t end, GroupState s, float* scratch);
 void accumulate_rows_avx512(const GroupRows& g, int64_t begin, int64_t end, GroupState s, float* scratch);
 
+// ---- several row ranges in one call (the page predictor) ----------------------------------------
+// Rows [begin, end) of one KV head; a call folds ascending, disjoint ranges in order.
+struct RowRange {
+  int64_t begin;
+  int64_t end;
+};
+
+// accumulate_ranges_<level>(g, r, n, s, scratch) folds ranges r[0 .. n) into s: bitwise the same
+// as one accumulate_rows_<level> call per range in order (each range's tiles start at its begin,
+// and the kernels carry only acc, m and l from one tile to the next), but the fused kernels keep
+// their q·k / p·V pipeline and prefetch stream going from one range to the next instead of
+// restarting cold: the page predictor's O_spec state (sink, selected pages, window) and its middle
+// chunks (the rows between the selected pages) are each one call. g.prefetch_end applies after the
+// last range.
+using AccumulateRangesFn = void (*)(const GroupRows& g, const RowRange* r, int n, GroupState s, float* scratch);
+
+void accumulate_ranges_scalar(const GroupRows& g, const RowRange* r, int n, GroupState s, float* scratch);
+void accumulate_ranges_avx2(const GroupRows& g, const RowRange* r, int n, GroupState s, float* scratch);
+void accumulate_ranges_avx512(const GroupRows& g, const RowRange* r, int n, GroupState s, float* scratch);
+
+// The tiles of a range list, for the kernels' loops: tiles of kAttentionTileRows rows from each
+// range's begin (the last one of a range may be shorter); empty ranges are skipped.
+class TileWalk {
+ public:
+  TileWalk(const RowRange* r, int n, int64_t caller_prefetch_end) : r_(r), n_(n), caller_end_(caller_prefetch_end) {
+    skip_empty();
+    if (i_ < n_) r0_ = r_[i_].begin;
+    for (int j = 0; j < n_; ++j) {
+      if (r_[j].end > r_[j].begin) last_ = j;
+    }
+  }
+  bool done() const { return i_ >= n_; }
+  int64_t row() const { return r0_; }
+  int rows() const { return static_cast<int>(std::min<int64_t>(kAttentionTileRows, r_[i_].end - r0_)); }
+  // K rows directly after this tile that the kernel may prefetch during it: the rest of this
+  // range, or after the last range the caller's next rows (GroupRows::prefetch_end); at most a tile.
+  int next_rows() const {
+    const int64_t after = r0_ + rows();
+    const int64_t limit = i_ == last_ ? std::max(r_[i_].end, caller_end_) : r_[i_].end;
+    return static_cast<int>(std::clamp<int64_t>(limit - after, 0, kAttentionTileRows));
+  }
+  // When this tile ends its range and a non-empty range follows: that range, whose first tile the
+  // kernel requests during this one (it is not contiguous with this tile). Else nullptr.
+  const RowRange* next_range() const {
+    if (r0_ + rows() < r_[i_].end) return nullptr;
+    int j = i_ + 1;
+    while (j < n_ && r_[j].end <= r_[j].begin) ++j;
+    return j < n_ ? &r_[j] : nullptr;
+  }
+  void advance() {
+    r0_ += rows();
+    if (r0_ < r_[i_].end) return;
+    ++i_;
+    skip_empty();
+    if (i_ < n_) r0_ = r_[i_].begin;
+  }
+
+ private:
+  void skip_empty() {
+    while (i_ < n_ && r_[i_].end <= r_[i_].begin) ++i_;
+  }
+  const RowRange* r_;
+  int n_;
+  int64_t caller_end_;
+  int i_ = 0;
+  int last_ = -1;  // the last non-empty range
+  int64_t r0_ = 0;
+};
+
 // ---- query-tiled prefill kernel ------------------------------------------------------------------
 // Prefill asks for the attention of consecutive query tokens of one sequence; for a stretch of rows
 // that several of them read in the same chunk and at the same tile offsets, the tiled kernel folds

@@ -425,27 +425,34 @@ ALSPEC_TARGET_AVX2 __attribute__((noinline)) void qk_rows_with_pv(const float* q
 // Fused kernel, K in rows: q·k rows of tile j interleaved with p·V of tile j - 1 (GQA 4-8), each
 // row prefetching K of tile j + 1 and V of tile j; softmax step of 4 heads at once, rescale deferred.
 template <DType T, int D>
-ALSPEC_TARGET_AVX2 void accumulate_fused(const GroupRows& g, int64_t begin, int64_t end, GroupState s,
+ALSPEC_TARGET_AVX2 void accumulate_fused(const GroupRows& g, const RowRange* ranges, int n_ranges, GroupState s,
                                          float* scratch) {
   constexpr size_t RB = kRowBytes<T, D>;
   float* p = scratch;                       // [n_rep][TR] scores, then probabilities
   float* dots = p + g.n_rep * TR;           // [n_rep][TR][8]
   float* alpha = dots + g.n_rep * TR * 8;   // [n_rep] deferred rescale of acc
   // The first tile has nothing before it to prefetch it: request all of it (into L2) up front.
-  for (int64_t r = begin; r < std::min<int64_t>(end, begin + TR); ++r) {
-    prefetch_row<RB, _MM_HINT_T1>(g.k + static_cast<size_t>(r) * RB);
-    prefetch_row<RB, _MM_HINT_T1>(g.v + static_cast<size_t>(r) * RB);
-  }
-  const int64_t prefetch_end = std::max(end, g.prefetch_end);
+  // With several ranges each later range's first tile is requested the same way during the
+  // previous range's last tile (not contiguous with it, so the look-ahead below misses it).
+  auto request_tile = [&](const RowRange& r) {
+    for (int64_t i = r.begin; i < std::min<int64_t>(r.end, r.begin + TR); ++i) {
+      prefetch_row<RB, _MM_HINT_T1>(g.k + static_cast<size_t>(i) * RB);
+      prefetch_row<RB, _MM_HINT_T1>(g.v + static_cast<size_t>(i) * RB);
+    }
+  };
+  TileWalk walk(ranges, n_ranges, g.prefetch_end);
+  if (!walk.done()) request_tile({walk.row(), walk.row() + walk.rows()});
   const bool interleave = g.n_rep >= 4 && g.n_rep <= 8;
   const int first_rest = (g.n_rep / 4) * 4;
   const uint8_t* prev_v = nullptr;
   int prev_nt = 0;
-  for (int64_t r0 = begin; r0 < end; r0 += TR) {
-    const int nt = static_cast<int>(std::min<int64_t>(TR, end - r0));
+  for (; !walk.done(); walk.advance()) {
+    const int64_t r0 = walk.row();
+    const int nt = walk.rows();
+    if (const RowRange* later = walk.next_range()) request_tile(*later);
     const uint8_t* krows = g.k + static_cast<size_t>(r0) * RB;
     const uint8_t* vrows = g.v + static_cast<size_t>(r0) * RB;
-    const int next = static_cast<int>(std::clamp<int64_t>(prefetch_end - r0 - nt, 0, TR));
+    const int next = walk.next_rows();
     if (interleave && prev_v != nullptr && nt == TR && prev_nt == TR) {
       switch (g.n_rep) {
         case 4: qk_rows_with_pv<T, D, 4>(g.q, krows, vrows, next, prev_v, p, alpha, s.acc, dots); break;
@@ -687,7 +694,7 @@ ALSPEC_TARGET_AVX2 inline void qk_blocks_with_pv_any(const GroupRows& g, const u
 // vertically per block. Probabilities double-buffered: the loop writes tile j's scores while p·V
 // reads tile j - 1's.
 template <DType T, int D>
-ALSPEC_TARGET_AVX2 void accumulate_fused_blocks(const GroupRows& g, int64_t begin, int64_t end, GroupState s,
+ALSPEC_TARGET_AVX2 void accumulate_fused_blocks(const GroupRows& g, const RowRange* ranges, int n_ranges, GroupState s,
                                                 float* scratch) {
   constexpr size_t RB = kRowBytes<T, D>;
   float* p_buf[2] = {scratch, scratch + g.n_rep * TR};  // [n_rep][TR] each
@@ -697,23 +704,28 @@ ALSPEC_TARGET_AVX2 void accumulate_fused_blocks(const GroupRows& g, int64_t begi
     const int64_t pr = r + g.k_first;
     return g.k + static_cast<size_t>(pr - pr % kKeyBlockRows) * RB;
   };
-  for (int64_t r = begin; r < std::min<int64_t>(end, begin + TR); ++r) {
-    prefetch_row<RB, _MM_HINT_T1>(k_at(begin) + static_cast<size_t>(r - begin) * RB);
-    prefetch_row<RB, _MM_HINT_T1>(g.v + static_cast<size_t>(r) * RB);
-  }
-  const int64_t prefetch_end = std::max(end, g.prefetch_end);
+  auto request_tile = [&](const RowRange& r) {  // as in accumulate_fused
+    for (int64_t i = r.begin; i < std::min<int64_t>(r.end, r.begin + TR); ++i) {
+      prefetch_row<RB, _MM_HINT_T1>(k_at(r.begin) + static_cast<size_t>(i - r.begin) * RB);
+      prefetch_row<RB, _MM_HINT_T1>(g.v + static_cast<size_t>(i) * RB);
+    }
+  };
+  TileWalk walk(ranges, n_ranges, g.prefetch_end);
+  if (!walk.done()) request_tile({walk.row(), walk.row() + walk.rows()});
   const bool pipelined_heads = g.n_rep <= 8;
   const int first_rest = (g.n_rep / 4) * 4;
   const uint8_t* prev_v = nullptr;
   int prev_nt = 0;
   int cur = 0;
-  for (int64_t r0 = begin; r0 < end; r0 += TR, cur ^= 1) {
-    const int nt = static_cast<int>(std::min<int64_t>(TR, end - r0));
+  for (; !walk.done(); walk.advance(), cur ^= 1) {
+    const int64_t r0 = walk.row();
+    const int nt = walk.rows();
+    if (const RowRange* later = walk.next_range()) request_tile(*later);
     const uint8_t* krows = k_at(r0);
     const uint8_t* vrows = g.v + static_cast<size_t>(r0) * RB;
     float* p = p_buf[cur];
     const float* p_prev = p_buf[cur ^ 1];
-    const int next = static_cast<int>(std::clamp<int64_t>(prefetch_end - r0 - nt, 0, TR));
+    const int next = walk.next_rows();
     const bool aligned = (r0 + g.k_first) % kKeyBlockRows == 0;
     if (pipelined_heads && aligned && prev_v != nullptr && nt == TR && prev_nt == TR) {
       qk_blocks_with_pv_any<T, D>(g, krows, vrows, next, prev_v, p_prev, alpha, s.acc, p);
@@ -734,29 +746,30 @@ ALSPEC_TARGET_AVX2 void accumulate_fused_blocks(const GroupRows& g, int64_t begi
 }
 
 template <int D>
-ALSPEC_TARGET_AVX2 void accumulate_fused_any_type(const GroupRows& g, int64_t begin, int64_t end, GroupState s,
+ALSPEC_TARGET_AVX2 void accumulate_fused_any_type(const GroupRows& g, const RowRange* ranges, int n_ranges, GroupState s,
                                                   float* scratch) {
   if (g.k_blocks) {
     switch (g.type) {
-      case DType::F32: accumulate_fused_blocks<DType::F32, D>(g, begin, end, s, scratch); break;
-      case DType::F16: accumulate_fused_blocks<DType::F16, D>(g, begin, end, s, scratch); break;
-      case DType::BF16: accumulate_fused_blocks<DType::BF16, D>(g, begin, end, s, scratch); break;
+      case DType::F32: accumulate_fused_blocks<DType::F32, D>(g, ranges, n_ranges, s, scratch); break;
+      case DType::F16: accumulate_fused_blocks<DType::F16, D>(g, ranges, n_ranges, s, scratch); break;
+      case DType::BF16: accumulate_fused_blocks<DType::BF16, D>(g, ranges, n_ranges, s, scratch); break;
       default: break;  // rejected before dispatch
     }
     return;
   }
   switch (g.type) {
-    case DType::F32: accumulate_fused<DType::F32, D>(g, begin, end, s, scratch); break;
-    case DType::F16: accumulate_fused<DType::F16, D>(g, begin, end, s, scratch); break;
-    case DType::BF16: accumulate_fused<DType::BF16, D>(g, begin, end, s, scratch); break;
-    case DType::Q8_0: accumulate_fused<DType::Q8_0, D>(g, begin, end, s, scratch); break;
+    case DType::F32: accumulate_fused<DType::F32, D>(g, ranges, n_ranges, s, scratch); break;
+    case DType::F16: accumulate_fused<DType::F16, D>(g, ranges, n_ranges, s, scratch); break;
+    case DType::BF16: accumulate_fused<DType::BF16, D>(g, ranges, n_ranges, s, scratch); break;
+    case DType::Q8_0: accumulate_fused<DType::Q8_0, D>(g, ranges, n_ranges, s, scratch); break;
     default: break;  // rejected before dispatch
   }
 }
 
 }  // namespace
 
-ALSPEC_TARGET_AVX2 void accumulate_rows_avx2(const GroupRows& g, int64_t begin, int64_t end, GroupState s,
+// Other head dims: tiles decoded to float first, one range.
+static ALSPEC_TARGET_AVX2 void accumulate_rows_decoded(const GroupRows& g, int64_t begin, int64_t end, GroupState s,
                                              float* scratch) {
   const int d = g.head_dim;
   constexpr int T = kAttentionTileRows;
@@ -764,9 +777,6 @@ ALSPEC_TARGET_AVX2 void accumulate_rows_avx2(const GroupRows& g, int64_t begin, 
   float* kbuf = scratch;
   float* vbuf = kbuf + static_cast<size_t>(T) * d;
   float* p = vbuf + static_cast<size_t>(T) * d;
-  // The common head dims run fused; others decode tiles to float first.
-  if (d == 128) return accumulate_fused_any_type<128>(g, begin, end, s, scratch);
-  if (d == 64) return accumulate_fused_any_type<64>(g, begin, end, s, scratch);
   for (int64_t r0 = begin; r0 < end; r0 += T) {
     const int nt = static_cast<int>(std::min<int64_t>(T, end - r0));
     const float* kf = kbuf;
@@ -828,6 +838,19 @@ ALSPEC_TARGET_AVX2 void accumulate_rows_avx2(const GroupRows& g, int64_t begin, 
       }
     }
   }
+}
+
+ALSPEC_TARGET_AVX2 void accumulate_ranges_avx2(const GroupRows& g, const RowRange* r, int n, GroupState s,
+                                           float* scratch) {
+  // The common head dims run fused (one pipeline across the ranges); others decode tiles to float first.
+  if (g.head_dim == 128) return accumulate_fused_any_type<128>(g, r, n, s, scratch);
+  if (g.head_dim == 64) return accumulate_fused_any_type<64>(g, r, n, s, scratch);
+  for (int i = 0; i < n; ++i) accumulate_rows_decoded(g, r[i].begin, r[i].end, s, scratch);
+}
+
+ALSPEC_TARGET_AVX2 void accumulate_rows_avx2(const GroupRows& g, int64_t begin, int64_t end, GroupState s, float* scratch) {
+  const RowRange r{begin, end};
+  accumulate_ranges_avx2(g, &r, 1, s, scratch);
 }
 
 }  // namespace alspec::attention_detail

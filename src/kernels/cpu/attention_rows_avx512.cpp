@@ -412,7 +412,7 @@ ALSPEC_TARGET_AVX512 inline void qk_with_pv(const GroupRows& g, const uint8_t* k
 // phase stalled on a burst of prefetches. What stays outside the loop is kept short: the softmax
 // step leaves the accumulator's rescale to the next p·V (one deferred factor per head; +3-4%).
 template <DType T, int NV>
-ALSPEC_TARGET_AVX512 void accumulate_fused(const GroupRows& g, int64_t begin, int64_t end, GroupState s,
+ALSPEC_TARGET_AVX512 void accumulate_fused(const GroupRows& g, const RowRange* ranges, int n_ranges, GroupState s,
                                            float* scratch) {
   constexpr int TR = kAttentionTileRows;
   constexpr size_t RB = kRowBytes<T, NV>;
@@ -422,21 +422,28 @@ ALSPEC_TARGET_AVX512 void accumulate_fused(const GroupRows& g, int64_t begin, in
   // The first tile has no previous tile to prefetch it: request all of it (into L2) up front, so
   // its misses overlap instead of stalling row by row. When the caller's previous rows ended right
   // before `begin`, they prefetched it already and these hit.
-  for (int64_t r = begin; r < std::min<int64_t>(end, begin + TR); ++r) {
-    prefetch_row<RB, _MM_HINT_T1>(g.k + static_cast<size_t>(r) * RB);
-    prefetch_row<RB, _MM_HINT_T1>(g.v + static_cast<size_t>(r) * RB);
-  }
-  const int64_t prefetch_end = std::max(end, g.prefetch_end);
+  // With several ranges each later range's first tile is requested the same way during the
+  // previous range's last tile (not contiguous with it, so the look-ahead below misses it).
+  auto request_tile = [&](const RowRange& r) {
+    for (int64_t i = r.begin; i < std::min<int64_t>(r.end, r.begin + TR); ++i) {
+      prefetch_row<RB, _MM_HINT_T1>(g.k + static_cast<size_t>(i) * RB);
+      prefetch_row<RB, _MM_HINT_T1>(g.v + static_cast<size_t>(i) * RB);
+    }
+  };
+  TileWalk walk(ranges, n_ranges, g.prefetch_end);
+  if (!walk.done()) request_tile({walk.row(), walk.row() + walk.rows()});
   const int blocks = g.n_rep / 4;
   const bool interleave = blocks > 0 && blocks * (NV / 2) <= TR && TR % (blocks * (NV / 2)) == 0;
   const uint8_t* prev_v = nullptr;  // V rows of the previous tile, whose p·V is still to do
   int prev_nt = 0;
-  for (int64_t r0 = begin; r0 < end; r0 += TR) {
-    const int nt = static_cast<int>(std::min<int64_t>(TR, end - r0));
+  for (; !walk.done(); walk.advance()) {
+    const int64_t r0 = walk.row();
+    const int nt = walk.rows();
+    if (const RowRange* later = walk.next_range()) request_tile(*later);
     const uint8_t* krows = g.k + static_cast<size_t>(r0) * RB;
     const uint8_t* vrows = g.v + static_cast<size_t>(r0) * RB;
     // K rows of the next tile, [r0 + nt, r0 + nt + next): inside this range or the caller's next rows.
-    const int next = static_cast<int>(std::clamp<int64_t>(prefetch_end - r0 - nt, 0, TR));
+    const int next = walk.next_rows();
     // p holds the previous tile's probabilities until its p·V is done.
     if (interleave && prev_v != nullptr && nt == TR && prev_nt == TR) {
       qk_with_pv<T, NV>(g, krows, vrows, next, prev_v, p, alpha, s.acc, dots);
@@ -622,7 +629,7 @@ ALSPEC_TARGET_AVX512 inline void qk_blocks_with_pv_any(const GroupRows& g, const
 // the scores computed vertically per block (qk_block) instead of per row plus reductions.
 // Probabilities double-buffered: the loop writes tile j's scores while p·V reads tile j - 1's.
 template <DType T, int NV>
-ALSPEC_TARGET_AVX512 void accumulate_fused_blocks(const GroupRows& g, int64_t begin, int64_t end, GroupState s,
+ALSPEC_TARGET_AVX512 void accumulate_fused_blocks(const GroupRows& g, const RowRange* ranges, int n_ranges, GroupState s,
                                                   float* scratch) {
   constexpr int TR = kAttentionTileRows;
   constexpr size_t RB = kRowBytes<T, NV>;
@@ -635,23 +642,28 @@ ALSPEC_TARGET_AVX512 void accumulate_fused_blocks(const GroupRows& g, int64_t be
     const int64_t pr = r + g.k_first;
     return g.k + static_cast<size_t>(pr - pr % kKeyBlockRows) * RB;
   };
-  for (int64_t r = begin; r < std::min<int64_t>(end, begin + TR); ++r) {
-    prefetch_row<RB, _MM_HINT_T1>(k_at(begin) + static_cast<size_t>(r - begin) * RB);
-    prefetch_row<RB, _MM_HINT_T1>(g.v + static_cast<size_t>(r) * RB);
-  }
-  const int64_t prefetch_end = std::max(end, g.prefetch_end);
+  auto request_tile = [&](const RowRange& r) {  // as in accumulate_fused
+    for (int64_t i = r.begin; i < std::min<int64_t>(r.end, r.begin + TR); ++i) {
+      prefetch_row<RB, _MM_HINT_T1>(k_at(r.begin) + static_cast<size_t>(i - r.begin) * RB);
+      prefetch_row<RB, _MM_HINT_T1>(g.v + static_cast<size_t>(i) * RB);
+    }
+  };
+  TileWalk walk(ranges, n_ranges, g.prefetch_end);
+  if (!walk.done()) request_tile({walk.row(), walk.row() + walk.rows()});
   const bool pipelined_heads = g.n_rep <= 8;
   const int first_rest = (g.n_rep / 4) * 4;  // heads whose p·V runs after the loop: [first_rest, n_rep)
   const uint8_t* prev_v = nullptr;  // V rows of the previous tile, whose p·V is still to do
   int prev_nt = 0;
   int cur = 0;
-  for (int64_t r0 = begin; r0 < end; r0 += TR, cur ^= 1) {
-    const int nt = static_cast<int>(std::min<int64_t>(TR, end - r0));
+  for (; !walk.done(); walk.advance(), cur ^= 1) {
+    const int64_t r0 = walk.row();
+    const int nt = walk.rows();
+    if (const RowRange* later = walk.next_range()) request_tile(*later);
     const uint8_t* krows = k_at(r0);
     const uint8_t* vrows = g.v + static_cast<size_t>(r0) * RB;
     float* p = p_buf[cur];
     const float* p_prev = p_buf[cur ^ 1];
-    const int next = static_cast<int>(std::clamp<int64_t>(prefetch_end - r0 - nt, 0, TR));
+    const int next = walk.next_rows();
     const bool aligned = (r0 + g.k_first) % kKeyBlockRows == 0;
     if (pipelined_heads && aligned && prev_v != nullptr && nt == TR && prev_nt == TR) {
       qk_blocks_with_pv_any<T, NV>(g, krows, vrows, next, prev_v, p_prev, alpha, s.acc, p);
@@ -672,22 +684,22 @@ ALSPEC_TARGET_AVX512 void accumulate_fused_blocks(const GroupRows& g, int64_t be
 }
 
 template <int NV>
-ALSPEC_TARGET_AVX512 void accumulate_fused_any_type(const GroupRows& g, int64_t begin, int64_t end, GroupState s,
+ALSPEC_TARGET_AVX512 void accumulate_fused_any_type(const GroupRows& g, const RowRange* ranges, int n_ranges, GroupState s,
                                                     float* p) {
   if (g.k_blocks) {
     switch (g.type) {
-      case DType::F32: accumulate_fused_blocks<DType::F32, NV>(g, begin, end, s, p); break;
-      case DType::F16: accumulate_fused_blocks<DType::F16, NV>(g, begin, end, s, p); break;
-      case DType::BF16: accumulate_fused_blocks<DType::BF16, NV>(g, begin, end, s, p); break;
+      case DType::F32: accumulate_fused_blocks<DType::F32, NV>(g, ranges, n_ranges, s, p); break;
+      case DType::F16: accumulate_fused_blocks<DType::F16, NV>(g, ranges, n_ranges, s, p); break;
+      case DType::BF16: accumulate_fused_blocks<DType::BF16, NV>(g, ranges, n_ranges, s, p); break;
       default: break;  // rejected before dispatch
     }
     return;
   }
   switch (g.type) {
-    case DType::F32: accumulate_fused<DType::F32, NV>(g, begin, end, s, p); break;
-    case DType::F16: accumulate_fused<DType::F16, NV>(g, begin, end, s, p); break;
-    case DType::BF16: accumulate_fused<DType::BF16, NV>(g, begin, end, s, p); break;
-    case DType::Q8_0: accumulate_fused<DType::Q8_0, NV>(g, begin, end, s, p); break;
+    case DType::F32: accumulate_fused<DType::F32, NV>(g, ranges, n_ranges, s, p); break;
+    case DType::F16: accumulate_fused<DType::F16, NV>(g, ranges, n_ranges, s, p); break;
+    case DType::BF16: accumulate_fused<DType::BF16, NV>(g, ranges, n_ranges, s, p); break;
+    case DType::Q8_0: accumulate_fused<DType::Q8_0, NV>(g, ranges, n_ranges, s, p); break;
     default: break;  // rejected before dispatch
   }
 }
@@ -818,7 +830,8 @@ ALSPEC_TARGET_AVX512 void accumulate_tiled_nh(const GroupRows* g, int64_t begin,
 
 }  // namespace
 
-ALSPEC_TARGET_AVX512 void accumulate_rows_avx512(const GroupRows& g, int64_t begin, int64_t end, GroupState s,
+// Other head dims: tiles decoded to float first, one range.
+static ALSPEC_TARGET_AVX512 void accumulate_rows_decoded(const GroupRows& g, int64_t begin, int64_t end, GroupState s,
                                                  float* scratch) {
   const int d = g.head_dim;
   constexpr int T = kAttentionTileRows;
@@ -826,9 +839,6 @@ ALSPEC_TARGET_AVX512 void accumulate_rows_avx512(const GroupRows& g, int64_t beg
   float* kbuf = scratch;
   float* vbuf = kbuf + static_cast<size_t>(T) * d;
   float* p = vbuf + static_cast<size_t>(T) * d;
-  // The common head dims run fused; others decode tiles to float first.
-  if (d == 128) return accumulate_fused_any_type<8>(g, begin, end, s, scratch);
-  if (d == 64) return accumulate_fused_any_type<4>(g, begin, end, s, scratch);
   for (int64_t r0 = begin; r0 < end; r0 += T) {
     const int nt = static_cast<int>(std::min<int64_t>(T, end - r0));
     const float* kf = kbuf;
@@ -887,6 +897,19 @@ ALSPEC_TARGET_AVX512 void accumulate_rows_tiled_avx512(const GroupRows* g, int64
     case DType::BF16: return accumulate_tiled_nh<DType::BF16, 4>(g, begin, end, s, scratch);
     default: return;  // tiled_queries_avx512 said 0
   }
+}
+
+ALSPEC_TARGET_AVX512 void accumulate_ranges_avx512(const GroupRows& g, const RowRange* r, int n, GroupState s,
+                                           float* scratch) {
+  // The common head dims run fused (one pipeline across the ranges); others decode tiles to float first.
+  if (g.head_dim == 128) return accumulate_fused_any_type<8>(g, r, n, s, scratch);
+  if (g.head_dim == 64) return accumulate_fused_any_type<4>(g, r, n, s, scratch);
+  for (int i = 0; i < n; ++i) accumulate_rows_decoded(g, r[i].begin, r[i].end, s, scratch);
+}
+
+ALSPEC_TARGET_AVX512 void accumulate_rows_avx512(const GroupRows& g, int64_t begin, int64_t end, GroupState s, float* scratch) {
+  const RowRange r{begin, end};
+  accumulate_ranges_avx512(g, &r, 1, s, scratch);
 }
 
 }  // namespace alspec::attention_detail

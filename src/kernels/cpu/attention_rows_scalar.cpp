@@ -53,4 +53,8 @@ void accumulate_rows_scalar(const GroupRows& g, int64_t begin, int64_t end, Grou
   }
 }
 
+void accumulate_ranges_scalar(const GroupRows& g, const RowRange* r, int n, GroupState s, float* scratch) {
+  for (int i = 0; i < n; ++i) accumulate_rows_scalar(g, r[i].begin, r[i].end, s, scratch);
+}
+
 }  // namespace alspec::attention_detail
