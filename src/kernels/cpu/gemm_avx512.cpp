@@ -124,7 +124,7 @@ const GemmKernels& gemm_kernels_avx512() {
                              gemm<Q5_0Type, kRows, kTokens>,
                              wide::kgemm<wide::Q4_KKind, kKRows>,
                              wide::kgemm<wide::Q6_KKind, kKRows>,
-                             "4x4 rows x tokens, vpdpbusd; Q4_K/Q6_K 8x16 (8x8 up to 8 tokens), vpdpbusd+vpmulld",
+                             "4x4 rows x tokens, vpdpbusd; Q4_K/Q6_K 8x16 (4x8 for 3-8 tokens), vpdpbusd+vpmulld",
                              wide::KIsa::kTokens,
                              narrow::kgemm<narrow::Q4_KKind, kKNarrowRows>,
                              narrow::kgemm<narrow::Q6_KKind, kKNarrowRows>,
