@@ -265,6 +265,36 @@ TEST(Matmul, SmallBatchesEqualScalarMatvecBitwise) {
   }
 }
 
+// Decode-batch sizes (2-9 tokens) on long rows: the 32-element GEMM's segments of 64 blocks, its
+// lane scales of a partial last chunk of 8 blocks (141 = 17 * 8 + 5), an odd row count (a
+// repeated last row), against the scalar dot kernels (the reference twin) one token at a time.
+TEST(Matmul, DecodeBatchesOnLongRowsEqualScalarMatvecBitwise) {
+  SimdLevelGuard guard;
+  for (DType type : {DType::Q8_0, DType::Q4_0, DType::Q5_0}) {
+    const int64_t cols = 32 * 141, rows = 23;
+    const Matrix m = random_matrix(type, rows, cols, 2, 61);
+    const auto x = random_vector(9 * cols, 62);
+    std::vector<float> expected(static_cast<size_t>(9 * rows));
+    ASSERT_EQ(set_simd_level(SimdLevel::kScalar), SimdLevel::kScalar);
+    {
+      Device dev(device_options(1));
+      for (int64_t t = 0; t < 9; ++t) matvec(dev, m.w, x.data() + t * cols, expected.data() + t * rows);
+    }
+    for (SimdLevel level : available_levels()) {
+      ASSERT_EQ(set_simd_level(level), level);
+      for (int threads : {1, 2}) {
+        Device dev(device_options(threads));
+        for (int64_t n = 2; n <= 9; ++n) {
+          std::vector<float> y(static_cast<size_t>(n * rows));
+          matmul(dev, m.w, x.data(), n, y.data());
+          EXPECT_TRUE(bitwise_equal(y, std::vector<float>(expected.begin(), expected.begin() + n * rows)))
+              << dtype_name(type) << " " << simd_level_name(level) << " n " << n << " threads " << threads;
+        }
+      }
+    }
+  }
+}
+
 TEST(Matmul, RowsPerTaskIsEvenAndNearTheTaskBytes) {
   const WeightMatrix w{DType::Q4_0, nullptr, 8192, 2048, row_bytes(DType::Q4_0, 2048)};
   const int64_t r = matmul_rows_per_task(w);

@@ -111,6 +111,10 @@ struct KIsa {
 }  // namespace narrow
 
 constexpr int kKRows = 8;
+// The narrow tile's rows: 8 rows would need 32 vector registers for the sub-block parts, the
+// super-block sums and the two float accumulators per row (GCC then shuffles and spills them in
+// the inner loop); 4 rows leave room for the activations and the broadcast weights.
+constexpr int kKNarrowRows = 4;
 
 }  // namespace
 
@@ -120,10 +124,10 @@ const GemmKernels& gemm_kernels_avx512() {
                              gemm<Q5_0Type, kRows, kTokens>,
                              wide::kgemm<wide::Q4_KKind, kKRows>,
                              wide::kgemm<wide::Q6_KKind, kKRows>,
-                             "4x4 rows x tokens, vpdpbusd; Q4_K/Q6_K 8x16 (8x8 up to 8 tokens), vpdpbusd+vpmulld",
+                             "4x4 rows x tokens, vpdpbusd; Q4_K/Q6_K 8x16 (4x8 for 3-8 tokens), vpdpbusd+vpmulld",
                              wide::KIsa::kTokens,
-                             narrow::kgemm<narrow::Q4_KKind, kKRows>,
-                             narrow::kgemm<narrow::Q6_KKind, kKRows>,
+                             narrow::kgemm<narrow::Q4_KKind, kKNarrowRows>,
+                             narrow::kgemm<narrow::Q6_KKind, kKNarrowRows>,
                              narrow::KIsa::kTokens};
   return k;
 }

@@ -115,12 +115,14 @@ bool is_k_quant(DType t) { return t == DType::Q4_K || t == DType::Q6_K; }
 // tile costs about a full one. Measured on the Zen 4 VM (1 thread, AVX-512, Q4_K 8960x1536 /
 // Q6_K 1536x8960, GMAC/s, noisy +-15%), threshold 6 vs 3 vs main: n=3 25/18/14 and 19/16/18,
 // n=4 34/24/29 and 34/34/25, n=7 39/38/30 and 29/30/31.
-// The narrow tile (GemmKernels::k_tokens_narrow, products of at most its width) keeps the
-// threshold: its call also unpacks the rows once, which at 4 tokens costs more than the dot
-// kernels (Zen 4, 2 threads, Q4_K/Q6_K 896x4864: n=4 0.41-0.51 ms vs 0.29-0.43).
-int64_t k_gemm_tokens(int64_t n, int tw) {
+// The narrow tile (GemmKernels::k_tokens_narrow, products of at most its width) takes products
+// from 3 tokens on since its panel's scales are unpacked with vector operations (Zen 4, AVX-512,
+// 1 thread, 896x4864, ms, dot kernels -> narrow GEMM: Q4_K n=2 0.33 -> 0.40, n=3 0.51 -> 0.41,
+// n=4 0.56 -> 0.41, n=5 0.72 -> 0.41; Q6_K n=2 0.39 -> 0.44, n=3 0.65 -> 0.44, n=4 0.52 -> 0.45).
+constexpr int64_t kKWideMinTail = 6, kKNarrowMinTail = 3;
+int64_t k_gemm_tokens(int64_t n, int tw, int64_t min_tail) {
   const int64_t tail = n % tw;
-  return tail >= 6 ? n : n - tail;
+  return tail >= min_tail ? n : n - tail;
 }
 
 // Rows [r0, r1) of one matrix for n tokens; x is n rows of w.cols floats, ga their quantised
@@ -211,7 +213,7 @@ void run(Device& dev, std::span<const MatvecTarget> targets, const float* x, int
       any_super = true;
       if (p.gemm) {  // the multi-token dot kernel serves the rows' remaining tokens
         const int tw = narrow_k ? gk->k_tokens_narrow : gk->k_tokens;
-        p.n_gemm = k_gemm_tokens(n, tw);
+        p.n_gemm = k_gemm_tokens(n, tw, narrow_k ? kKNarrowMinTail : kKWideMinTail);
         if (p.n_gemm > 0) k_tokens = tw;
       }
     } else {
