@@ -4,6 +4,7 @@
 #include <cmath>
 #include <initializer_list>
 #include <iterator>
+#include <limits>
 #include <utility>
 #include <nlohmann/json.hpp>
 
@@ -116,6 +117,18 @@ E parse_choice(const json& c, const char* key, std::initializer_list<std::pair<c
   fail(origin, std::string("$.collectives.") + key, "unknown " + std::string(key) + " '" + v + "' (" + names + ")");
 }
 
+// A count used as an object key ("threads": {"2": ...}): its value if the whole key is an integer
+// in [1, max], else 0.
+int64_t count_key(const std::string& k, int64_t max) {
+  try {
+    size_t used = 0;
+    const long long v = std::stoll(k, &used);
+    return used == k.size() && v >= 1 && v <= max ? v : 0;
+  } catch (const std::exception&) {
+    return 0;
+  }
+}
+
 Sourced number(const json& obj, const std::string& key, const std::string& origin, const std::string& path,
                bool allow_zero = true) {
   const std::string p = path + "." + key;
@@ -168,14 +181,7 @@ DeviceRates parse_rates(const json& j, const std::string& origin, const std::str
     const std::string mp = path + ".attention_efficiency_by_kv_heads";
     if (!m.is_object() || m.empty()) fail(origin, mp, "expected an object of KV heads per device -> number");
     for (const auto& [k, v] : m.items()) {
-      int h = 0;
-      try {
-        size_t used = 0;
-        h = std::stoi(k, &used);
-        if (used != k.size()) h = 0;
-      } catch (const std::exception&) {
-        h = 0;
-      }
+      const auto h = static_cast<int>(count_key(k, std::numeric_limits<int>::max()));
       if (h < 1) fail(origin, mp + "." + k, "key must be a head count >= 1");
       r.attention_efficiency_by_kv_heads[h] = number(m, k, origin, mp, false);
     }
@@ -198,24 +204,19 @@ DeviceRates parse_rates(const json& j, const std::string& origin, const std::str
     for (const auto& [key, by_rows] : m.items()) {
       if (!by_rows.is_object() || by_rows.empty()) fail(origin, mp + "." + key, "expected an object of row count -> number");
       for (const auto& [rk, v] : by_rows.items()) {
-        int64_t rows = 0;
-        try {
-          size_t used = 0;
-          rows = std::stoll(rk, &used);
-          if (used != rk.size()) rows = 0;
-        } catch (const std::exception&) {
-          rows = 0;
-        }
+        const int64_t rows = count_key(rk, std::numeric_limits<int64_t>::max());
         if (rows < 1) fail(origin, mp + "." + key + "." + rk, "key must be a row count >= 1");
         r.attention_shape_us[key][rows] = number(by_rows, rk, origin, mp + "." + key, false);
       }
     }
   }
   r.concurrent_factor = optional(j, "concurrent_factor", origin, path, false);
-  static const char* kKnown[] = {"matvec_shape_gbps", "attention_shape_us", "concurrent_factor","mem_bw_gbps",           "peak_tflops",         "op_overhead_us",
-                                 "matvec_efficiency",     "matvec_gbps",         "cache_bytes",  "matvec_cached_gbps",         "attention_efficiency",
-                                 "attention_gbps",        "attention_gflops",    "attention_efficiency_by_kv_heads",    "attention_overhead_us",
-                                 "elementwise_overhead_us", "elementwise_ns_per_element", "activation_ns_per_element"};
+  static const char* kKnown[] = {"mem_bw_gbps",             "peak_tflops",                "op_overhead_us",
+                                 "matvec_efficiency",       "matvec_gbps",                "cache_bytes",
+                                 "matvec_cached_gbps",      "attention_efficiency",       "attention_gbps",
+                                 "attention_gflops",        "attention_efficiency_by_kv_heads", "attention_overhead_us",
+                                 "elementwise_overhead_us", "elementwise_ns_per_element", "activation_ns_per_element",
+                                 "matvec_shape_gbps",       "attention_shape_us",         "concurrent_factor"};
   for (const auto& [k, v] : j.items()) {
     bool known = false;
     for (const char* n : kKnown) known = known || k == n;
@@ -292,14 +293,7 @@ HardwareProfile parse_profile(const json& j, const std::string& origin) {
       fail(origin, "$.threads", "required for kind \"cpu-threads\": an object of thread count -> rates");
     }
     for (const auto& [k, v] : j["threads"].items()) {
-      int t = 0;
-      try {
-        size_t used = 0;
-        t = std::stoi(k, &used);
-        if (used != k.size()) t = 0;
-      } catch (const std::exception&) {
-        t = 0;
-      }
+      const auto t = static_cast<int>(count_key(k, std::numeric_limits<int>::max()));
       if (t < 1) fail(origin, "$.threads." + k, "key must be a thread count >= 1");
       p.threads[t] = parse_rates(v, origin, "$.threads." + k);
     }
