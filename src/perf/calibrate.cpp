@@ -95,14 +95,14 @@ struct KvBuffer {
   }
 };
 
-// Q8_0 2048 x 4096 matrices filling `bytes`, cycled so that every matvec streams from memory;
-// gbps() is the median rate of `passes` passes over all of them.
+// Q8_0 rows x cols matrices filling `bytes` (at least two), cycled so that every matvec streams
+// from memory. next() runs the next matrix's matvec; gbps() is the median rate of `passes` passes
+// over all of them.
 class StreamedMatvecs {
  public:
-  explicit StreamedMatvecs(size_t bytes) {
-    const int64_t cols = 4096;
+  StreamedMatvecs(int64_t rows, int64_t cols, size_t bytes) : rows_(rows), cols_(cols) {
     rb_ = row_bytes(DType::Q8_0, cols);
-    mat_ = rb_ * kRows;
+    mat_ = rb_ * static_cast<size_t>(rows);
     count_ = std::max<size_t>(2, bytes / mat_);
     w_.resize(mat_ * count_);
     RandomFloats rng;
@@ -113,23 +113,25 @@ class StreamedMatvecs {
     }
     for (size_t off = 64 * rb_; off < w_.size(); off += 64 * rb_) std::memcpy(w_.data() + off, w_.data(), std::min(64 * rb_, w_.size() - off));
     x_.assign(static_cast<size_t>(cols), 0.25f);
-    y_.resize(static_cast<size_t>(kRows));
+    y_.resize(static_cast<size_t>(rows));
+  }
+  void next(Device& dev) {
+    matvec(dev, WeightMatrix{DType::Q8_0, w_.data() + next_ * mat_, rows_, cols_, rb_}, x_.data(), y_.data());
+    next_ = (next_ + 1) % count_;
   }
   double gbps(Device& dev, int passes) {
     std::vector<double> s;
     for (int p = 0; p < passes; ++p) {
       const double t0 = now_seconds();
-      for (size_t k = 0; k < count_; ++k) {
-        matvec(dev, WeightMatrix{DType::Q8_0, w_.data() + k * mat_, kRows, 4096, rb_}, x_.data(), y_.data());
-      }
+      for (size_t k = 0; k < count_; ++k) next(dev);
       s.push_back(now_seconds() - t0);
     }
     return static_cast<double>(w_.size()) / median_of(std::move(s)) / 1e9;
   }
 
  private:
-  static constexpr int64_t kRows = 2048;
-  size_t rb_ = 0, mat_ = 0, count_ = 0;
+  int64_t rows_, cols_;
+  size_t rb_ = 0, mat_ = 0, count_ = 0, next_ = 0;
   std::vector<uint8_t> w_;
   std::vector<float> x_, y_;
 };
@@ -282,7 +284,7 @@ HardwareProfile calibrate(const CalibrationOptions& o, const std::function<void(
       // Both devices' matrices are built first and the timed passes start together (a barrier):
       // timing one device while the other fills its memory measures the fill, not the decode.
       Device other({.name = "calibrate-peer", .threads = t, .cores = {}});
-      StreamedMatvecs mine(o.matvec_bytes), theirs(o.matvec_bytes);
+      StreamedMatvecs mine(2048, 4096, o.matvec_bytes), theirs(2048, 4096, o.matvec_bytes);
       const int passes = 3 * o.reps;
       std::vector<double> alone, both;
       for (int k = 0; k < 3; ++k) {
@@ -428,25 +430,12 @@ void calibrate_mpi_links(HardwareProfile& p, Communicator& world, const std::fun
   // (the skew grows with the matvec: wait_fraction, with a fixed part), and the gather's buffers
   // are cold after the weights went through the caches (the link bandwidth is measured this way).
   Device seg_dev({.name = "calibrate-mpi", .threads = 1, .cores = {}});
-  auto segment = [&](int64_t rows, size_t floats, int calls) {
-    const int64_t cols = 2048;
-    const size_t rb = row_bytes(DType::Q8_0, cols), mat = rb * static_cast<size_t>(rows);
-    const size_t count = std::max<size_t>(2, (size_t{64} << 20) / mat);
-    std::vector<uint8_t> w(mat * count);
-    RandomFloats rng;
-    std::vector<float> src(static_cast<size_t>(cols));
-    for (int64_t i = 0; i < 64; ++i) {
-      for (auto& x : src) x = rng.next();
-      quantize_row(DType::Q8_0, src.data(), w.data() + static_cast<size_t>(i) * rb, cols);
-    }
-    for (size_t off = 64 * rb; off < w.size(); off += 64 * rb) std::memcpy(w.data() + off, w.data(), std::min(64 * rb, w.size() - off));
-    std::vector<float> x(static_cast<size_t>(cols), 0.25f), y(static_cast<size_t>(rows)), mine(std::max<size_t>(floats, 1), 1.0f),
-        all(mine.size() * static_cast<size_t>(n));
-    size_t k = 0;
+  // Seconds of one matvec of `mats` followed, when floats > 0, by an all-gather of that many floats.
+  auto segment = [&](StreamedMatvecs& mats, size_t floats, int calls) {
+    std::vector<float> mine(std::max<size_t>(floats, 1), 1.0f), all(mine.size() * static_cast<size_t>(n));
     world.barrier();
     const double t = time_median(3, calls, [&] {
-      const WeightMatrix m{DType::Q8_0, w.data() + (k++ % count) * mat, rows, cols, rb};
-      matvec(seg_dev, m, x.data(), y.data());
+      mats.next(seg_dev);
       if (floats > 0) world.allgather(CommOp::kControl, mine, all);
     });
     world.barrier();
@@ -456,9 +445,11 @@ void calibrate_mpi_links(HardwareProfile& p, Communicator& world, const std::fun
   // (~40-600 us here); one length alone is noisy on a shared host, so the fraction is the median of
   // the five ratios and the fixed part the median of what is left.
   std::vector<double> segs, waits, ratios;
+  const size_t seg_bytes = size_t{64} << 20;
   for (int64_t rows : {512, 1024, 2048, 4096, 8192}) {
     const int calls = static_cast<int>(std::max<int64_t>(30, 200 * 512 / rows));
-    const double alone = segment(rows, 0, calls), with = segment(rows, ag_small, calls);
+    StreamedMatvecs mats(rows, 2048, seg_bytes);
+    const double alone = segment(mats, 0, calls), with = segment(mats, ag_small, calls);
     segs.push_back(alone);
     waits.push_back(std::max(0.0, with - alone - ag0));
     ratios.push_back(waits.back() / alone);
@@ -467,7 +458,8 @@ void calibrate_mpi_links(HardwareProfile& p, Communicator& world, const std::fun
   std::vector<double> rest;
   for (size_t i = 0; i < segs.size(); ++i) rest.push_back(std::max(0.0, waits[i] - frac * segs[i]));
   const double fixed = median_of(rest);
-  const double s_lo = segment(512, ag_small, 200), s_hi = segment(512, ag_big, 200);
+  StreamedMatvecs short_mats(512, 2048, seg_bytes);
+  const double s_lo = segment(short_mats, ag_small, 200), s_hi = segment(short_mats, ag_big, 200);
   const double cold_extra = std::max(1e-9, s_hi - s_lo);  // 16384 vs 4 floats after the same matvec
   std::string curve;
   for (size_t i = 0; i < segs.size(); ++i) curve += fmt(" %.0f us:", segs[i] * 1e6) + fmt(" %.3f", ratios[i]);
