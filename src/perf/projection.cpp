@@ -99,14 +99,20 @@ double expected_alspec_us(const ProtocolCosts& c, double h) {
   return t;
 }
 
-DeviceRates scale_memory(DeviceRates r, double f) {
-  r.mem_bw_gbps.value *= f;
-  for (auto& [t, v] : r.matvec_gbps) v.value *= f;
-  for (auto& [k, v] : r.matvec_shape_gbps) v.value *= f;
+// The attention rates a profile states outright (measured times per geometry, attention_gbps),
+// scaled by f; rates derived from mem_bw follow it.
+void scale_stated_attention(DeviceRates& r, double f) {
   for (auto& [k, by_rows] : r.attention_shape_us) {
     for (auto& [rows, v] : by_rows) v.value /= f;
   }
   if (r.attention_gbps) r.attention_gbps->value *= f;
+}
+
+DeviceRates scale_memory(DeviceRates r, double f) {
+  r.mem_bw_gbps.value *= f;
+  for (auto& [t, v] : r.matvec_gbps) v.value *= f;
+  for (auto& [k, v] : r.matvec_shape_gbps) v.value *= f;
+  scale_stated_attention(r, f);
   return r;
 }
 
@@ -138,12 +144,10 @@ DeviceRates shared_bus(DeviceRates side, const DeviceRates& full, int n) {
 DeviceRates sides_sharing_weights(DeviceRates side, const DeviceRates& full) {
   if (!side.concurrent_factor) return shared_bus(std::move(side), full, 2);
   const double f = side.concurrent_factor->value;
-  for (auto& [k, by_rows] : side.attention_shape_us) {
-    for (auto& [rows, v] : by_rows) v.value /= f;
-  }
-  if (side.attention_gbps) {
-    side.attention_gbps->value *= f;
-  } else if (!side.attention_efficiency_by_kv_heads.empty()) {
+  scale_stated_attention(side, f);
+  // mem_bw stays (the matvecs' fallback rate): a derived attention rate scales through its efficiency.
+  if (side.attention_gbps) return side;
+  if (!side.attention_efficiency_by_kv_heads.empty()) {
     for (auto& [h, v] : side.attention_efficiency_by_kv_heads) v.value *= f;
   } else {
     side.attention_efficiency = Sourced{(side.attention_efficiency ? side.attention_efficiency->value : 1.0) * f,
